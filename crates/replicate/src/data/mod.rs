@@ -1,0 +1,9 @@
+//! Data: MNIST files → validated splits → seeded batches and verification pairs.
+
+pub mod mnist;
+pub mod pairs;
+pub mod sampler;
+
+pub use mnist::{fetch, DataError, Mnist, Source, Split, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+pub use pairs::Pairs;
+pub use sampler::{BatchSampler, ClassBalancedBatches, ShuffledBatches};

@@ -1,0 +1,184 @@
+//! What every experiment shares: the backbone and training settings, building the model and
+//! sampler from them, training with divergence recorded, and turning features and curves into
+//! table rows.
+
+use anyhow::Result;
+use rand::seq::SliceRandom;
+
+use crate::data::{BatchSampler, ClassBalancedBatches, Mnist, ShuffledBatches, Split};
+use crate::nn::{BackboneConfig, HeadKind, Kernels, Model};
+use crate::optim::{MultiStep, SgdConfig};
+use crate::results::{Cell, Row};
+use crate::train::{embed, train, CurveRow, Diverged, Embedded, EvalHook, Objective, TrainConfig};
+use crate::util::rng_for;
+
+use super::RunContext;
+
+/// Settings every experiment has; experiments flatten this into their own config.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Common {
+    pub seed: u64,
+    /// Channel multiplier of LeNets++ (1.0 = the paper's 32/64/128).
+    pub width: f64,
+    pub feature_dim: usize,
+    /// Images per batch (for P×K batches: classes_per_batch × per_class when those are set).
+    pub batch_size: usize,
+    pub iterations: u64,
+    pub base_lr: f64,
+    pub lr_gamma: f64,
+    pub lr_milestones: Vec<u64>,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Training images drawn from the 60,000 (0 = all): small only for smoke runs.
+    pub train_images: usize,
+    /// Test images used for the final metrics (0 = all 10,000).
+    pub test_images: usize,
+    /// Samples per split stored in features.parquet for the figures.
+    pub plot_points: usize,
+    pub log_every: u64,
+    pub eval_every: u64,
+    pub kernels: Kernels,
+}
+
+impl Common {
+    pub fn backbone(&self) -> BackboneConfig {
+        BackboneConfig { width: self.width, feature_dim: self.feature_dim }
+    }
+
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            iterations: self.iterations,
+            lr: MultiStep { base: self.base_lr, gamma: self.lr_gamma, milestones: self.lr_milestones.clone() },
+            sgd: SgdConfig { momentum: self.momentum, weight_decay: self.weight_decay },
+            log_every: self.log_every,
+            eval_every: self.eval_every,
+        }
+    }
+
+    pub fn model(&self, head: HeadKind, ctx: &RunContext) -> Result<Model> {
+        Ok(Model::new(self.backbone(), head, self.seed, self.kernels, ctx.device)?)
+    }
+
+    /// Indices of the training images of `classes` (all 60,000, or a seeded subset of `train_images`).
+    pub fn train_pool(&self, split: &Split, classes: &[u8]) -> Vec<usize> {
+        let mut pool = split.indices_of(classes);
+        if self.train_images > 0 && self.train_images < pool.len() {
+            pool.shuffle(&mut rng_for(self.seed, "train-subset"));
+            pool.truncate(self.train_images);
+            pool.sort_unstable();
+        }
+        pool
+    }
+
+    /// The first `test_images` test images of `classes` (a fixed prefix: the same for every run).
+    pub fn test_pool(&self, split: &Split, classes: &[u8]) -> Vec<usize> {
+        let mut pool = split.indices_of(classes);
+        if self.test_images > 0 {
+            pool.truncate(self.test_images);
+        }
+        pool
+    }
+
+    pub fn shuffled(&self, pool: Vec<usize>) -> Box<dyn BatchSampler> {
+        Box::new(ShuffledBatches::new(pool, self.batch_size, rng_for(self.seed, "batches")))
+    }
+
+    pub fn class_balanced(&self, split: &Split, pool: &[usize], classes_per_batch: usize) -> Result<Box<dyn BatchSampler>> {
+        let labels: Vec<u8> = pool.iter().map(|&i| split.labels[i]).collect();
+        let per_class = (self.batch_size / classes_per_batch.max(1)).max(2);
+        Ok(Box::new(ClassBalancedBatches::new(pool, &labels, classes_per_batch, per_class, rng_for(self.seed, "batches")).map_err(anyhow::Error::msg)?))
+    }
+}
+
+/// How a training run ended.
+pub enum Training {
+    Finished { curves: Vec<CurveRow>, seconds: f64, images_per_second: f64 },
+    Diverged { curves: Vec<CurveRow>, note: String },
+}
+
+impl Training {
+    pub fn curves(&self) -> &[CurveRow] {
+        match self {
+            Training::Finished { curves, .. } | Training::Diverged { curves, .. } => curves,
+        }
+    }
+}
+
+/// Trains, turning a divergence into a recorded outcome rather than an error.
+pub fn train_or_diverge(common: &Common, model: &Model, objective: &mut dyn Objective, split: &Split, sampler: &mut dyn BatchSampler, ctx: &RunContext, eval: &mut EvalHook<'_>) -> Result<Training> {
+    match train(model, objective, split, sampler, &common.train_config(), ctx.device, eval, &ctx.progress_label) {
+        Ok(t) => Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second }),
+        Err(e) => match e.downcast::<Diverged>() {
+            Ok(d) => Ok(Training::Diverged { note: d.to_string(), curves: d.curves }),
+            Err(other) => Err(other),
+        },
+    }
+}
+
+/// Test accuracy of a classifier on a fixed subset of test images, for the curves.
+pub fn accuracy_hook<'a>(data: &'a Mnist, indices: Vec<usize>, ctx: &'a RunContext<'a>) -> impl FnMut(&Model, u64) -> Result<Vec<(String, f64)>> + 'a {
+    move |model: &Model, _step| {
+        let e = embed(model, &data.test, &indices, ctx.device)?;
+        Ok(match e.predictions() {
+            Some(p) => vec![("test_accuracy".to_string(), crate::metrics::accuracy(&p, &e.labels))],
+            None => Vec::new(),
+        })
+    }
+}
+
+/// Rows of curves.parquet: step, epoch, lr, then every logged value.
+pub fn curve_rows(curves: &[CurveRow]) -> Vec<Row> {
+    curves
+        .iter()
+        .map(|c| {
+            let mut row: Row = vec![("step".into(), c.step.into()), ("epoch".into(), c.epoch.into()), ("lr".into(), c.lr.into())];
+            row.extend(c.values.iter().map(|(n, v)| (n.clone(), Cell::F64(*v))));
+            row
+        })
+        .collect()
+}
+
+/// Rows of features.parquet for the first `n` samples of an embedding: split, index, label, f0…
+pub fn feature_rows(split: &str, e: &Embedded, indices: &[usize], n: usize) -> Vec<Row> {
+    (0..e.len().min(n))
+        .map(|i| {
+            let mut row: Row = vec![("split".into(), split.into()), ("index".into(), indices[i].into()), ("label".into(), e.labels[i].into())];
+            row.extend(e.features[i * e.dim..(i + 1) * e.dim].iter().enumerate().map(|(d, &v)| (format!("f{d}"), Cell::F64(v as f64))));
+            row
+        })
+        .collect()
+}
+
+/// A fixed, seeded subsample of `pool` (the same points for every run of a given seed).
+pub fn plot_sample(pool: &[usize], n: usize, purpose: &str) -> Vec<usize> {
+    let mut sample = pool.to_vec();
+    sample.shuffle(&mut rng_for(0, purpose));
+    sample.truncate(n);
+    sample
+}
+
+/// Standard summary columns of a finished or diverged run.
+pub fn timing_metrics(training: &Training) -> Vec<(String, Cell)> {
+    match training {
+        Training::Finished { seconds, images_per_second, curves } => vec![
+            ("train_seconds".into(), (*seconds).into()),
+            ("images_per_second".into(), (*images_per_second).into()),
+            ("steps".into(), curves.last().map(|c| c.step).unwrap_or(0).into()),
+        ],
+        Training::Diverged { curves, .. } => vec![("steps".into(), curves.last().map(|c| c.step).unwrap_or(0).into())],
+    }
+}
+
+/// The compactness columns (intra, inter, R, scatter traces, mean norm).
+pub fn compactness_metrics(e: &Embedded) -> Vec<(String, Cell)> {
+    let c = crate::metrics::compactness(&e.features, e.dim, &e.labels);
+    vec![
+        ("intra".into(), c.intra.into()),
+        ("inter".into(), c.inter.into()),
+        ("r_ratio".into(), c.ratio.into()),
+        ("within_trace".into(), c.within_trace.into()),
+        ("between_trace".into(), c.between_trace.into()),
+        ("mean_feature_norm".into(), c.mean_norm.into()),
+    ]
+}

@@ -1,0 +1,361 @@
+//! Experiments: a registry of paper reproductions, their profiles and sweeps, and the runner
+//! that skips finished runs, records results and redraws figures.
+//!
+//! An experiment is a small config plus a sweep plus a figure. Its configuration is a flat JSON
+//! object of one run's settings (`base`); a sweep lists values for some keys (`axes`), and the
+//! runs are the cartesian product. `--set key=value` fixes a key in every run; `--set
+//! key=v1,v2` sweeps it (for list-valued keys such as `lr_milestones` the list is the value).
+
+pub mod common;
+pub mod softmax_baseline;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::data::Mnist;
+use crate::results::{Manifest, RunRecord, Store, STATUS_COLLAPSED, STATUS_DIVERGED, STATUS_FINISHED};
+
+/// How much compute a sweep gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Seconds per run: checks that every stage works (CI).
+    Smoke,
+    /// Sized for a 2-core CPU while still showing each paper's effect (the default).
+    Quick,
+    /// The papers' own schedules, for a GPU or a night.
+    Paper,
+}
+
+impl Profile {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Quick => "quick",
+            Profile::Paper => "paper",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Profile> {
+        match s {
+            "smoke" => Ok(Profile::Smoke),
+            "quick" => Ok(Profile::Quick),
+            "paper" => Ok(Profile::Paper),
+            other => bail!("unknown profile {other:?}; valid profiles: smoke, quick, paper"),
+        }
+    }
+}
+
+/// One grid of runs: base settings and the values swept for some keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    pub base: Map<String, Value>,
+    pub axes: Vec<(String, Vec<Value>)>,
+}
+
+impl Sweep {
+    pub fn new<T: serde::Serialize>(base: &T) -> Sweep {
+        match serde_json::to_value(base).expect("configs serialise") {
+            Value::Object(map) => Sweep { base: map, axes: Vec::new() },
+            _ => panic!("an experiment config must serialise to a JSON object"),
+        }
+    }
+
+    pub fn axis<T: serde::Serialize>(mut self, key: &str, values: &[T]) -> Sweep {
+        assert!(self.base.contains_key(key), "sweep axis {key} is not a config key");
+        let values = values.iter().map(|v| serde_json::to_value(v).expect("serialisable")).collect();
+        self.axes.retain(|(k, _)| k != key);
+        self.axes.push((key.to_string(), values));
+        self
+    }
+
+    /// Applies `key=value` overrides (see the module doc).
+    pub fn apply(&mut self, overrides: &[(String, String)]) -> Result<()> {
+        for (key, raw) in overrides {
+            let Some(current) = self.base.get(key) else {
+                let valid: Vec<&str> = self.base.keys().map(|k| k.as_str()).collect();
+                bail!("unknown config key {key:?}; valid keys: {}", valid.join(", "));
+            };
+            if let Value::Array(items) = current {
+                let template = items.first().cloned().unwrap_or(Value::from(0.0));
+                let list = split_list(raw).iter().map(|v| parse_like(&template, v, key)).collect::<Result<Vec<_>>>()?;
+                self.base.insert(key.clone(), Value::Array(list));
+                continue;
+            }
+            let values = split_list(raw).iter().map(|v| parse_like(current, v, key)).collect::<Result<Vec<_>>>()?;
+            self.axes.retain(|(k, _)| k != key);
+            if values.len() == 1 {
+                self.base.insert(key.clone(), values.into_iter().next().expect("one"));
+            } else {
+                self.axes.push((key.clone(), values));
+            }
+        }
+        Ok(())
+    }
+
+    /// The runs of this grid: (label naming the swept values, full run config).
+    pub fn runs(&self) -> Vec<(String, Map<String, Value>)> {
+        let mut out = vec![(Vec::new(), self.base.clone())];
+        for (key, values) in &self.axes {
+            out = out
+                .into_iter()
+                .flat_map(|(label, cfg)| {
+                    values.iter().map(move |v| {
+                        let mut cfg = cfg.clone();
+                        cfg.insert(key.clone(), v.clone());
+                        let mut label = label.clone();
+                        label.push(format!("{key}={}", short(v)));
+                        (label, cfg)
+                    })
+                })
+                .collect();
+        }
+        out.into_iter().map(|(label, cfg)| (if label.is_empty() { "default".to_string() } else { label.join(",") }, cfg)).collect()
+    }
+}
+
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `raw` as the JSON type of `template`.
+fn parse_like(template: &Value, raw: &str, key: &str) -> Result<Value> {
+    Ok(match template {
+        Value::Bool(_) => Value::Bool(raw.parse().with_context(|| format!("{key} takes true or false, got {raw:?}"))?),
+        Value::Number(n) if n.is_u64() || n.is_i64() => match raw.parse::<i64>() {
+            Ok(i) => Value::from(i),
+            Err(_) => bail!("{key} takes an integer, got {raw:?}"),
+        },
+        Value::Number(_) => {
+            let x: f64 = if raw == "inf" || raw == "∞" { f64::INFINITY } else { raw.parse().with_context(|| format!("{key} takes a number, got {raw:?}"))? };
+            if x.is_infinite() {
+                Value::from("inf")
+            } else {
+                serde_json::Number::from_f64(x).map(Value::Number).with_context(|| format!("{key}: {raw:?} is not a finite number"))?
+            }
+        }
+        _ => Value::String(raw.to_string()),
+    })
+}
+
+/// What an experiment needs to run one configuration.
+pub struct RunContext<'a> {
+    pub data: &'a Mnist,
+    pub device: &'a Device,
+    pub run_id: &'a str,
+    pub progress_label: String,
+}
+
+/// What one run produced (the runner adds the manifest and config columns).
+pub struct RunOutcome {
+    pub status: String,
+    /// Why a run did not finish normally (divergence step and loss terms, collapse).
+    pub note: String,
+    pub metrics: Vec<(String, crate::results::Cell)>,
+    pub tables: Vec<(String, Vec<crate::results::Row>)>,
+}
+
+/// A paper reproduction.
+pub trait Experiment: Sync {
+    fn name(&self) -> &'static str;
+    /// One line on what the experiment reproduces.
+    fn about(&self) -> &'static str;
+    /// The grids of runs for a profile.
+    fn sweeps(&self, profile: Profile) -> Vec<Sweep>;
+    /// Checks one run's config (deserialising it reports bad values with the valid ones).
+    fn check(&self, config: &Map<String, Value>) -> Result<()>;
+    /// Trains and evaluates one run.
+    fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome>;
+    /// Redraws the experiment's figures from its tables; returns the files written.
+    fn figures(&self, store: &Store) -> Result<Vec<PathBuf>>;
+}
+
+/// Every experiment, in the order `reproduce-all` runs them.
+pub fn registry() -> Vec<&'static dyn Experiment> {
+    vec![&softmax_baseline::SoftmaxBaseline]
+}
+
+pub fn find(name: &str) -> Result<&'static dyn Experiment> {
+    registry().into_iter().find(|e| e.name() == name).with_context(|| {
+        let names: Vec<&str> = registry().iter().map(|e| e.name()).collect();
+        format!("unknown experiment {name:?}; valid experiments: {}", names.join(", "))
+    })
+}
+
+/// One planned run.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    pub run_id: String,
+    pub label: String,
+    pub config: Map<String, Value>,
+    pub config_hash: String,
+    pub seed: u64,
+    pub done: Option<String>,
+}
+
+pub fn config_hash(experiment: &str, config: &Map<String, Value>) -> String {
+    // serde_json's Map is a BTreeMap here, so this text is canonical (sorted keys).
+    let text = serde_json::to_string(&(experiment, config)).expect("serialisable");
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Options of `replicate run` and `reproduce-all`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub profile: Profile,
+    pub overrides: Vec<(String, String)>,
+    pub force: bool,
+    pub results_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub device: Device,
+    /// (i, n): run only the planned runs whose position p has p mod n == i.
+    pub shard: Option<(usize, usize)>,
+}
+
+/// The runs of an experiment, with whether each is already recorded.
+pub fn plan(exp: &dyn Experiment, opts: &RunOptions) -> Result<Vec<PlannedRun>> {
+    let store = Store::new(&opts.results_dir, exp.name());
+    let done = store.done()?;
+    let mut seen = BTreeSet::new();
+    let mut planned = Vec::new();
+    for mut sweep in exp.sweeps(opts.profile) {
+        sweep.apply(&opts.overrides).with_context(|| format!("experiment {}", exp.name()))?;
+        for (label, config) in sweep.runs() {
+            exp.check(&config).with_context(|| format!("experiment {}, run {label}", exp.name()))?;
+            let hash = config_hash(exp.name(), &config);
+            if !seen.insert(hash.clone()) {
+                continue;
+            }
+            let run_id = format!("{label}-{}", &hash[..8]);
+            let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
+            let done = if opts.force { None } else { done.get(&run_id).cloned() };
+            planned.push(PlannedRun { run_id, label, config, config_hash: hash, seed, done });
+        }
+    }
+    if let Some((i, n)) = opts.shard {
+        planned = planned.into_iter().enumerate().filter(|(p, _)| p % n == i).map(|(_, r)| r).collect();
+    }
+    Ok(planned)
+}
+
+/// What a call of [`run_experiment`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub executed: Vec<String>,
+    pub cached: Vec<String>,
+    pub not_finished: Vec<(String, String)>,
+    pub figures: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+/// Loads MNIST from `data_dir`, fetching it first if needed (from `MNIST_MIRROR` or the hub).
+pub fn load_data(data_dir: &Path) -> Result<Mnist> {
+    let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
+    crate::data::fetch(data_dir, mirror.as_deref())?;
+    Ok(Mnist::load(data_dir)?)
+}
+
+/// Runs every unfinished run of `exp`, records each as soon as it ends, then redraws the figures.
+pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>) -> Result<Report> {
+    let started = std::time::Instant::now();
+    let store = Store::new(&opts.results_dir, exp.name());
+    let planned = plan(exp, opts)?;
+    let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
+    eprintln!("{}: {} runs planned ({} to do, {} already recorded) on the {} profile", exp.name(), planned.len(), todo.len(), planned.len() - todo.len(), opts.profile.name());
+    let mut report = Report { cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(), ..Default::default() };
+    let loaded;
+    let data = match (data, todo.is_empty()) {
+        (Some(d), _) => Some(d),
+        (None, false) => {
+            loaded = load_data(&opts.data_dir)?;
+            Some(&loaded)
+        }
+        (None, true) => None,
+    };
+    for (k, run) in todo.iter().enumerate() {
+        let ctx = RunContext { data: data.expect("loaded when there is work"), device: &opts.device, run_id: &run.run_id, progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label) };
+        let outcome = exp.run(&ctx, &run.config).with_context(|| format!("{} run {}", exp.name(), run.run_id))?;
+        let device = format!("{:?}", opts.device.location());
+        let manifest = Manifest::new(&run.run_id, exp.name(), opts.profile.name(), &run.config_hash, run.seed, &device);
+        let mut summary: Vec<(String, crate::results::Cell)> = vec![("label".into(), run.label.clone().into()), ("status".into(), outcome.status.clone().into()), ("note".into(), outcome.note.clone().into())];
+        summary.extend(run.config.iter().map(|(k, v)| (k.clone(), crate::results::Cell::from_json(v))));
+        summary.extend(outcome.metrics);
+        store.record(&RunRecord { manifest, summary, tables: outcome.tables })?;
+        if outcome.status != STATUS_FINISHED {
+            eprintln!("{}: run {} ended {}: {}", exp.name(), run.run_id, outcome.status, outcome.note);
+            report.not_finished.push((run.run_id.clone(), outcome.status.clone()));
+        }
+        report.executed.push(run.run_id.clone());
+    }
+    if store.path("runs").exists() {
+        report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// True for statuses that count as a finished run.
+pub fn is_done(status: &str) -> bool {
+    [STATUS_FINISHED, STATUS_DIVERGED, STATUS_COLLAPSED].contains(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Cfg {
+        lambda: f64,
+        seed: u64,
+        name: String,
+        steps: Vec<u64>,
+    }
+
+    fn sweep() -> Sweep {
+        Sweep::new(&Cfg { lambda: 0.0, seed: 1, name: "a".into(), steps: vec![5, 8] }).axis("lambda", &[0.0, 0.1])
+    }
+
+    #[test]
+    fn sweeps_expand_and_overrides_parse_by_type() {
+        let s = sweep();
+        let runs = s.runs();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[1].0, "lambda=0.1");
+        let mut s = sweep();
+        s.apply(&[("seed".into(), "1,2,3".into()), ("lambda".into(), "0.5".into()), ("steps".into(), "1,2".into())]).unwrap();
+        let runs = s.runs();
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[2].1["seed"], Value::from(3));
+        assert_eq!(runs[0].1["lambda"], Value::from(0.5));
+        assert_eq!(runs[0].1["steps"], serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn bad_overrides_name_the_valid_choices() {
+        let err = sweep().apply(&[("lamda".into(), "1".into())]).unwrap_err().to_string();
+        assert!(err.contains("unknown config key \"lamda\"") && err.contains("lambda, name, seed, steps"), "{err}");
+        let err = sweep().apply(&[("seed".into(), "x".into())]).unwrap_err().to_string();
+        assert!(err.contains("seed takes an integer"), "{err}");
+        assert!(Profile::parse("fast").unwrap_err().to_string().contains("smoke, quick, paper"));
+    }
+
+    #[test]
+    fn config_hash_is_stable_and_sensitive() {
+        let runs = sweep().runs();
+        assert_eq!(config_hash("e", &runs[0].1), config_hash("e", &runs[0].1));
+        assert_ne!(config_hash("e", &runs[0].1), config_hash("e", &runs[1].1));
+        assert_ne!(config_hash("e", &runs[0].1), config_hash("f", &runs[0].1));
+    }
+}

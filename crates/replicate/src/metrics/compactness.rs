@@ -1,0 +1,94 @@
+//! How compact and separated the classes are, from the class means μ_c of the features
+//! (not from learned centers):
+//!
+//! ```text
+//! intra = mean_i ‖x_i − μ_{y_i}‖        inter = mean_{c < c'} ‖μ_c − μ_{c'}‖       R = intra / inter
+//! tr S_w = (1/N) Σ_i ‖x_i − μ_{y_i}‖²    tr S_b = Σ_c (n_c / N) ‖μ_c − μ‖²
+//! ```
+//!
+//! R is scale-free, so it compares feature spaces of different sizes (L-Softmax's features
+//! grow to hundreds, center loss's shrink).
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compactness {
+    pub intra: f64,
+    pub inter: f64,
+    pub ratio: f64,
+    pub within_trace: f64,
+    pub between_trace: f64,
+    pub mean_norm: f64,
+}
+
+/// Class means `[C, dim]` (classes absent from `labels` get NaN rows) and counts.
+pub fn class_means(features: &[f32], dim: usize, labels: &[u8], classes: usize) -> (Vec<f64>, Vec<usize>) {
+    let mut sums = vec![0.0f64; classes * dim];
+    let mut counts = vec![0usize; classes];
+    for (x, &l) in features.chunks(dim).zip(labels) {
+        counts[l as usize] += 1;
+        for (s, &v) in sums[l as usize * dim..(l as usize + 1) * dim].iter_mut().zip(x) {
+            *s += v as f64;
+        }
+    }
+    for c in 0..classes {
+        for s in &mut sums[c * dim..(c + 1) * dim] {
+            *s = if counts[c] > 0 { *s / counts[c] as f64 } else { f64::NAN };
+        }
+    }
+    (sums, counts)
+}
+
+pub fn compactness(features: &[f32], dim: usize, labels: &[u8]) -> Compactness {
+    let n = labels.len();
+    let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let (means, counts) = class_means(features, dim, labels, classes);
+    let dist2 = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| (u - v).powi(2)).sum::<f64>();
+    let mut intra = 0.0;
+    let mut within = 0.0;
+    let mut norm = 0.0;
+    for (x, &l) in features.chunks(dim).zip(labels) {
+        let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let d2 = dist2(&x, &means[l as usize * dim..(l as usize + 1) * dim]);
+        intra += d2.sqrt();
+        within += d2;
+        norm += x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    }
+    let present: Vec<usize> = (0..classes).filter(|&c| counts[c] > 0).collect();
+    let mut inter = 0.0;
+    let mut pairs = 0usize;
+    for (k, &c) in present.iter().enumerate() {
+        for &d in &present[k + 1..] {
+            inter += dist2(&means[c * dim..(c + 1) * dim], &means[d * dim..(d + 1) * dim]).sqrt();
+            pairs += 1;
+        }
+    }
+    let mut global = vec![0.0; dim];
+    for &c in &present {
+        for (g, m) in global.iter_mut().zip(&means[c * dim..(c + 1) * dim]) {
+            *g += m * counts[c] as f64 / n as f64;
+        }
+    }
+    let between = present.iter().map(|&c| counts[c] as f64 / n as f64 * dist2(&means[c * dim..(c + 1) * dim], &global)).sum();
+    let intra = intra / n as f64;
+    let inter = if pairs > 0 { inter / pairs as f64 } else { f64::NAN };
+    Compactness { intra, inter, ratio: intra / inter, within_trace: within / n as f64, between_trace: between, mean_norm: norm / n as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_built_clusters() {
+        // Class 0 at (±1, 0), class 1 at (10 ± 1, 0): means (0,0) and (10,0).
+        let f = [-1.0, 0.0, 1.0, 0.0, 9.0, 0.0, 11.0, 0.0];
+        let c = compactness(&f, 2, &[0, 0, 1, 1]);
+        assert!((c.intra - 1.0).abs() < 1e-12);
+        assert!((c.inter - 10.0).abs() < 1e-12);
+        assert!((c.ratio - 0.1).abs() < 1e-12);
+        assert!((c.within_trace - 1.0).abs() < 1e-12);
+        assert!((c.between_trace - 25.0).abs() < 1e-12);
+        // Perfectly tight classes: R = 0.
+        let tight = compactness(&[1.0, 1.0, 1.0, 1.0, 5.0, 5.0], 2, &[0, 0, 1]);
+        assert_eq!(tight.ratio, 0.0);
+    }
+}

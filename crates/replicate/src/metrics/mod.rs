@@ -1,0 +1,14 @@
+//! Metrics: classification, compactness, pair verification (10-fold, VAL@FAR, ROC), retrieval
+//! and angles. All work on plain slices of features, after training.
+
+pub mod angles;
+pub mod classification;
+pub mod compactness;
+pub mod retrieval;
+pub mod verification;
+
+pub use angles::{mean_angle_to_class_weight, min_weight_angle};
+pub use classification::{accuracy, nearest_center};
+pub use compactness::{class_means, compactness, Compactness};
+pub use retrieval::{retrieval, Retrieval};
+pub use verification::{kfold_accuracy, mean_std, roc, val_at_far, val_far, FoldAccuracy, ValAtFar};

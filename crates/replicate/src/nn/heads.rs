@@ -1,0 +1,64 @@
+//! Heads on top of the deep feature: a bias-free linear classifier (softmax papers), the
+//! L-Softmax layer, or an L2-normalised embedding (FaceNet).
+
+use candle_core::{Result, Tensor};
+use rand_chacha::ChaCha8Rng;
+
+use super::params::{xavier_uniform, ParamKind, Params};
+use crate::losses::LSoftmax;
+
+/// Which head a model gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum HeadKind {
+    /// Bias-free linear classifier W ∈ R^{C×D} (caffe-face's ip2 with `bias_term: false`).
+    Linear { classes: usize },
+    /// L-Softmax with margin m (its test logits are the same x·Wᵀ).
+    LSoftmax { classes: usize, m: usize },
+    /// x / ‖x‖₂, no classifier.
+    Embedding,
+}
+
+pub enum Head {
+    Linear(Tensor),
+    LSoftmax(LSoftmax),
+    Embedding,
+}
+
+impl Head {
+    pub fn new(kind: HeadKind, feature_dim: usize, params: &mut Params, rng: &mut ChaCha8Rng, device: &candle_core::Device) -> Result<Head> {
+        let mut weight = |classes: usize| -> Result<Tensor> {
+            let w = xavier_uniform(&[classes, feature_dim], feature_dim, rng, device)?;
+            Ok(params.add("head.weight", w, ParamKind::Weight)?.as_tensor().clone())
+        };
+        Ok(match kind {
+            HeadKind::Linear { classes } => Head::Linear(weight(classes)?),
+            HeadKind::LSoftmax { classes, m } => Head::LSoftmax(LSoftmax::new(weight(classes)?, m)?),
+            HeadKind::Embedding => Head::Embedding,
+        })
+    }
+
+    /// Logits used for prediction (plain x·Wᵀ for both classifier heads).
+    pub fn logits(&self, features: &Tensor) -> Result<Option<Tensor>> {
+        match self {
+            Head::Linear(w) => Ok(Some(features.matmul(&w.t()?)?)),
+            Head::LSoftmax(l) => Ok(Some(l.test_logits(features)?)),
+            Head::Embedding => Ok(None),
+        }
+    }
+
+    /// The classifier's weight matrix, if any.
+    pub fn weight(&self) -> Option<&Tensor> {
+        match self {
+            Head::Linear(w) => Some(w),
+            Head::LSoftmax(l) => Some(l.weight()),
+            Head::Embedding => None,
+        }
+    }
+}
+
+/// Row-wise x / ‖x‖₂ with a finite gradient at x = 0.
+pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
+    let eps = if x.dtype() == candle_core::DType::F64 { 1e-24 } else { 1e-12 };
+    x.broadcast_div(&(x.sqr()?.sum_keepdim(1)? + eps)?.sqrt()?)
+}

@@ -1,0 +1,102 @@
+//! Fast CPU kernels for the layers LeNets++ uses, as candle custom ops with their own backward,
+//! so autograd and the rest of candle keep working. f32, CPU only; `nn::layers` falls back to
+//! candle's ops elsewhere.
+//!
+//! * Convolution (stride 1, zero padding): im2col + gemm forward; weight gradient by gemm over
+//!   the same columns; input gradient by gemm + col2im, skipped when the input needs no
+//!   gradient (the images). candle computes the input gradient with a direct
+//!   `conv_transpose2d` loop, the slowest piece of its backward.
+//! * PReLU and 2×2/2 max-pooling: one pass forward and one pass backward, no temporaries.
+//!
+//! Work is split over the batch in fixed chunks (rayon); each chunk packs several images'
+//! columns side by side so that the small late layers (7×7 maps) still give gemm wide
+//! matrices. Reductions over the batch (weight, bias and slope gradients) are summed chunk by
+//! chunk in a fixed order, so results do not depend on thread scheduling.
+
+mod conv;
+mod pointwise;
+
+pub use conv::conv2d;
+pub use pointwise::{max_pool2, prelu};
+
+use candle_core::{CpuStorage, Layout, Result};
+
+/// The f32 data of a contiguous tensor.
+pub(crate) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: the fast CPU kernels need a contiguous input"),
+    }
+}
+
+/// Splits `batch` images into contiguous chunks of about `per_chunk`, with a chunk count that
+/// is a multiple of the thread count so that every thread gets the same work.
+pub(crate) fn chunking(batch: usize, per_chunk: usize) -> Vec<(usize, usize)> {
+    let threads = rayon::current_num_threads().max(1);
+    let wanted = batch.div_ceil(per_chunk.max(1)).max(1);
+    let chunks = wanted.div_ceil(threads) * threads;
+    let size = batch.div_ceil(chunks.min(batch.max(1)));
+    (0..batch).step_by(size.max(1)).map(|s| (s, size.min(batch - s))).collect()
+}
+
+/// dst[m×n] (+)= lhs[m×k] · rhs[k×n], with element strides (row, column) for each matrix.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, dst_cs: usize, accumulate: bool, lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.saturating_sub(1)) * rs + (cols.saturating_sub(1)) * cs;
+    assert!(dst.len() > last(m, n, dst_rs, dst_cs) && (k == 0 || (lhs.len() > last(m, k, lhs_rs, lhs_cs) && rhs.len() > last(k, n, rhs_rs, rhs_cs))), "matmul: a matrix does not fit its slice");
+    // SAFETY: the assertion above keeps every element the strides address inside its slice, and
+    // `dst` is borrowed mutably, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunking_covers_the_batch_in_order() {
+        for (batch, per) in [(128, 1), (128, 16), (7, 3), (1, 20), (130, 20)] {
+            let c = chunking(batch, per);
+            assert_eq!(c.iter().map(|x| x.1).sum::<usize>(), batch);
+            assert!(c.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0));
+        }
+    }
+
+    #[test]
+    fn matmul_with_transposed_operands() {
+        // [[1,2],[3,4]] · [[5,6],[7,8]]ᵀ = [[17,23],[39,53]]
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [5.0, 6.0, 7.0, 8.0];
+        let mut c = [0.0; 4];
+        matmul(2, 2, 2, &mut c, 2, 1, false, &a, 2, 1, &b, 1, 2);
+        assert_eq!(c, [17.0, 23.0, 39.0, 53.0]);
+        matmul(2, 2, 2, &mut c, 2, 1, true, &a, 2, 1, &b, 1, 2);
+        assert_eq!(c, [34.0, 46.0, 78.0, 106.0]);
+    }
+}

@@ -1,0 +1,54 @@
+//! Networks: LeNets++ (the backbone every experiment shares), its heads, seeded parameters,
+//! and fast CPU kernels for its layers.
+
+pub mod heads;
+pub mod kernels;
+pub mod layers;
+pub mod lenetspp;
+pub mod params;
+
+use candle_core::{Device, Result, Tensor};
+
+pub use heads::{l2_normalize, Head, HeadKind};
+pub use layers::Kernels;
+pub use lenetspp::{BackboneConfig, LeNetsPP};
+pub use params::{ParamKind, Params};
+
+/// What one forward pass gives an objective.
+pub struct ModelOutput {
+    /// The deep feature (after the fc layer's PReLU), `[B, feature_dim]`.
+    pub features: Tensor,
+    /// `features` L2-normalised for an embedding head; otherwise the features themselves.
+    pub embedding: Tensor,
+    /// Prediction logits x·Wᵀ for classifier heads.
+    pub logits: Option<Tensor>,
+}
+
+/// LeNets++ and a head, with their parameters in a fixed order.
+pub struct Model {
+    pub backbone: LeNetsPP,
+    pub head: Head,
+    pub params: Params,
+    pub config: BackboneConfig,
+}
+
+impl Model {
+    /// Builds the model; every initial value is drawn from `seed` in a fixed order.
+    pub fn new(config: BackboneConfig, head: HeadKind, seed: u64, kernels: Kernels, device: &Device) -> Result<Model> {
+        let mut rng = crate::util::rng_for(seed, "init");
+        let mut params = Params::default();
+        let backbone = LeNetsPP::new(&config, &mut params, &mut rng, kernels, device)?;
+        let head = Head::new(head, config.feature_dim, &mut params, &mut rng, device)?;
+        Ok(Model { backbone, head, params, config })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<ModelOutput> {
+        let features = self.backbone.forward(x)?;
+        let logits = self.head.logits(&features)?;
+        let embedding = match self.head {
+            Head::Embedding => l2_normalize(&features)?,
+            _ => features.clone(),
+        };
+        Ok(ModelOutput { features, embedding, logits })
+    }
+}

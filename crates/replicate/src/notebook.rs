@@ -1,0 +1,114 @@
+//! Display helpers for the evcxr Jupyter kernel: a DataFrame as an HTML table, a figure inline.
+//!
+//! evcxr renders any value whose `evcxr_display` prints `EVCXR_BEGIN_CONTENT <mime>` … `EVCXR_END_CONTENT`.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use polars::prelude::*;
+
+/// A DataFrame shown as an HTML table (at most `max_rows` rows).
+pub struct HtmlTable {
+    pub html: String,
+}
+
+impl HtmlTable {
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.html);
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn cell_text(v: &AnyValue) -> String {
+    match v {
+        AnyValue::Null => String::new(),
+        AnyValue::Float64(x) => format_number(*x),
+        AnyValue::Float32(x) => format_number(*x as f64),
+        AnyValue::String(s) => s.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn format_number(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x == x.trunc() && x.abs() < 1e9 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1e-3 && x.abs() < 1e6 {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// `df` as an HTML table; long frames are cut to `max_rows` rows with a note.
+pub fn table(df: &DataFrame, max_rows: usize) -> HtmlTable {
+    let mut html = String::from("<table><thead><tr>");
+    for name in df.get_column_names() {
+        html.push_str(&format!("<th>{}</th>", escape(name)));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for i in 0..df.height().min(max_rows) {
+        html.push_str("<tr>");
+        for col in df.columns() {
+            let v = col.get(i).map(|v| cell_text(&v)).unwrap_or_default();
+            html.push_str(&format!("<td>{}</td>", escape(&v)));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table>");
+    if df.height() > max_rows {
+        html.push_str(&format!("<p>{} of {} rows shown</p>", max_rows, df.height()));
+    }
+    HtmlTable { html }
+}
+
+/// A PNG file shown inline.
+pub struct Image {
+    pub path: PathBuf,
+}
+
+impl Image {
+    pub fn evcxr_display(&self) {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => println!("EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT", base64::engine::general_purpose::STANDARD.encode(bytes)),
+            Err(e) => println!("cannot show {}: {e}", self.path.display()),
+        }
+    }
+}
+
+pub fn image(path: impl AsRef<Path>) -> Image {
+    Image { path: path.as_ref().to_path_buf() }
+}
+
+/// Markdown-ish text shown as HTML (for verdict cells).
+pub struct Html(pub String);
+
+impl Html {
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.0);
+    }
+}
+
+/// Selected columns of a DataFrame that exist in it (missing ones are skipped).
+pub fn select(df: &DataFrame, columns: &[&str]) -> PolarsResult<DataFrame> {
+    let present: Vec<&str> = columns.iter().copied().filter(|c| df.column(c).is_ok()).collect();
+    df.select(present)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_table_escapes_and_truncates() {
+        let df = DataFrame::new(3, vec![Column::new("a<b".into(), vec![1.5f64, 2.0, 3.25]), Column::new("s".into(), vec!["x", "y&", "z"])]).unwrap();
+        let t = table(&df, 2);
+        assert!(t.html.contains("<th>a&lt;b</th>"));
+        assert!(t.html.contains("<td>1.5000</td>") && t.html.contains("<td>y&amp;</td>"));
+        assert!(t.html.contains("2 of 3 rows shown"));
+    }
+}

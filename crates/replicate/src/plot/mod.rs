@@ -1,0 +1,288 @@
+//! Figures with plotters, each written as PNG and SVG from the same drawing code.
+//!
+//! plotters' bitmap backend panics without a font on a bare machine, so DejaVu Sans is bundled
+//! and registered through `ab_glyph` before the first figure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+static FONT: Once = Once::new();
+const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+fn ensure_font() {
+    FONT.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES).unwrap_or_else(|_| panic!("the bundled DejaVuSans.ttf is not a valid font"));
+    });
+}
+
+/// matplotlib's tab10, one colour per digit.
+pub const DIGIT_COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+pub fn colour(i: usize) -> RGBColor {
+    DIGIT_COLOURS[i % DIGIT_COLOURS.len()]
+}
+
+/// A figure that can draw itself on any plotters backend.
+pub trait Figure {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+/// Writes `<base>.png` and `<base>.svg` (each through a temporary file and a rename).
+pub fn save<F: Figure>(base: &Path, figure: &F) -> Result<Vec<PathBuf>> {
+    ensure_font();
+    if let Some(dir) = base.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let (w, h) = figure.size();
+    let png = base.with_extension("png");
+    let svg = base.with_extension("svg");
+    let tmp_png = base.with_extension("tmp.png");
+    let tmp_svg = base.with_extension("tmp.svg");
+    {
+        let root = BitMapBackend::new(&tmp_png, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+        figure.draw(&root)?;
+        root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&tmp_svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+        figure.draw(&root)?;
+        root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", svg.display()))?;
+    }
+    std::fs::rename(&tmp_png, &png)?;
+    std::fs::rename(&tmp_svg, &svg)?;
+    Ok(vec![png, svg])
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// One panel of 2-D features coloured by class, optionally with the class centers on top.
+#[derive(Debug, Clone, Default)]
+pub struct ScatterPanel {
+    pub title: String,
+    /// (x, y, class)
+    pub points: Vec<(f32, f32, u8)>,
+    /// Drawn as white dots with a black edge, as in the center-loss paper's Fig. 3.
+    pub centers: Vec<(f32, f32)>,
+}
+
+/// Panels side by side (`cols` per row) with one legend of the ten digits.
+pub struct ScatterFigure {
+    pub title: String,
+    pub panels: Vec<ScatterPanel>,
+    pub cols: usize,
+    pub class_names: Vec<String>,
+}
+
+const PANEL: u32 = 420;
+
+impl Figure for ScatterFigure {
+    fn size(&self) -> (u32, u32) {
+        let rows = self.panels.len().div_ceil(self.cols.max(1)) as u32;
+        (PANEL * self.cols as u32 + 90, PANEL * rows + 40)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let root = root.titled(&self.title, ("sans-serif", 22)).map_err(err)?;
+        let (w, _) = root.dim_in_pixel();
+        let (grid, legend) = root.split_horizontally(w - 90);
+        let rows = self.panels.len().div_ceil(self.cols.max(1));
+        for (panel, area) in self.panels.iter().zip(grid.split_evenly((rows, self.cols))) {
+            draw_scatter(panel, &area)?;
+        }
+        for (c, name) in self.class_names.iter().enumerate() {
+            let y = 40 + 24 * c as i32;
+            legend.draw(&Circle::new((18, y), 6, colour(c).filled())).map_err(err)?;
+            legend.draw(&Text::new(name.clone(), (32, y - 8), ("sans-serif", 16))).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+fn padded_range(values: impl Iterator<Item = f32>) -> (f32, f32) {
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return (-1.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+fn draw_scatter<DB: DrawingBackend>(panel: &ScatterPanel, area: &DrawingArea<DB, Shift>) -> Result<()> {
+    let (x0, x1) = padded_range(panel.points.iter().map(|p| p.0).chain(panel.centers.iter().map(|c| c.0)));
+    let (y0, y1) = padded_range(panel.points.iter().map(|p| p.1).chain(panel.centers.iter().map(|c| c.1)));
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(44)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart.configure_mesh().disable_mesh().x_labels(5).y_labels(5).label_style(("sans-serif", 12)).draw().map_err(err)?;
+    chart.draw_series(panel.points.iter().map(|&(x, y, c)| Circle::new((x, y), 1, colour(c as usize).filled()))).map_err(err)?;
+    chart.draw_series(panel.centers.iter().map(|&(x, y)| Circle::new((x, y), 5, WHITE.filled()))).map_err(err)?;
+    chart.draw_series(panel.centers.iter().map(|&(x, y)| Circle::new((x, y), 5, BLACK.stroke_width(1)))).map_err(err)?;
+    Ok(())
+}
+
+/// A named line of (x, y) points.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub colour: usize,
+    pub markers: bool,
+}
+
+/// One chart of lines. With `x_categories`, x is an index into them (e.g. λ = 0 … ∞).
+#[derive(Debug, Clone, Default)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_log: bool,
+    pub y_log: bool,
+    pub x_categories: Option<Vec<String>>,
+    pub series: Vec<Series>,
+}
+
+/// Line charts side by side.
+pub struct LineFigure {
+    pub title: String,
+    pub charts: Vec<LineChart>,
+    pub cols: usize,
+}
+
+impl Figure for LineFigure {
+    fn size(&self) -> (u32, u32) {
+        let rows = self.charts.len().div_ceil(self.cols.max(1)) as u32;
+        (520 * self.cols as u32, 400 * rows + 40)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let root = root.titled(&self.title, ("sans-serif", 22)).map_err(err)?;
+        let rows = self.charts.len().div_ceil(self.cols.max(1));
+        for (chart, area) in self.charts.iter().zip(root.split_evenly((rows, self.cols))) {
+            draw_lines(chart, &area)?;
+        }
+        Ok(())
+    }
+}
+
+fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let vals: Vec<f64> = values.filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
+    if vals.is_empty() {
+        return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
+    }
+    let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if log {
+        (lo / 1.5, hi * 1.5)
+    } else {
+        let pad = ((hi - lo) * 0.06).max(1e-9 + hi.abs() * 1e-3);
+        (lo - pad, hi + pad)
+    }
+}
+
+fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shift>) -> Result<()> {
+    let xs = || chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys = || chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let (x0, x1) = match &chart.x_categories {
+        Some(c) => (-0.5, c.len() as f64 - 0.5),
+        None => axis_range(xs(), chart.x_log),
+    };
+    let (y0, y1) = axis_range(ys(), chart.y_log);
+    let mut builder = ChartBuilder::on(area);
+    builder.caption(&chart.title, ("sans-serif", 17)).margin(10).x_label_area_size(42).y_label_area_size(62);
+    macro_rules! finish {
+        ($cc:expr) => {{
+            let mut cc = $cc;
+            let categories = chart.x_categories.clone();
+            let fmt = move |x: &f64| match &categories {
+                Some(c) => {
+                    let i = x.round();
+                    if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() { c[i as usize].clone() } else { String::new() }
+                }
+                None => format_tick(*x),
+            };
+            let mut mesh = cc.configure_mesh();
+            mesh.x_desc(&chart.x_label).y_desc(&chart.y_label).label_style(("sans-serif", 13)).x_label_formatter(&fmt).y_label_formatter(&|y| format_tick(*y));
+            if let Some(c) = &chart.x_categories {
+                mesh.x_labels(c.len());
+            }
+            mesh.draw().map_err(err)?;
+            for s in &chart.series {
+                let style = colour(s.colour).stroke_width(2);
+                let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.y_log || *y > 0.0) && (!chart.x_log || *x > 0.0)).collect();
+                cc.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?.label(s.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+                if s.markers {
+                    cc.draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour(s.colour).filled()))).map_err(err)?;
+                }
+            }
+            if chart.series.len() > 1 {
+                cc.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).position(SeriesLabelPosition::LowerRight).draw().map_err(err)?;
+            }
+        }};
+    }
+    match (chart.x_log, chart.y_log) {
+        (false, false) => finish!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
+        (true, false) => finish!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(err)?),
+        (false, true) => finish!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(err)?),
+        (true, true) => finish!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(err)?),
+    }
+    Ok(())
+}
+
+fn format_tick(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.0e}")
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scatter_and_lines_render_to_png_and_svg() {
+        let dir = std::env::temp_dir().join(format!("replicate-plot-{}", std::process::id()));
+        let panel = ScatterPanel { title: "test".into(), points: (0..50).map(|i| (i as f32, (i * i) as f32, (i % 10) as u8)).collect(), centers: vec![(1.0, 2.0)] };
+        let fig = ScatterFigure { title: "fig".into(), panels: vec![panel.clone(), panel], cols: 2, class_names: (0..10).map(|d| d.to_string()).collect() };
+        let files = save(&dir.join("scatter"), &fig).unwrap();
+        let svg = std::fs::read_to_string(&files[1]).unwrap();
+        assert!(svg.contains("<circle") && svg.contains("fig"));
+        let png = std::fs::read(&files[0]).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let chart = LineChart { title: "c".into(), x_log: true, series: vec![Series { name: "s".into(), points: vec![(1e-3, 0.5), (1.0, 0.9)], colour: 0, markers: true }], ..Default::default() };
+        save(&dir.join("lines"), &LineFigure { title: "l".into(), charts: vec![chart], cols: 1 }).unwrap();
+        assert!(dir.join("lines.png").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

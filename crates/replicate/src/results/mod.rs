@@ -1,0 +1,249 @@
+//! Results tables under `results/<experiment>/`: `runs.parquet` (one row per run),
+//! `curves.parquet` (one row per logging step), `features.parquet` (a fixed subsample of
+//! features per run) and experiment-specific tables. Every write is atomic and keyed by run_id,
+//! so an interrupted sweep resumes and shards merge by run_id.
+
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use polars::prelude::DataFrame;
+
+pub use table::{read_parquet, read_parquet_metadata, write_parquet, Cell, Row, Table};
+
+/// Statuses a run can end with; all three count as done (the same config gives the same result).
+pub const STATUS_FINISHED: &str = "finished";
+pub const STATUS_DIVERGED: &str = "diverged";
+pub const STATUS_COLLAPSED: &str = "collapsed";
+
+/// Provenance of one run, stored in runs.parquet and in each file's key-value metadata.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub experiment: String,
+    pub profile: String,
+    pub config_hash: String,
+    pub seed: u64,
+    pub git_commit: String,
+    pub git_dirty: bool,
+    pub crate_versions: String,
+    pub rustc: String,
+    pub device: String,
+    pub threads: usize,
+    pub finished_at_unix: u64,
+}
+
+impl Manifest {
+    pub fn new(run_id: &str, experiment: &str, profile: &str, config_hash: &str, seed: u64, device: &str) -> Self {
+        let (git_commit, git_dirty) = git_state().clone();
+        Manifest {
+            run_id: run_id.into(),
+            experiment: experiment.into(),
+            profile: profile.into(),
+            config_hash: config_hash.into(),
+            seed,
+            git_commit,
+            git_dirty,
+            crate_versions: format!("replicate {}, {}", env!("CARGO_PKG_VERSION"), env!("REPLICATE_DEP_VERSIONS")),
+            rustc: env!("REPLICATE_RUSTC").into(),
+            device: device.into(),
+            threads: rayon::current_num_threads(),
+            finished_at_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        }
+    }
+
+    /// The manifest's fields as leading columns of runs.parquet.
+    pub fn row(&self) -> Row {
+        vec![
+            ("run_id".into(), self.run_id.clone().into()),
+            ("experiment".into(), self.experiment.clone().into()),
+            ("profile".into(), self.profile.clone().into()),
+            ("config_hash".into(), self.config_hash.clone().into()),
+            ("seed".into(), self.seed.into()),
+            ("git_commit".into(), self.git_commit.clone().into()),
+            ("git_dirty".into(), self.git_dirty.into()),
+            ("crate_versions".into(), self.crate_versions.clone().into()),
+            ("rustc".into(), self.rustc.clone().into()),
+            ("device".into(), self.device.clone().into()),
+            ("threads".into(), self.threads.into()),
+        ]
+    }
+}
+
+fn git_state() -> &'static (String, bool) {
+    static STATE: OnceLock<(String, bool)> = OnceLock::new();
+    STATE.get_or_init(|| {
+        let root = crate::util::project_root();
+        let run = |args: &[&str]| std::process::Command::new("git").args(args).current_dir(&root).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let commit = run(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+        // Results files change with every run; only source changes make a build "dirty".
+        let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", "crates", "Cargo.toml", "Cargo.lock"]).map(|s| !s.is_empty()).unwrap_or(false);
+        (commit, dirty)
+    })
+}
+
+/// Everything one finished run adds to its experiment's tables.
+pub struct RunRecord {
+    pub manifest: Manifest,
+    /// The row of runs.parquet after the manifest's columns: config fields, status, metrics.
+    pub summary: Row,
+    /// Rows for the other tables, by file stem (curves, features, …); each row gets run_id first.
+    pub tables: Vec<(String, Vec<Row>)>,
+}
+
+/// The result tables of one experiment.
+pub struct Store {
+    dir: PathBuf,
+}
+
+const MANIFESTS_KEY: &str = "replicate.manifests";
+
+impl Store {
+    pub fn new(results_dir: &Path, experiment: &str) -> Store {
+        Store { dir: results_dir.join(experiment) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, table: &str) -> PathBuf {
+        self.dir.join(format!("{table}.parquet"))
+    }
+
+    /// The rows of a table, or an empty table if it does not exist yet.
+    pub fn load(&self, table: &str) -> Result<Table> {
+        let path = self.path(table);
+        if !path.exists() {
+            return Ok(Table::default());
+        }
+        Table::from_frame(&read_parquet(&path)?).with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// run_id → status of every run already recorded in runs.parquet.
+    pub fn done(&self) -> Result<BTreeMap<String, String>> {
+        let runs = self.load("runs")?;
+        Ok(runs
+            .rows
+            .iter()
+            .filter_map(|r| Some((Table::get(r, "run_id")?.as_str()?.to_string(), Table::get(r, "status")?.as_str()?.to_string())))
+            .collect())
+    }
+
+    /// Replaces this run's rows in every table it touches; runs.parquet is written last, so a
+    /// run counts as done only once all its tables are on disk.
+    pub fn record(&self, run: &RunRecord) -> Result<()> {
+        for (name, rows) in &run.tables {
+            let rows: Vec<Row> = rows
+                .iter()
+                .map(|r| {
+                    let mut row: Row = vec![("run_id".into(), run.manifest.run_id.clone().into())];
+                    row.extend(r.iter().cloned());
+                    row
+                })
+                .collect();
+            self.upsert(name, &run.manifest, rows)?;
+        }
+        let mut summary = run.manifest.row();
+        summary.extend(run.summary.iter().cloned());
+        self.upsert("runs", &run.manifest, vec![summary])
+    }
+
+    fn upsert(&self, table: &str, manifest: &Manifest, rows: Vec<Row>) -> Result<()> {
+        let path = self.path(table);
+        let mut existing = self.load(table)?;
+        existing.rows.retain(|r| Table::get(r, "run_id").and_then(Cell::as_str) != Some(manifest.run_id.as_str()));
+        existing.rows.extend(rows);
+        existing.rows.sort_by(|a, b| {
+            let key = |r: &Row| Table::get(r, "run_id").and_then(Cell::as_str).map(str::to_string).unwrap_or_default();
+            key(a).cmp(&key(b))
+        });
+        let mut manifests = self.manifests(&path)?;
+        manifests.retain(|id, _| existing.rows.iter().any(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(id)));
+        manifests.insert(manifest.run_id.clone(), serde_json::to_value(manifest)?);
+        let metadata = vec![(MANIFESTS_KEY.to_string(), serde_json::to_string(&manifests)?), ("replicate.table".to_string(), table.to_string())];
+        write_parquet(&path, &mut existing.to_frame()?, metadata)
+    }
+
+    fn manifests(&self, path: &Path) -> Result<BTreeMap<String, serde_json::Value>> {
+        if !path.exists() {
+            return Ok(BTreeMap::new());
+        }
+        let kv = read_parquet_metadata(path)?;
+        Ok(kv.iter().find(|(k, _)| k == MANIFESTS_KEY).and_then(|(_, v)| serde_json::from_str(v).ok()).unwrap_or_default())
+    }
+
+    /// Merges another results directory's tables for this experiment into this one, by run_id
+    /// (for sweeps split over several machines with `--shard`).
+    pub fn merge_from(&self, other: &Store) -> Result<usize> {
+        let other_runs = other.load("runs")?;
+        let mut merged = 0;
+        for run in &other_runs.rows {
+            let run_id = Table::get(run, "run_id").and_then(Cell::as_str).context("a runs.parquet row without run_id")?.to_string();
+            let manifest_json = other.manifests(&other.path("runs"))?.remove(&run_id).context("a run without a manifest")?;
+            let manifest: Manifest = serde_json::from_value(manifest_json)?;
+            let mut tables = Vec::new();
+            for entry in std::fs::read_dir(other.dir())? {
+                let path = entry?.path();
+                let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                if path.extension().is_some_and(|e| e == "parquet") && stem != "runs" {
+                    let rows = Table::from_frame(&read_parquet(&path)?)?
+                        .rows
+                        .into_iter()
+                        .filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run_id.as_str()))
+                        .map(|r| r.into_iter().filter(|(n, _)| n != "run_id").collect())
+                        .collect();
+                    tables.push((stem, rows));
+                }
+            }
+            let summary = run.iter().skip(manifest.row().len()).cloned().collect();
+            self.record(&RunRecord { manifest, summary, tables })?;
+            merged += 1;
+        }
+        Ok(merged)
+    }
+}
+
+/// Finished results as polars DataFrames, for notebooks and users.
+pub struct Results {
+    store: Store,
+}
+
+impl Results {
+    /// The tables of `experiment` under `results_dir` (the project's `results/` by default).
+    pub fn open(results_dir: &Path, experiment: &str) -> Results {
+        Results { store: Store::new(results_dir, experiment) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    pub fn exists(&self) -> bool {
+        self.store.path("runs").exists()
+    }
+
+    /// Any table by name: "runs", "curves", "features", or an experiment's own.
+    pub fn table(&self, name: &str) -> Result<DataFrame> {
+        let path = self.store.path(name);
+        if !path.exists() {
+            anyhow::bail!("{} does not exist: run `replicate run {}` first", path.display(), self.store.dir.file_name().map(|s| s.to_string_lossy()).unwrap_or_default());
+        }
+        read_parquet(&path)
+    }
+
+    pub fn runs(&self) -> Result<DataFrame> {
+        self.table("runs")
+    }
+
+    pub fn curves(&self) -> Result<DataFrame> {
+        self.table("curves")
+    }
+
+    pub fn features(&self) -> Result<DataFrame> {
+        self.table("features")
+    }
+}

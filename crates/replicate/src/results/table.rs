@@ -1,0 +1,253 @@
+//! A small row-oriented table that converts to and from polars DataFrames, so that runs with
+//! different columns can be merged into one parquet file (union of columns, nulls elsewhere).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use polars::prelude::{Column, DataFrame, DataType, KeyValueMetadata, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr, SerReader};
+
+/// One value of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    F64(f64),
+    I64(i64),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+impl From<f64> for Cell {
+    fn from(v: f64) -> Self {
+        Cell::F64(v)
+    }
+}
+impl From<f32> for Cell {
+    fn from(v: f32) -> Self {
+        Cell::F64(v as f64)
+    }
+}
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Cell::I64(v)
+    }
+}
+impl From<u64> for Cell {
+    fn from(v: u64) -> Self {
+        Cell::I64(v as i64)
+    }
+}
+impl From<usize> for Cell {
+    fn from(v: usize) -> Self {
+        Cell::I64(v as i64)
+    }
+}
+impl From<u8> for Cell {
+    fn from(v: u8) -> Self {
+        Cell::I64(v as i64)
+    }
+}
+impl From<bool> for Cell {
+    fn from(v: bool) -> Self {
+        Cell::Bool(v)
+    }
+}
+impl From<&str> for Cell {
+    fn from(v: &str) -> Self {
+        Cell::Str(v.to_string())
+    }
+}
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Cell::Str(v)
+    }
+}
+
+impl Cell {
+    /// A JSON value as a cell; arrays and objects become their JSON text.
+    pub fn from_json(v: &serde_json::Value) -> Cell {
+        match v {
+            serde_json::Value::Null => Cell::Null,
+            serde_json::Value::Bool(b) => Cell::Bool(*b),
+            serde_json::Value::Number(n) => n.as_i64().map(Cell::I64).unwrap_or_else(|| Cell::F64(n.as_f64().unwrap_or(f64::NAN))),
+            serde_json::Value::String(s) => Cell::Str(s.clone()),
+            other => Cell::Str(other.to_string()),
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Cell::F64(v) => Some(*v),
+            Cell::I64(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Cell::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+pub type Row = Vec<(String, Cell)>;
+
+/// Rows with named cells; columns appear in order of first appearance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub rows: Vec<Row>,
+}
+
+impl Table {
+    pub fn columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = Vec::new();
+        for row in &self.rows {
+            for (name, _) in row {
+                if !cols.contains(name) {
+                    cols.push(name.clone());
+                }
+            }
+        }
+        cols
+    }
+
+    pub fn to_frame(&self) -> Result<DataFrame> {
+        let height = self.rows.len();
+        let mut columns = Vec::new();
+        for name in self.columns() {
+            let cells: Vec<&Cell> = self.rows.iter().map(|r| r.iter().find(|(n, _)| *n == name).map(|(_, c)| c).unwrap_or(&Cell::Null)).collect();
+            let kinds: Vec<u8> = cells
+                .iter()
+                .filter_map(|c| match c {
+                    Cell::F64(_) => Some(0),
+                    Cell::I64(_) => Some(1),
+                    Cell::Str(_) => Some(2),
+                    Cell::Bool(_) => Some(3),
+                    Cell::Null => None,
+                })
+                .collect();
+            let all = |k: u8| kinds.iter().all(|&x| x == k);
+            let pname: PlSmallStr = name.as_str().into();
+            let column = if kinds.is_empty() {
+                Column::new(pname, cells.iter().map(|_| None::<f64>).collect::<Vec<_>>())
+            } else if all(1) {
+                Column::new(pname, cells.iter().map(|c| if let Cell::I64(v) = c { Some(*v) } else { None }).collect::<Vec<_>>())
+            } else if kinds.iter().all(|&k| k <= 1) {
+                Column::new(pname, cells.iter().map(|c| c.as_f64()).collect::<Vec<_>>())
+            } else if all(3) {
+                Column::new(pname, cells.iter().map(|c| if let Cell::Bool(v) = c { Some(*v) } else { None }).collect::<Vec<_>>())
+            } else {
+                Column::new(
+                    pname,
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            Cell::Null => None,
+                            Cell::Str(s) => Some(s.clone()),
+                            Cell::F64(v) => Some(v.to_string()),
+                            Cell::I64(v) => Some(v.to_string()),
+                            Cell::Bool(v) => Some(v.to_string()),
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            };
+            columns.push(column);
+        }
+        Ok(DataFrame::new(height, columns)?)
+    }
+
+    pub fn from_frame(df: &DataFrame) -> Result<Table> {
+        let mut rows: Vec<Row> = vec![Vec::with_capacity(df.width()); df.height()];
+        for col in df.columns() {
+            let name = col.name().to_string();
+            let series = col.as_materialized_series();
+            match series.dtype() {
+                DataType::Float64 | DataType::Float32 => {
+                    let ca = series.cast(&DataType::Float64)?;
+                    for (row, v) in rows.iter_mut().zip(ca.f64()?.iter()) {
+                        row.push((name.clone(), v.map(Cell::F64).unwrap_or(Cell::Null)));
+                    }
+                }
+                DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 | DataType::Int8 | DataType::UInt8 | DataType::Int16 | DataType::UInt16 => {
+                    let ca = series.cast(&DataType::Int64)?;
+                    for (row, v) in rows.iter_mut().zip(ca.i64()?.iter()) {
+                        row.push((name.clone(), v.map(Cell::I64).unwrap_or(Cell::Null)));
+                    }
+                }
+                DataType::Boolean => {
+                    for (row, v) in rows.iter_mut().zip(series.bool()?.iter()) {
+                        row.push((name.clone(), v.map(Cell::Bool).unwrap_or(Cell::Null)));
+                    }
+                }
+                DataType::String => {
+                    for (row, v) in rows.iter_mut().zip(series.str()?.iter()) {
+                        row.push((name.clone(), v.map(|s| Cell::Str(s.to_string())).unwrap_or(Cell::Null)));
+                    }
+                }
+                DataType::Null => {
+                    for row in rows.iter_mut() {
+                        row.push((name.clone(), Cell::Null));
+                    }
+                }
+                other => anyhow::bail!("column {name} has type {other}, which results tables do not use"),
+            }
+        }
+        Ok(Table { rows })
+    }
+
+    /// The value of `column` in `row`.
+    pub fn get<'a>(row: &'a Row, column: &str) -> Option<&'a Cell> {
+        row.iter().find(|(n, _)| n == column).map(|(_, c)| c)
+    }
+}
+
+/// Reads a parquet file into a DataFrame.
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    ParquetReader::new(file).finish().with_context(|| format!("{} is not a readable parquet file", path.display()))
+}
+
+/// The key-value metadata stored in a parquet file's footer (without the Arrow schema entry).
+pub fn read_parquet_metadata(path: &Path) -> Result<Vec<(String, String)>> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = ParquetReader::new(file);
+    let meta = reader.get_metadata().with_context(|| format!("{} is not a readable parquet file", path.display()))?;
+    Ok(meta.key_value_metadata.as_ref().map(|kv| kv.iter().filter(|k| !k.key.starts_with("ARROW:")).map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect()).unwrap_or_default())
+}
+
+/// Writes `df` to `path` atomically (temporary file + rename), with key-value metadata.
+pub fn write_parquet(path: &Path, df: &mut DataFrame, metadata: Vec<(String, String)>) -> Result<()> {
+    let mut buffer = Vec::new();
+    ParquetWriter::new(&mut buffer)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+        .finish(df)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    crate::util::atomic_write(path, &buffer).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_through_parquet_with_metadata() {
+        let table = Table {
+            rows: vec![
+                vec![("run_id".into(), "a".into()), ("x".into(), 1.5.into()), ("n".into(), 3i64.into()), ("ok".into(), true.into())],
+                vec![("run_id".into(), "b".into()), ("n".into(), 4i64.into()), ("extra".into(), 2.0.into())],
+            ],
+        };
+        let dir = std::env::temp_dir().join(format!("replicate-table-{}", std::process::id()));
+        let path = dir.join("t.parquet");
+        write_parquet(&path, &mut table.to_frame().unwrap(), vec![("k".into(), "v".into())]).unwrap();
+        let back = Table::from_frame(&read_parquet(&path).unwrap()).unwrap();
+        assert_eq!(back.rows.len(), 2);
+        assert_eq!(Table::get(&back.rows[0], "x"), Some(&Cell::F64(1.5)));
+        assert_eq!(Table::get(&back.rows[1], "x"), Some(&Cell::Null));
+        assert_eq!(Table::get(&back.rows[1], "n"), Some(&Cell::I64(4)));
+        assert_eq!(Table::get(&back.rows[0], "ok"), Some(&Cell::Bool(true)));
+        assert_eq!(read_parquet_metadata(&path).unwrap(), vec![("k".to_string(), "v".to_string())]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

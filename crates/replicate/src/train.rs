@@ -1,0 +1,281 @@
+//! The one training loop. An experiment supplies an [`Objective`] (its loss terms, and any state
+//! it updates outside autograd); the trainer does the batching, the optimiser, the schedule,
+//! periodic evaluation, logging, progress and the divergence check.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use candle_core::{Device, Result as CResult, Tensor};
+
+use crate::data::{BatchSampler, Split};
+use crate::nn::{Model, ModelOutput};
+use crate::optim::{MultiStep, Sgd, SgdConfig};
+
+/// Named loss terms of one batch; `terms[0]` is the total that is back-propagated.
+pub struct LossTerms {
+    pub terms: Vec<(&'static str, Tensor)>,
+    /// Scalars worth logging that are not losses (λ, margin, mining statistics …).
+    pub stats: Vec<(&'static str, f64)>,
+}
+
+impl LossTerms {
+    pub fn total(total: Tensor) -> Self {
+        LossTerms { terms: vec![("loss", total)], stats: Vec::new() }
+    }
+}
+
+/// What a paper adds to training.
+pub trait Objective {
+    /// Loss terms for one batch (named, so curves.parquet gets a column each); the first is the total.
+    fn loss(&mut self, out: &ModelOutput, labels: &Tensor, step: u64) -> CResult<LossTerms>;
+
+    /// State updated outside autograd after the optimiser step (centers, an adaptive margin).
+    fn after_step(&mut self, _out: &ModelOutput, _labels: &Tensor, _step: u64) -> CResult<()> {
+        Ok(())
+    }
+
+    /// A reason to stop this run although every number is finite (e.g. L-Softmax's 87.34 plateau).
+    fn diverged(&self, _terms: &[(&'static str, f64)]) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    pub iterations: u64,
+    pub lr: MultiStep,
+    pub sgd: SgdConfig,
+    /// Steps between rows of curves.parquet (the row holds the means over those steps).
+    pub log_every: u64,
+    /// Steps between calls of the evaluation hook (0: only at the end).
+    pub eval_every: u64,
+}
+
+/// One row of curves.parquet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveRow {
+    pub step: u64,
+    pub epoch: f64,
+    pub lr: f64,
+    /// Loss terms and statistics, averaged over the logging interval; evaluation values at eval steps.
+    pub values: Vec<(String, f64)>,
+}
+
+/// Training stopped because a number went bad.
+#[derive(Debug, thiserror::Error)]
+#[error("diverged at step {step}: {reason} (loss terms: {terms})")]
+pub struct Diverged {
+    pub step: u64,
+    pub reason: String,
+    pub terms: String,
+    /// Curves logged before the divergence.
+    pub curves: Vec<CurveRow>,
+}
+
+/// A finished training run.
+pub struct Trained {
+    pub curves: Vec<CurveRow>,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// Evaluation during training: named values, logged into the curves at that step.
+pub type EvalHook<'a> = dyn FnMut(&Model, u64) -> anyhow::Result<Vec<(String, f64)>> + 'a;
+
+/// Progress on a terminal (indicatif) or as plain periodic lines.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    label: String,
+    total: u64,
+    last_line: Instant,
+    start: Instant,
+}
+
+impl Progress {
+    pub fn new(label: &str, total: u64) -> Self {
+        let bar = if std::io::stderr().is_terminal() && std::env::var_os("REPLICATE_PLAIN_PROGRESS").is_none() {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_string());
+            Some(bar)
+        } else {
+            None
+        };
+        Progress { bar, label: label.to_string(), total, last_line: Instant::now(), start: Instant::now() }
+    }
+
+    pub fn update(&mut self, done: u64, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(message.to_string());
+        } else if self.last_line.elapsed().as_secs_f64() >= 30.0 || done == self.total {
+            let elapsed = self.start.elapsed().as_secs_f64();
+            let eta = if done > 0 { elapsed / done as f64 * (self.total - done) as f64 } else { f64::NAN };
+            eprintln!("{} {done}/{} {message} (elapsed {}, ETA {})", self.label, self.total, fmt_secs(elapsed), fmt_secs(eta));
+            self.last_line = Instant::now();
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub fn fmt_secs(s: f64) -> String {
+    if !s.is_finite() {
+        return "?".into();
+    }
+    let s = s.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Trains `model` with `objective` on batches of `split` drawn by `sampler`.
+pub fn train(
+    model: &Model,
+    objective: &mut dyn Objective,
+    split: &Split,
+    sampler: &mut dyn BatchSampler,
+    cfg: &TrainConfig,
+    device: &Device,
+    eval: &mut EvalHook<'_>,
+    label: &str,
+) -> anyhow::Result<Trained> {
+    let mut optimiser = Sgd::new(cfg.sgd, &model.params);
+    let mut curves = Vec::new();
+    let mut sums: Vec<(String, f64)> = Vec::new();
+    let mut interval = 0u64;
+    let mut progress = Progress::new(label, cfg.iterations);
+    let start = Instant::now();
+    let mut eval_seconds = 0.0;
+    let mut images = 0u64;
+    for step in 0..cfg.iterations {
+        let lr = cfg.lr.at(step);
+        let indices = sampler.next_batch();
+        images += indices.len() as u64;
+        let (x, y) = split.batch(&indices, device)?;
+        let out = model.forward(&x)?;
+        let LossTerms { terms, stats } = objective.loss(&out, &y, step)?;
+        let mut scalars: Vec<(&'static str, f64)> = Vec::with_capacity(terms.len() + stats.len() + 1);
+        for (name, t) in &terms {
+            scalars.push((name, t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?));
+        }
+        let describe = |s: &[(&str, f64)]| s.iter().map(|(n, v)| format!("{n}={v:.6}")).collect::<Vec<_>>().join(", ");
+        let bad = scalars.iter().find(|(_, v)| !v.is_finite()).map(|(n, v)| format!("{n} is {v}"));
+        if let Some(reason) = bad.or_else(|| objective.diverged(&scalars)) {
+            progress.finish();
+            return Err(Diverged { step, reason, terms: describe(&scalars), curves }.into());
+        }
+        if let Some(logits) = &out.logits {
+            let predicted = logits.argmax(1)?;
+            let correct = predicted.eq(&y)?.to_dtype(candle_core::DType::F64)?.mean_all()?.to_scalar::<f64>()?;
+            scalars.push(("train_accuracy", correct));
+        }
+        scalars.extend(stats.iter().copied());
+        let grads = terms[0].1.backward()?;
+        optimiser.step(&model.params, &grads, lr)?;
+        objective.after_step(&out, &y, step)?;
+        drop(grads);
+
+        for (name, v) in &scalars {
+            match sums.iter_mut().find(|(n, _)| n == name) {
+                Some((_, s)) => *s += v,
+                None => sums.push((name.to_string(), *v)),
+            }
+        }
+        interval += 1;
+        let last = step + 1 == cfg.iterations;
+        let log_now = (step + 1) % cfg.log_every.max(1) == 0 || last;
+        let eval_now = last || (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0);
+        if log_now || eval_now {
+            let mut values: Vec<(String, f64)> = sums.iter().map(|(n, s)| (n.clone(), s / interval as f64)).collect();
+            if let Some(reason) = first_bad_parameter(model)? {
+                progress.finish();
+                return Err(Diverged { step, reason, terms: describe(&scalars), curves }.into());
+            }
+            if eval_now {
+                let t = Instant::now();
+                values.extend(eval(model, step + 1)?);
+                eval_seconds += t.elapsed().as_secs_f64();
+            }
+            let message = values.iter().filter(|(n, _)| n == "loss" || n.ends_with("accuracy")).map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" ");
+            progress.update(step + 1, &format!("lr {lr:.2e} {message}"));
+            curves.push(CurveRow { step: step + 1, epoch: sampler.epochs(), lr, values });
+            sums.clear();
+            interval = 0;
+        }
+    }
+    progress.finish();
+    let seconds = start.elapsed().as_secs_f64() - eval_seconds;
+    Ok(Trained { curves, seconds, images_per_second: images as f64 / seconds.max(1e-9) })
+}
+
+fn first_bad_parameter(model: &Model) -> CResult<Option<String>> {
+    for p in model.params.iter() {
+        let s = p.var.as_tensor().sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        if !s.is_finite() {
+            return Ok(Some(format!("parameter {} holds non-finite values", p.name)));
+        }
+    }
+    Ok(None)
+}
+
+/// Features (and prediction logits) of `indices` in batches, without keeping any graph.
+pub struct Embedded {
+    pub dim: usize,
+    pub features: Vec<f32>,
+    pub embedding: Vec<f32>,
+    pub logits: Option<Vec<f32>>,
+    pub labels: Vec<u8>,
+}
+
+pub fn embed(model: &Model, split: &Split, indices: &[usize], device: &Device) -> CResult<Embedded> {
+    let dim = model.config.feature_dim;
+    let mut out = Embedded { dim, features: Vec::new(), embedding: Vec::new(), logits: None, labels: Vec::new() };
+    for chunk in indices.chunks(500) {
+        let (x, _) = split.batch(chunk, device)?;
+        let o = model.forward(&x)?;
+        out.features.extend(o.features.detach().flatten_all()?.to_vec1::<f32>()?);
+        out.embedding.extend(o.embedding.detach().flatten_all()?.to_vec1::<f32>()?);
+        if let Some(l) = o.logits {
+            out.logits.get_or_insert_with(Vec::new).extend(l.detach().flatten_all()?.to_vec1::<f32>()?);
+        }
+        out.labels.extend(chunk.iter().map(|&i| split.labels[i]));
+    }
+    Ok(out)
+}
+
+impl Embedded {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.logits.as_ref().map(|l| l.len() / self.len().max(1)).unwrap_or(0)
+    }
+
+    /// Predicted class of each sample (arg max of the logits).
+    pub fn predictions(&self) -> Option<Vec<usize>> {
+        let c = self.num_classes();
+        self.logits.as_ref().map(|l| {
+            l.chunks(c)
+                .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0)
+                .collect()
+        })
+    }
+}
