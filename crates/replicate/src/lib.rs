@@ -16,6 +16,7 @@
 //! `metrics` measures finished features (accuracy, compactness, verification, retrieval, angles);
 //! `notebook` shows tables and figures in the evcxr Jupyter kernel.
 
+pub mod bench;
 pub mod data;
 pub mod experiments;
 pub mod losses;

@@ -39,6 +39,15 @@ enum Command {
     },
     /// List the experiments and their run counts per profile.
     List,
+    /// Training/inference speed of LeNets++ (candle's ops vs the fast kernels) and mining times.
+    Bench {
+        /// Fewer repetitions.
+        #[arg(long)]
+        quick: bool,
+        /// Also time each convolution layer of the fast kernels.
+        #[arg(long)]
+        layers: bool,
+    },
     /// Print the runs an experiment would execute and which are already recorded.
     Plan {
         experiment: String,
@@ -164,6 +173,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     .collect();
                 println!("{:<18} {} (runs: {})", exp.name(), exp.about(), counts.join(", "));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { quick, layers } => {
+            if *layers {
+                replicate::bench::layer_breakdown(1.0)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            replicate::bench::run(*quick)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { experiment, args } => {

@@ -1,5 +1,5 @@
-//! The three layer types LeNets++ is made of. Each runs on candle's own ops, or on this
-//! crate's fused CPU kernels (`nn::kernels`) when `Kernels::Fast` is chosen on a CPU device.
+//! The three layer types LeNets++ is made of. Each runs on candle's own ops (NCHW), or on this
+//! crate's fused CPU kernels (`nn::kernels`, channels-last) when the backbone runs fast.
 
 use candle_core::{Result, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
@@ -18,7 +18,8 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    fn fast_on(&self, x: &Tensor) -> bool {
+    /// Whether the fast kernels apply to `x` (f32 on a CPU).
+    pub fn fast_on(&self, x: &Tensor) -> bool {
         *self == Kernels::Fast && x.device().is_cpu() && x.dtype() == candle_core::DType::F32
     }
 }
@@ -37,9 +38,10 @@ impl Conv2d {
         Ok(Conv2d { weight, bias, padding })
     }
 
-    pub fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        if kernels.fast_on(x) {
-            return kernels::conv2d(x, self.weight.as_tensor(), self.bias.as_tensor(), self.padding);
+    /// NCHW with candle's ops, or NHWC with the fast kernels when `channels_last`.
+    pub fn forward(&self, x: &Tensor, channels_last: bool) -> Result<Tensor> {
+        if channels_last {
+            return kernels::conv2d_nhwc(x, self.weight.as_tensor(), self.bias.as_tensor(), self.padding);
         }
         let c = self.bias.dim(0)?;
         x.conv2d(self.weight.as_tensor(), self.padding, 1, 1, 1)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
@@ -56,9 +58,10 @@ impl PRelu {
         Ok(PRelu { slope: params.add(format!("{name}.slope"), constant(&[channels], 0.25, device)?, ParamKind::Slope)? })
     }
 
-    pub fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        if kernels.fast_on(x) {
-            return kernels::prelu(x, self.slope.as_tensor());
+    /// Channels on dim 1 with candle's ops, or on the last dim with the fast kernels.
+    pub fn forward(&self, x: &Tensor, channels_last: bool) -> Result<Tensor> {
+        if channels_last {
+            return kernels::prelu_channels_last(x, self.slope.as_tensor());
         }
         let mut shape = vec![1usize; x.rank()];
         shape[1] = self.slope.dim(0)?;
@@ -69,11 +72,18 @@ impl PRelu {
 }
 
 /// 2×2 max-pooling with stride 2 (floor rounding).
-pub fn max_pool2(x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-    if kernels.fast_on(x) {
-        return kernels::max_pool2(x);
+///
+/// The candle path pools with a reshape and two `max` reductions rather than `max_pool2d`:
+/// candle 0.11's `max_pool2d` backward multiplies the gradient by the window's share of maxima
+/// (1/4 for a unique maximum) instead of dividing by the number of maxima, so every layer below
+/// a pool would get a quarter of its gradient (`tests/kernels.rs` pins this).
+pub fn max_pool2(x: &Tensor, channels_last: bool) -> Result<Tensor> {
+    if channels_last {
+        return kernels::max_pool2_nhwc(x);
     }
-    x.max_pool2d(2)
+    let (b, c, h, w) = x.dims4()?;
+    let (oh, ow) = (h / 2, w / 2);
+    x.narrow(2, 0, 2 * oh)?.narrow(3, 0, 2 * ow)?.reshape((b, c, oh, 2, ow, 2))?.max(5)?.max(3)
 }
 
 /// y = x Wᵀ (+ b).

@@ -64,16 +64,23 @@ impl LeNetsPP {
         Ok(LeNetsPP { convs, fc, fc_prelu, kernels })
     }
 
-    /// `[B, 1, 28, 28]` images → `[B, feature_dim]` deep features.
+    /// `[B, 1, 28, 28]` images → `[B, feature_dim]` deep features. With the fast kernels the
+    /// convolutional part runs channels-last and is permuted back to NCHW before the fc layer,
+    /// so both paths compute the same function of the same parameters.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut h = x.clone();
+        let fast = self.kernels.fast_on(x);
+        let mut h = if fast { x.permute((0, 2, 3, 1))? } else { x.clone() };
         for (i, (conv, prelu)) in self.convs.iter().enumerate() {
-            h = prelu.forward(&conv.forward(&h, self.kernels)?, self.kernels)?;
+            h = prelu.forward(&conv.forward(&h, fast)?, fast)?;
             if i % 2 == 1 {
-                h = max_pool2(&h, self.kernels)?;
+                h = max_pool2(&h, fast)?;
             }
         }
+        if fast {
+            h = h.permute((0, 3, 1, 2))?;
+        }
         let h = h.flatten_from(1)?;
-        self.fc_prelu.forward(&self.fc.forward(&h)?, self.kernels)
+        // A [B, D] feature has its channels last in both layouts.
+        self.fc_prelu.forward(&self.fc.forward(&h)?, fast)
     }
 }

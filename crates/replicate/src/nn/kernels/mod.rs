@@ -1,23 +1,25 @@
 //! Fast CPU kernels for the layers LeNets++ uses, as candle custom ops with their own backward,
-//! so autograd and the rest of candle keep working. f32, CPU only; `nn::layers` falls back to
-//! candle's ops elsewhere.
+//! so autograd and the rest of candle keep working. f32, CPU only; `nn::lenetspp` uses them on
+//! a CPU and candle's ops elsewhere.
 //!
-//! * Convolution (stride 1, zero padding): im2col + gemm forward; weight gradient by gemm over
-//!   the same columns; input gradient by gemm + col2im, skipped when the input needs no
-//!   gradient (the images). candle computes the input gradient with a direct
-//!   `conv_transpose2d` loop, the slowest piece of its backward.
+//! Activations are channels-last (NHWC) inside the backbone: an im2col row is then k runs of
+//! k·C contiguous values and the gemm output is the NHWC output itself.
+//!
+//! * Convolution (stride 1, zero padding): im2col + gemm forward, in L2-sized blocks of output
+//!   pixels; weight gradient by gemm over the same columns; input gradient by gemm + col2im,
+//!   skipped when the input needs no gradient (the images). candle computes the input gradient
+//!   with a direct `conv_transpose2d` loop, the slowest piece of its backward.
 //! * PReLU and 2×2/2 max-pooling: one pass forward and one pass backward, no temporaries.
 //!
-//! Work is split over the batch in fixed chunks (rayon); each chunk packs several images'
-//! columns side by side so that the small late layers (7×7 maps) still give gemm wide
-//! matrices. Reductions over the batch (weight, bias and slope gradients) are summed chunk by
-//! chunk in a fixed order, so results do not depend on thread scheduling.
+//! Work is split over the batch in fixed chunks (rayon). Reductions over the batch (weight,
+//! bias and slope gradients) are summed chunk by chunk in a fixed order, so results do not
+//! depend on thread scheduling.
 
 mod conv;
 mod pointwise;
 
-pub use conv::conv2d;
-pub use pointwise::{max_pool2, prelu};
+pub use conv::conv2d_nhwc;
+pub use pointwise::{max_pool2_nhwc, prelu_channels_last};
 
 use candle_core::{CpuStorage, Layout, Result};
 

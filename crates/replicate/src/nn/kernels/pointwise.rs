@@ -1,19 +1,24 @@
-//! PReLU and 2×2/2 max-pooling: one pass forward, one pass backward.
+//! PReLU and 2×2/2 max-pooling on channels-last tensors: one pass forward, one pass backward.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::{chunking, slice};
 
-/// (batch, channels, values per channel) of a [B, C, …] tensor.
-fn planes(dims: &[usize]) -> Result<(usize, usize, usize)> {
-    if dims.len() < 2 {
-        candle_core::bail!("prelu: expected at least [B, C], got {dims:?}");
+/// Rows of C values: a channels-last tensor [..., C] seen as [rows, C].
+fn channels_last(dims: &[usize]) -> Result<(usize, usize)> {
+    match dims.split_last() {
+        Some((&c, rest)) if !rest.is_empty() && c > 0 => Ok((rest.iter().product(), c)),
+        _ => candle_core::bail!("prelu: expected a [..., C] tensor with C ≥ 1, got {dims:?}"),
     }
-    Ok((dims[0], dims[1], dims[2..].iter().product()))
 }
 
-/// y = x if x > 0, else a_c·x (one slope per channel).
+/// Rows per parallel task: about 16 K values.
+fn rows_per_task(c: usize) -> usize {
+    (16_384 / c).max(1)
+}
+
+/// y = x if x > 0, else a_c·x, with c the last dimension.
 struct PRelu;
 
 impl CustomOp2 for PRelu {
@@ -22,17 +27,17 @@ impl CustomOp2 for PRelu {
     }
 
     fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, a_s: &CpuStorage, al: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, c, s) = planes(xl.dims())?;
+        let (_, c) = channels_last(xl.dims())?;
         let (x, a) = (slice(xs, xl, "prelu input")?, slice(a_s, al, "prelu slope")?);
         if a.len() != c {
             candle_core::bail!("prelu: {} slopes for {c} channels", a.len());
         }
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut((c * s).max(1)).zip(x.par_chunks((c * s).max(1))).for_each(|(yi, xi)| {
-            for ch in 0..c {
-                let slope = a[ch];
-                for (o, &v) in yi[ch * s..(ch + 1) * s].iter_mut().zip(&xi[ch * s..(ch + 1) * s]) {
-                    *o = if v > 0.0 { v } else { slope * v };
+        let task = rows_per_task(c) * c;
+        y.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(yo, xi)| {
+            for (yr, xr) in yo.chunks_mut(c).zip(xi.chunks(c)) {
+                for ((o, &v), &s) in yr.iter_mut().zip(xr).zip(a) {
+                    *o = if v > 0.0 { v } else { s * v };
                 }
             }
         });
@@ -48,7 +53,7 @@ impl CustomOp2 for PRelu {
     }
 }
 
-/// [dx | da]: dx = dy·(x > 0 ? 1 : a_c), da_c = Σ dy·x over x ≤ 0, summed chunk by chunk.
+/// [dx | da]: dx = dy·(x > 0 ? 1 : a_c), da_c = Σ dy·x over x ≤ 0, summed task by task in order.
 struct PReluGrad;
 
 impl CustomOp3 for PReluGrad {
@@ -57,44 +62,32 @@ impl CustomOp3 for PReluGrad {
     }
 
     fn cpu_fwd(&self, dys: &CpuStorage, dyl: &Layout, xs: &CpuStorage, xl: &Layout, a_s: &CpuStorage, al: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (b, c, s) = planes(xl.dims())?;
+        let (rows, c) = channels_last(xl.dims())?;
         let (dy, x, a) = (slice(dys, dyl, "prelu output gradient")?, slice(xs, xl, "prelu input")?, slice(a_s, al, "prelu slope")?);
-        let per = c * s;
         let mut out = vec![0f32; x.len() + c];
-        let chunks = chunking(b, 1);
-        let (dx, _) = out.split_at_mut(x.len());
-        let mut parts: Vec<&mut [f32]> = Vec::with_capacity(chunks.len());
-        let mut rest = &mut dx[..];
-        for &(_, count) in &chunks {
-            let (head, tail) = rest.split_at_mut(count * per);
-            parts.push(head);
-            rest = tail;
-        }
-        let partials: Vec<Vec<f32>> = chunks
-            .par_iter()
-            .zip(parts)
-            .map(|(&(first, count), dxc)| {
-                let mut da = vec![0f32; c];
-                for img in 0..count {
-                    let base = (first + img) * per;
+        let (dx, da) = out.split_at_mut(x.len());
+        let tasks = chunking(rows, rows_per_task(c));
+        let task_len = tasks[0].1 * c;
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(task_len)
+            .zip(dy.par_chunks(task_len))
+            .zip(x.par_chunks(task_len))
+            .map(|((dxo, dyi), xi)| {
+                let mut acc = vec![0f32; c];
+                for ((dr, gr), xr) in dxo.chunks_mut(c).zip(dyi.chunks(c)).zip(xi.chunks(c)) {
                     for ch in 0..c {
-                        let (slope, mut acc) = (a[ch], 0f32);
-                        let range = base + ch * s..base + (ch + 1) * s;
-                        for ((o, &g), &v) in dxc[img * per + ch * s..img * per + (ch + 1) * s].iter_mut().zip(&dy[range.clone()]).zip(&x[range]) {
-                            if v > 0.0 {
-                                *o = g;
-                            } else {
-                                *o = g * slope;
-                                acc += g * v;
-                            }
+                        let (g, v) = (gr[ch], xr[ch]);
+                        if v > 0.0 {
+                            dr[ch] = g;
+                        } else {
+                            dr[ch] = g * a[ch];
+                            acc[ch] += g * v;
                         }
-                        da[ch] += acc;
                     }
                 }
-                da
+                acc
             })
             .collect();
-        let da = &mut out[x.len()..];
         for p in &partials {
             for (t, v) in da.iter_mut().zip(p) {
                 *t += v;
@@ -104,54 +97,44 @@ impl CustomOp3 for PReluGrad {
     }
 }
 
-/// PReLU with one slope per channel (dim 1) with the fast CPU kernels.
-pub fn prelu(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
+/// PReLU with one slope per channel, the channels being the last dimension.
+pub fn prelu_channels_last(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&slope.contiguous()?, PRelu)
 }
 
-fn pool_dims(dims: &[usize]) -> Result<(usize, usize)> {
+fn pool_dims(dims: &[usize]) -> Result<(usize, usize, usize, usize)> {
     match dims {
-        &[_, _, h, w] if h >= 2 && w >= 2 => Ok((h, w)),
-        _ => candle_core::bail!("max_pool2: expected [B, C, H, W] with H, W ≥ 2, got {dims:?}"),
+        &[b, h, w, c] if h >= 2 && w >= 2 => Ok((b, h, w, c)),
+        _ => candle_core::bail!("max_pool2: expected [B, H, W, C] with H, W ≥ 2, got {dims:?}"),
     }
 }
 
-/// The index (0..4) of the first largest value of the 2×2 window at (oy, ox).
-#[inline]
-fn window_argmax(plane: &[f32], w: usize, oy: usize, ox: usize) -> (usize, f32) {
-    let i = 2 * oy * w + 2 * ox;
-    let cand = [plane[i], plane[i + 1], plane[i + w], plane[i + w + 1]];
-    let mut best = 0;
-    for k in 1..4 {
-        if cand[k] > cand[best] {
-            best = k;
-        }
-    }
-    (best, cand[best])
-}
-
-/// 2×2 max-pooling, stride 2, floor rounding.
+/// 2×2 max-pooling, stride 2, floor rounding, on NHWC tensors.
 struct MaxPool2;
 
 impl CustomOp1 for MaxPool2 {
     fn name(&self) -> &'static str {
-        "fast-max-pool2"
+        "fast-max-pool2-nhwc"
     }
 
     fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (h, w) = pool_dims(xl.dims())?;
+        let (b, h, w, c) = pool_dims(xl.dims())?;
         let x = slice(xs, xl, "max_pool2 input")?;
         let (oh, ow) = (h / 2, w / 2);
-        let mut y = vec![0f32; x.len() / (h * w) * oh * ow];
-        y.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(yo, xi)| {
+        let mut y = vec![0f32; b * oh * ow * c];
+        y.par_chunks_mut(oh * ow * c).zip(x.par_chunks(h * w * c)).for_each(|(yo, xi)| {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    yo[oy * ow + ox] = window_argmax(xi, w, oy, ox).1;
+                    let at = |dy: usize, dx: usize| &xi[((2 * oy + dy) * w + 2 * ox + dx) * c..][..c];
+                    let (p00, p01, p10, p11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+                    let out = &mut yo[(oy * ow + ox) * c..][..c];
+                    for ch in 0..c {
+                        out[ch] = p00[ch].max(p01[ch]).max(p10[ch]).max(p11[ch]);
+                    }
                 }
             }
         });
-        let d = xl.dims();
-        Ok((CpuStorage::F32(y), Shape::from((d[0], d[1], oh, ow))))
+        Ok((CpuStorage::F32(y), Shape::from((b, oh, ow, c))))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -159,25 +142,33 @@ impl CustomOp1 for MaxPool2 {
     }
 }
 
-/// dx: each window's gradient goes to its first largest input (an exact sub-gradient; candle's
-/// own max-pool backward gives it to every tied input).
+/// dx: each window's gradient goes to its first largest input, in the order (0,0), (0,1),
+/// (1,0), (1,1) — an exact sub-gradient.
 struct MaxPool2Grad;
 
 impl CustomOp2 for MaxPool2Grad {
     fn name(&self) -> &'static str {
-        "fast-max-pool2-grad"
+        "fast-max-pool2-nhwc-grad"
     }
 
     fn cpu_fwd(&self, dys: &CpuStorage, dyl: &Layout, xs: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (h, w) = pool_dims(xl.dims())?;
+        let (_, h, w, c) = pool_dims(xl.dims())?;
         let (dy, x) = (slice(dys, dyl, "max_pool2 output gradient")?, slice(xs, xl, "max_pool2 input")?);
         let (oh, ow) = (h / 2, w / 2);
         let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(h * w).zip(x.par_chunks(h * w)).zip(dy.par_chunks(oh * ow)).for_each(|((dxi, xi), dyi)| {
+        dx.par_chunks_mut(h * w * c).zip(x.par_chunks(h * w * c)).zip(dy.par_chunks(oh * ow * c)).for_each(|((dxi, xi), dyi)| {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let (k, _) = window_argmax(xi, w, oy, ox);
-                    dxi[(2 * oy + k / 2) * w + 2 * ox + k % 2] = dyi[oy * ow + ox];
+                    let offsets = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(dy, dx)| ((2 * oy + dy) * w + 2 * ox + dx) * c);
+                    for ch in 0..c {
+                        let mut best = offsets[0];
+                        for &o in &offsets[1..] {
+                            if xi[o + ch] > xi[best + ch] {
+                                best = o;
+                            }
+                        }
+                        dxi[best + ch] = dyi[(oy * ow + ox) * c + ch];
+                    }
                 }
             }
         });
@@ -185,7 +176,7 @@ impl CustomOp2 for MaxPool2Grad {
     }
 }
 
-/// 2×2/2 max-pooling with the fast CPU kernels.
-pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
+/// 2×2/2 max-pooling of an NHWC tensor.
+pub fn max_pool2_nhwc(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(MaxPool2)
 }

@@ -1,0 +1,157 @@
+//! `replicate bench`: training and inference speed of LeNets++ with candle's ops and with the
+//! fast CPU kernels, peak memory, and the time of the triplet mining rules on FaceNet's batch.
+//! A benchmark prints numbers; it asserts nothing.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use rand::Rng;
+
+use crate::losses::{Distance, Mining, TripletLoss};
+use crate::nn::{BackboneConfig, HeadKind, Kernels, Model};
+use crate::optim::{Sgd, SgdConfig};
+use crate::util::rng_for;
+
+/// Median seconds of `runs` calls of `f` after `warmup` calls.
+fn median_seconds(warmup: usize, runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MiB, where /proc exists.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// One row of the speed table.
+#[derive(Debug, Clone)]
+pub struct SpeedRow {
+    pub width: f64,
+    pub kernels: Kernels,
+    pub train_images_per_second: f64,
+    pub inference_images_per_second: f64,
+    pub train_gflops: f64,
+}
+
+/// Training (forward, backward, SGD step) and inference images/s of LeNets++ at `width`.
+pub fn lenetspp_speed(width: f64, kernels: Kernels, batch: usize, runs: usize) -> Result<SpeedRow> {
+    let device = Device::Cpu;
+    let config = BackboneConfig { width, feature_dim: 2 };
+    let model = Model::new(config, HeadKind::Linear { classes: 10 }, 1, kernels, &device)?;
+    let mut rng = rng_for(1, "bench");
+    let x = Tensor::from_vec((0..batch * 784).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(), (batch, 1, 28, 28), &device)?;
+    let y = Tensor::from_vec((0..batch).map(|i| (i % 10) as u32).collect::<Vec<_>>(), batch, &device)?;
+    let mut sgd = Sgd::new(SgdConfig { momentum: 0.9, weight_decay: 5e-4 }, &model.params);
+    let train = median_seconds(2, runs, || {
+        let out = model.forward(&x)?;
+        let loss = crate::losses::softmax_loss(out.logits.as_ref().expect("classifier"), &y)?;
+        let grads = loss.backward()?;
+        sgd.step(&model.params, &grads, 1e-4)?;
+        Ok(())
+    })?;
+    let infer = median_seconds(2, runs, || {
+        model.forward(&x)?.features.sum_all()?.to_scalar::<f32>()?;
+        Ok(())
+    })?;
+    // Forward, input gradient and weight gradient: about 3 × 2 × MACs per image.
+    let flops = 6.0 * config.forward_macs() as f64 * batch as f64;
+    Ok(SpeedRow { width, kernels, train_images_per_second: batch as f64 / train, inference_images_per_second: batch as f64 / infer, train_gflops: flops / train / 1e9 })
+}
+
+/// Median milliseconds of one TripletLoss forward + backward on `batch` × `dim` embeddings
+/// drawn from `classes` classes.
+pub fn mining_ms(mining: Mining, batch: usize, dim: usize, classes: usize) -> Result<f64> {
+    let device = Device::Cpu;
+    let mut rng = rng_for(2, "bench-mining");
+    let e = Tensor::from_vec((0..batch * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(), (batch, dim), &device)?;
+    let e = crate::nn::l2_normalize(&e)?;
+    let var = candle_core::Var::from_tensor(&e)?;
+    let labels = Tensor::from_vec((0..batch).map(|i| (i % classes) as u32).collect::<Vec<_>>(), batch, &device)?;
+    let loss = TripletLoss { margin: 0.2, mining, distance: Distance::SquaredEuclidean };
+    Ok(1e3
+        * median_seconds(1, 5, || {
+            let out = loss.forward(var.as_tensor(), &labels)?;
+            out.loss.backward()?;
+            Ok(())
+        })?)
+}
+
+/// Prints the benchmark tables.
+pub fn run(quick: bool) -> Result<()> {
+    let runs = if quick { 3 } else { 7 };
+    println!("LeNets++ (2-D feature, batch 128, f32, {} threads)", rayon::current_num_threads());
+    println!("{:<7} {:<8} {:>12} {:>12} {:>10}", "width", "kernels", "train img/s", "infer img/s", "GFLOP/s");
+    let mut rows = Vec::new();
+    for width in [1.0, 0.5] {
+        for kernels in [Kernels::Candle, Kernels::Fast] {
+            let r = lenetspp_speed(width, kernels, 128, if kernels == Kernels::Candle { runs.min(3) } else { runs })?;
+            println!("{:<7} {:<8} {:>12.1} {:>12.1} {:>10.1}", width, format!("{:?}", kernels).to_lowercase(), r.train_images_per_second, r.inference_images_per_second, r.train_gflops);
+            rows.push(r);
+        }
+    }
+    for width in [1.0, 0.5] {
+        let get = |k: Kernels| rows.iter().find(|r| r.width == width && r.kernels == k).expect("measured");
+        let (c, f) = (get(Kernels::Candle), get(Kernels::Fast));
+        println!("width {width}: fast/candle train {:.2}x, inference {:.2}x", f.train_images_per_second / c.train_images_per_second, f.inference_images_per_second / c.inference_images_per_second);
+    }
+    if let Some(mib) = peak_rss_mib() {
+        println!("peak resident memory of this process (all of the above): {mib:.0} MiB");
+    }
+    println!();
+    println!("Triplet mining on FaceNet's batch: 1800 × 128 L2-normalised embeddings, 45 classes × 40 (forward + backward)");
+    for mining in [Mining::SemiHard, Mining::BatchHard, Mining::HardestNegative] {
+        println!("{:<18} {:>8.1} ms", mining.name(), mining_ms(mining, 1800, 128, 45)?);
+    }
+    Ok(())
+}
+
+/// Per-layer times (ms) of the fast kernels at batch 128 (NHWC): forward, input gradient, weight gradient.
+pub fn layer_breakdown(width: f64) -> Result<()> {
+    let device = Device::Cpu;
+    let c = BackboneConfig { width, feature_dim: 2 }.channels();
+    let layers = [(1, c[0], 28), (c[0], c[0], 28), (c[0], c[1], 14), (c[1], c[1], 14), (c[1], c[2], 7), (c[2], c[2], 7)];
+    let mut rng = rng_for(3, "bench-layers");
+    let mut rand = |shape: &[usize]| -> Result<Tensor> { Ok(Tensor::from_vec((0..shape.iter().product::<usize>()).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(), shape, &device)?) };
+    println!("{:<16} {:>9} {:>9} {:>9} {:>9} {:>9}", "layer", "fwd ms", "dx ms", "dw ms", "prelu ms", "GFLOP/s");
+    for (cin, cout, side) in layers {
+        let x = candle_core::Var::from_tensor(&rand(&[128, side, side, cin])?)?;
+        let w = candle_core::Var::from_tensor(&rand(&[cout, cin, 5, 5])?)?;
+        let b = candle_core::Var::from_tensor(&rand(&[cout])?)?;
+        let slope = candle_core::Var::from_tensor(&rand(&[cout])?)?;
+        let fwd = median_seconds(1, 5, || {
+            crate::nn::kernels::conv2d_nhwc(x.as_tensor(), w.as_tensor(), b.as_tensor(), 2)?;
+            Ok(())
+        })?;
+        let y = crate::nn::kernels::conv2d_nhwc(x.as_tensor(), w.as_tensor(), b.as_tensor(), 2)?;
+        let prelu = median_seconds(1, 5, || {
+            crate::nn::kernels::prelu_channels_last(&y, slope.as_tensor())?;
+            Ok(())
+        })?;
+        let both = median_seconds(1, 5, || {
+            crate::nn::kernels::conv2d_nhwc(x.as_tensor(), w.as_tensor(), b.as_tensor(), 2)?.sum_all()?.backward()?;
+            Ok(())
+        })?;
+        let xd = x.as_tensor().detach();
+        let dw_only = median_seconds(1, 5, || {
+            crate::nn::kernels::conv2d_nhwc(&xd, w.as_tensor(), b.as_tensor(), 2)?.sum_all()?.backward()?;
+            Ok(())
+        })?;
+        let macs = (128 * cin * cout * 25 * side * side) as f64;
+        let (dx, dw) = (both - dw_only, dw_only - fwd);
+        println!("{:<16} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}", format!("{cin}->{cout} {side}x{side}"), fwd * 1e3, dx * 1e3, dw * 1e3, prelu * 1e3, 6.0 * macs / both / 1e9);
+    }
+    Ok(())
+}

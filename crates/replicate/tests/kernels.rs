@@ -1,0 +1,147 @@
+//! The fast CPU kernels against candle's own ops: outputs and gradients to 1e-4 relative in f32,
+//! on random shapes (odd sizes, several paddings, batch 1), and whole training steps.
+
+use candle_core::{Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use replicate::nn::kernels;
+
+const DEV: Device = Device::Cpu;
+
+fn random(rng: &mut ChaCha8Rng, shape: &[usize]) -> Var {
+    let n: usize = shape.iter().product();
+    Var::from_vec((0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<f32>>(), shape, &DEV).unwrap()
+}
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// max |a − b| ≤ 1e-4 · max(1, max |b|): relative to the tensor's scale, as gemm reorders sums.
+fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
+    let (g, w) = (flat(got), flat(want));
+    let scale = w.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let worst = g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4 * scale, "{what}: max difference {worst} at scale {scale}");
+}
+
+/// A weighted sum of the output, so every output element gets a distinct gradient.
+fn probe(y: &Tensor, rng: &mut ChaCha8Rng) -> Tensor {
+    let weights = random(rng, y.dims());
+    y.mul(weights.as_tensor()).unwrap().sum_all().unwrap()
+}
+
+#[test]
+fn convolution_matches_candle() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for (b, c, h, w, m, k, pad) in [(1, 1, 28, 28, 4, 5, 2), (3, 5, 9, 7, 6, 5, 2), (2, 3, 7, 7, 8, 3, 1), (4, 2, 6, 5, 3, 3, 0), (1, 4, 5, 5, 2, 5, 2), (2, 16, 14, 14, 24, 5, 2)] {
+        let x = random(&mut rng, &[b, c, h, w]);
+        let wt = random(&mut rng, &[m, c, k, k]);
+        let bias = random(&mut rng, &[m]);
+        let what = format!("conv b{b} c{c} {h}x{w} m{m} k{k} pad{pad}");
+        let ours = kernels::conv2d(x.as_tensor(), wt.as_tensor(), bias.as_tensor(), pad).unwrap();
+        let theirs = x.as_tensor().conv2d(wt.as_tensor(), pad, 1, 1, 1).unwrap().broadcast_add(&bias.as_tensor().reshape((1, m, 1, 1)).unwrap()).unwrap();
+        assert_close(&format!("{what} forward"), &ours, &theirs);
+        let mut seed = ChaCha8Rng::seed_from_u64(99);
+        let g_ours = probe(&ours, &mut seed).backward().unwrap();
+        let mut seed = ChaCha8Rng::seed_from_u64(99);
+        let g_theirs = probe(&theirs, &mut seed).backward().unwrap();
+        for (name, v) in [("input", &x), ("weight", &wt), ("bias", &bias)] {
+            assert_close(&format!("{what} {name} gradient"), g_ours.get(v.as_tensor()).unwrap(), g_theirs.get(v.as_tensor()).unwrap());
+        }
+    }
+}
+
+#[test]
+fn convolution_skips_the_input_gradient_of_plain_tensors() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let images = random(&mut rng, &[2, 1, 8, 8]).as_tensor().detach();
+    let w = random(&mut rng, &[3, 1, 5, 5]);
+    let b = random(&mut rng, &[3]);
+    let y = kernels::conv2d(&images, w.as_tensor(), b.as_tensor(), 2).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&images).is_none(), "the images got a gradient");
+    assert!(grads.get(w.as_tensor()).is_some());
+}
+
+#[test]
+fn prelu_matches_candle() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for shape in [vec![1, 3, 5, 7], vec![4, 2, 3, 3], vec![6, 5], vec![2, 8, 1, 1]] {
+        let x = random(&mut rng, &shape);
+        let slope = random(&mut rng, &[shape[1]]);
+        let ours = kernels::prelu(x.as_tensor(), slope.as_tensor()).unwrap();
+        let mut bshape = vec![1usize; shape.len()];
+        bshape[1] = shape[1];
+        let pos = x.as_tensor().relu().unwrap();
+        let theirs = (&pos + (x.as_tensor() - &pos).unwrap().broadcast_mul(&slope.as_tensor().reshape(bshape).unwrap()).unwrap()).unwrap();
+        assert_close(&format!("prelu {shape:?}"), &ours, &theirs);
+        let mut seed = ChaCha8Rng::seed_from_u64(7);
+        let g_ours = probe(&ours, &mut seed).backward().unwrap();
+        let mut seed = ChaCha8Rng::seed_from_u64(7);
+        let g_theirs = probe(&theirs, &mut seed).backward().unwrap();
+        assert_close(&format!("prelu {shape:?} dx"), g_ours.get(x.as_tensor()).unwrap(), g_theirs.get(x.as_tensor()).unwrap());
+        assert_close(&format!("prelu {shape:?} dslope"), g_ours.get(slope.as_tensor()).unwrap(), g_theirs.get(slope.as_tensor()).unwrap());
+    }
+}
+
+/// candle's pooling through its own reshape and `max` reductions, whose backward is exact.
+fn reference_pool(x: &Tensor) -> Tensor {
+    let (b, c, h, w) = x.dims4().unwrap();
+    x.narrow(2, 0, h / 2 * 2).unwrap().narrow(3, 0, w / 2 * 2).unwrap().reshape((b, c, h / 2, 2, w / 2, 2)).unwrap().max(5).unwrap().max(3).unwrap()
+}
+
+#[test]
+fn max_pool_matches_candle() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for shape in [vec![1, 1, 4, 4], vec![3, 2, 7, 7], vec![2, 3, 9, 6], vec![1, 4, 2, 3]] {
+        let x = random(&mut rng, &shape);
+        let ours = kernels::max_pool2(x.as_tensor()).unwrap();
+        assert_close(&format!("pool {shape:?} vs max_pool2d"), &ours, &x.as_tensor().max_pool2d(2).unwrap());
+        let theirs = reference_pool(x.as_tensor());
+        assert_close(&format!("pool {shape:?}"), &ours, &theirs);
+        let mut seed = ChaCha8Rng::seed_from_u64(8);
+        let g_ours = probe(&ours, &mut seed).backward().unwrap();
+        let mut seed = ChaCha8Rng::seed_from_u64(8);
+        let g_theirs = probe(&theirs, &mut seed).backward().unwrap();
+        assert_close(&format!("pool {shape:?} dx"), g_ours.get(x.as_tensor()).unwrap(), g_theirs.get(x.as_tensor()).unwrap());
+    }
+}
+
+/// candle 0.11's `max_pool2d` backward gives a unique maximum 1/4 of its gradient (it multiplies
+/// by the avg-pooled mask). When this test fails, candle has fixed it and `nn::layers::max_pool2`
+/// can go back to `max_pool2d`.
+#[test]
+fn candle_max_pool2d_backward_is_a_quarter_of_the_true_gradient() {
+    let x = Var::from_vec((0..16).map(|i| ((i * 7) % 16) as f32).collect::<Vec<f32>>(), (1, 1, 4, 4), &DEV).unwrap();
+    let exact = kernels::max_pool2(x.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+    let candle = x.as_tensor().max_pool2d(2).unwrap().sum_all().unwrap().backward().unwrap();
+    let (e, c) = (flat(exact.get(x.as_tensor()).unwrap()), flat(candle.get(x.as_tensor()).unwrap()));
+    assert_eq!(e.iter().sum::<f32>(), 4.0, "one unit of gradient per window");
+    assert_eq!(c.iter().map(|v| v * 4.0).collect::<Vec<_>>(), e);
+}
+
+#[test]
+fn training_curves_match_candle_step_for_step() {
+    use replicate::data::{Split, IMAGE_PIXELS};
+    use replicate::nn::{BackboneConfig, HeadKind, Kernels, Model};
+    use replicate::optim::{MultiStep, SgdConfig};
+    use replicate::train::{train, TrainConfig};
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let n = 256;
+    let split = Split { images: (0..n * IMAGE_PIXELS).map(|_| rng.random_range(0..=255u8)).collect(), labels: (0..n).map(|i| (i % 10) as u8).collect() };
+    let cfg = TrainConfig { iterations: 20, lr: MultiStep { base: 0.01, gamma: 0.8, milestones: vec![10] }, sgd: SgdConfig { momentum: 0.9, weight_decay: 5e-4 }, log_every: 1, eval_every: 0 };
+    let losses = |kernels: Kernels| -> Vec<f64> {
+        let model = Model::new(BackboneConfig { width: 0.25, feature_dim: 2 }, HeadKind::Linear { classes: 10 }, 7, kernels, &DEV).unwrap();
+        let mut sampler = replicate::data::ShuffledBatches::new((0..n).collect(), 16, replicate::util::rng_for(7, "batches"));
+        let mut objective = replicate::experiments::softmax_baseline::Softmax;
+        let trained = train(&model, &mut objective, &split, &mut sampler, &cfg, &DEV, &mut |_, _| Ok(Vec::new()), "test").unwrap();
+        trained.curves.iter().map(|c| c.values.iter().find(|(n, _)| n == "loss").unwrap().1).collect()
+    };
+    let (fast, candle) = (losses(Kernels::Fast), losses(Kernels::Candle));
+    assert_eq!(fast.len(), 20);
+    for (step, (a, b)) in fast.iter().zip(&candle).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * b.abs(), "step {}: fast {a} vs candle {b}", step + 1);
+    }
+}
