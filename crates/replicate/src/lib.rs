@@ -31,3 +31,7 @@ pub mod util;
 
 pub use experiments::{Experiment, Profile, RunOptions};
 pub use results::Results;
+
+/// The crates whose types the API returns, so a notebook needs no `:dep` of its own for them.
+pub use candle_core;
+pub use polars;

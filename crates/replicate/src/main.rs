@@ -44,9 +44,12 @@ enum Command {
         /// Fewer repetitions.
         #[arg(long)]
         quick: bool,
-        /// Also time each convolution layer of the fast kernels.
+        /// Only time each convolution layer of the fast kernels.
         #[arg(long)]
         layers: bool,
+        /// Only time the fast kernels at this width, printing `train img/s` and `inference img/s`.
+        #[arg(long, value_name = "WIDTH")]
+        speed: Option<f64>,
     },
     /// Print the runs an experiment would execute and which are already recorded.
     Plan {
@@ -175,12 +178,15 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { quick, layers } => {
+        Command::Bench { quick, layers, speed } => {
             if *layers {
                 replicate::bench::layer_breakdown(1.0)?;
-                return Ok(ExitCode::SUCCESS);
+            } else if let Some(width) = speed {
+                let r = replicate::bench::lenetspp_speed(*width, replicate::nn::Kernels::Fast, 128, 7)?;
+                println!("train img/s: {:.1}\ninference img/s: {:.1}", r.train_images_per_second, r.inference_images_per_second);
+            } else {
+                replicate::bench::run(*quick)?;
             }
-            replicate::bench::run(*quick)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { experiment, args } => {

@@ -93,6 +93,31 @@ impl Html {
     }
 }
 
+/// The finished results of `experiment` under the project's `results/` (or
+/// `REPLICATE_RESULTS_DIR`); when it has none yet, runs it first on the profile named by
+/// `REPLICATE_PROFILE` (default quick; CI uses smoke), with progress on stderr.
+pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
+    let results_dir = crate::util::default_results_dir();
+    let results = crate::Results::open(&results_dir, experiment);
+    if results.exists() {
+        return Ok(results);
+    }
+    let profile = crate::Profile::parse(&std::env::var("REPLICATE_PROFILE").unwrap_or_else(|_| "quick".into()))?;
+    eprintln!("{} has no results yet: running it on the {} profile", experiment, profile.name());
+    let exp = crate::experiments::find(experiment)?;
+    let opts = crate::RunOptions {
+        profile,
+        overrides: Vec::new(),
+        force: false,
+        results_dir: results_dir.clone(),
+        data_dir: crate::util::default_data_dir(),
+        device: candle_core::Device::Cpu,
+        shard: None,
+    };
+    crate::experiments::run_experiment(exp, &opts, None)?;
+    Ok(results)
+}
+
 /// Selected columns of a DataFrame that exist in it (missing ones are skipped).
 pub fn select(df: &DataFrame, columns: &[&str]) -> PolarsResult<DataFrame> {
     let present: Vec<&str> = columns.iter().copied().filter(|c| df.column(c).is_ok()).collect();

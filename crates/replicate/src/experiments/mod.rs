@@ -271,6 +271,7 @@ pub fn load_data(data_dir: &Path) -> Result<Mnist> {
 pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>) -> Result<Report> {
     let started = std::time::Instant::now();
     let store = Store::new(&opts.results_dir, exp.name());
+    store.remove_stale_temporaries()?;
     let planned = plan(exp, opts)?;
     let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
     eprintln!("{}: {} runs planned ({} to do, {} already recorded) on the {} profile", exp.name(), planned.len(), todo.len(), planned.len() - todo.len(), opts.profile.name());

@@ -286,3 +286,46 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// A grid of MNIST digits with their labels (for looking at the data).
+pub struct DigitGrid {
+    /// (28×28 pixels, label)
+    pub images: Vec<(Vec<u8>, u8)>,
+    pub cols: usize,
+}
+
+impl DigitGrid {
+    /// The first `per_digit` images of each digit in `split`, one row per digit.
+    pub fn first_of_each(split: &crate::data::Split, per_digit: usize) -> DigitGrid {
+        let mut images = Vec::new();
+        for d in 0..10u8 {
+            for i in (0..split.len()).filter(|&i| split.labels[i] == d).take(per_digit) {
+                images.push((split.images[i * 784..(i + 1) * 784].to_vec(), d));
+            }
+        }
+        DigitGrid { images, cols: per_digit.max(1) }
+    }
+}
+
+const DIGIT_SCALE: u32 = 3;
+const DIGIT_CELL: u32 = 28 * DIGIT_SCALE + 8;
+
+impl Figure for DigitGrid {
+    fn size(&self) -> (u32, u32) {
+        let rows = self.images.len().div_ceil(self.cols.max(1)) as u32;
+        (DIGIT_CELL * self.cols as u32 + 8, DIGIT_CELL * rows + 8)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        for (k, (pixels, label)) in self.images.iter().enumerate() {
+            let (x0, y0) = (8 + (k % self.cols) as i32 * DIGIT_CELL as i32, 8 + (k / self.cols) as i32 * DIGIT_CELL as i32);
+            root.draw(&Rectangle::new([(x0, y0), (x0 + 28 * DIGIT_SCALE as i32, y0 + 28 * DIGIT_SCALE as i32)], BLACK.filled())).map_err(err)?;
+            for (p, &v) in pixels.iter().enumerate().filter(|(_, &v)| v > 16) {
+                let (x, y) = (x0 + (p % 28) as i32 * DIGIT_SCALE as i32, y0 + (p / 28) as i32 * DIGIT_SCALE as i32);
+                root.draw(&Rectangle::new([(x, y), (x + DIGIT_SCALE as i32, y + DIGIT_SCALE as i32)], RGBColor(v, v, v).filled())).map_err(err)?;
+            }
+            root.draw(&Text::new(label.to_string(), (x0 + 2, y0 + 2), ("sans-serif", 14).into_font().color(&colour(*label as usize)))).map_err(err)?;
+        }
+        Ok(())
+    }
+}

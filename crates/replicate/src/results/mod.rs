@@ -123,6 +123,21 @@ impl Store {
         Table::from_frame(&read_parquet(&path)?).with_context(|| format!("reading {}", path.display()))
     }
 
+    /// Removes temporary files a killed writer left behind (writes go to `.name.PID.tmp`, then
+    /// a rename); one process writes an experiment's directory at a time.
+    pub fn remove_stale_temporaries(&self) -> Result<usize> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Ok(0) };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// run_id → status of every run already recorded in runs.parquet.
     pub fn done(&self) -> Result<BTreeMap<String, String>> {
         let runs = self.load("runs")?;

@@ -1,0 +1,196 @@
+//! The pipeline end to end on the smoke profile: data errors, every experiment's tables and
+//! figures, determinism, and resuming an interrupted sweep. Needs MNIST in data/mnist (`just data`)
+//! or MNIST_MIRROR.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use replicate::data::{fetch, DataError, Mnist};
+use replicate::experiments::{self, Profile, RunOptions};
+use replicate::results::{Cell, Store, Table};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("replicate-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn data_dir() -> PathBuf {
+    let dir = replicate::util::default_data_dir();
+    let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
+    fetch(&dir, mirror.as_deref()).unwrap_or_else(|e| panic!("these tests need MNIST: run `just data` first ({e})"));
+    dir
+}
+
+fn options(results: &Path, overrides: &[(&str, &str)]) -> RunOptions {
+    RunOptions {
+        profile: Profile::Smoke,
+        overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        force: false,
+        results_dir: results.to_path_buf(),
+        data_dir: data_dir(),
+        device: candle_core::Device::Cpu,
+        shard: None,
+    }
+}
+
+#[test]
+fn corrupt_truncated_and_missing_data_give_clear_errors() {
+    let good = data_dir();
+    let dir = temp_dir("corrupt");
+    for f in replicate::data::mnist::FILES {
+        std::fs::copy(good.join(f.name), dir.join(f.name)).unwrap();
+    }
+    assert!(Mnist::load(&dir).is_ok());
+
+    // Truncated: the test labels lose their last 10 bytes.
+    let labels = dir.join("t10k-labels-idx1-ubyte");
+    let bytes = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, &bytes[..bytes.len() - 10]).unwrap();
+    let err = Mnist::load(&dir).err().expect("a truncated file must fail").to_string();
+    assert!(err.contains("t10k-labels-idx1-ubyte") && err.contains("truncated") && err.contains("just data"), "{err}");
+
+    // Wrong magic number in the training images.
+    std::fs::write(&labels, &bytes).unwrap();
+    let images = dir.join("train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&images).unwrap();
+    bytes[3] = 0x07;
+    std::fs::write(&images, &bytes).unwrap();
+    let err = Mnist::load(&dir).err().expect("a wrong magic number must fail").to_string();
+    assert!(err.contains("train-images-idx3-ubyte") && err.contains("wrong magic number 2055"), "{err}");
+
+    // Missing directory.
+    let missing = dir.join("nowhere");
+    let err = Mnist::load(&missing).err().unwrap();
+    assert!(matches!(err, DataError::MissingDir(_)) && err.to_string().contains("just data"), "{err}");
+
+    // fetch with nothing anywhere names every place it tried.
+    let err = fetch(&missing, Some(&dir.join("no-mirror"))).unwrap_err().to_string();
+    #[cfg(not(feature = "hub"))]
+    assert!(err.contains("no-mirror") && err.contains("MNIST_MIRROR") && err.contains("hub"), "{err}");
+    let _ = err;
+
+    // fetch repairs a corrupt copy from a good mirror, and a bad mirror leaves the target untouched.
+    let repaired = fetch(&dir, Some(&good));
+    assert!(repaired.is_ok(), "{repaired:?}");
+    assert!(Mnist::load(&dir).is_ok());
+    let bad_mirror = temp_dir("bad-mirror");
+    for f in replicate::data::mnist::FILES {
+        std::fs::write(bad_mirror.join(format!("{}.gz", f.name)), b"not gzip at all").unwrap();
+    }
+    let empty = dir.join("empty");
+    let err = fetch(&empty, Some(&bad_mirror)).unwrap_err().to_string();
+    assert!(err.contains("gzip stream is corrupt"), "{err}");
+    assert!(!empty.join("train-images-idx3-ubyte").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(bad_mirror).unwrap();
+}
+
+fn column(table: &Table, name: &str) -> Vec<Cell> {
+    table.rows.iter().map(|r| Table::get(r, name).cloned().unwrap_or(Cell::Null)).collect()
+}
+
+/// Every column except wall-clock timing and provenance stamps.
+fn deterministic_part(table: &Table) -> Table {
+    let skip = ["train_seconds", "images_per_second"];
+    Table { rows: table.rows.iter().map(|r| r.iter().filter(|(n, _)| !skip.contains(&n.as_str())).cloned().collect()).collect() }
+}
+
+#[test]
+fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly() {
+    let a = temp_dir("smoke-a");
+    let b = temp_dir("smoke-b");
+    let data = Mnist::load(&data_dir()).unwrap();
+    for exp in experiments::registry() {
+        let report = experiments::run_experiment(exp, &options(&a, &[]), Some(&data)).unwrap();
+        assert!(!report.executed.is_empty(), "{}: nothing ran", exp.name());
+        assert!(report.figures.iter().any(|f| f.extension().is_some_and(|e| e == "png")), "{}: no PNG figure", exp.name());
+        for f in &report.figures {
+            let bytes = std::fs::read(f).unwrap();
+            assert!(bytes.len() > 1000, "{} is nearly empty", f.display());
+        }
+        let store = Store::new(&a, exp.name());
+        let runs = store.load("runs").unwrap();
+        assert_eq!(runs.rows.len(), report.executed.len());
+        for col in ["run_id", "experiment", "seed", "status", "config_hash", "git_commit", "git_dirty", "crate_versions"] {
+            assert!(runs.columns().contains(&col.to_string()), "{}: runs.parquet lacks {col}", exp.name());
+        }
+        let curves = store.load("curves").unwrap();
+        assert!(curves.columns().iter().any(|c| c == "loss") && !curves.rows.is_empty());
+
+        experiments::run_experiment(exp, &options(&b, &[]), Some(&data)).unwrap();
+        let other = Store::new(&b, exp.name());
+        for table in ["runs", "curves", "features"] {
+            let (x, y) = (store.load(table).unwrap(), other.load(table).unwrap());
+            assert_eq!(deterministic_part(&x), deterministic_part(&y), "{}: {table}.parquet differs between two runs with the same seed", exp.name());
+        }
+        assert!(column(&runs, "status").iter().all(|s| matches!(s, Cell::Str(_))));
+    }
+    std::fs::remove_dir_all(a).unwrap();
+    std::fs::remove_dir_all(b).unwrap();
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_without_redoing_finished_runs() {
+    let results = temp_dir("resume");
+    let data = data_dir();
+    let sweep = ["--set", "seed=1,2,3", "--set", "iterations=60"];
+    let bin = env!("CARGO_BIN_EXE_replicate");
+    let mut child = Command::new(bin)
+        .args(["--data-dir", data.to_str().unwrap(), "--results-dir", results.to_str().unwrap(), "run", "softmax-baseline", "--profile", "smoke"])
+        .args(sweep)
+        .env("REPLICATE_PLAIN_PROGRESS", "1")
+        .spawn()
+        .unwrap();
+    // Interrupt as soon as the first run is recorded.
+    let store = Store::new(&results, "softmax-baseline");
+    let started = Instant::now();
+    while store.done().map(|d| d.is_empty()).unwrap_or(true) {
+        assert!(started.elapsed() < Duration::from_secs(300), "the first run never finished");
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let first = store.load("runs").unwrap();
+    let done_before: Vec<Cell> = column(&first, "run_id");
+    assert!(!done_before.is_empty() && done_before.len() < 3, "expected an interrupted sweep, found {} runs", done_before.len());
+    let seconds_before = column(&first, "train_seconds");
+
+    let out = Command::new(bin)
+        .args(["--data-dir", data.to_str().unwrap(), "--results-dir", results.to_str().unwrap(), "run", "softmax-baseline", "--profile", "smoke"])
+        .args(sweep)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("{} runs executed, {} already recorded", 3 - done_before.len(), done_before.len())), "{stdout}");
+    let after = store.load("runs").unwrap();
+    assert_eq!(after.rows.len(), 3);
+    // The finished runs were not recomputed: their rows, timing included, are unchanged.
+    for (id, secs) in done_before.iter().zip(&seconds_before) {
+        let row = after.rows.iter().find(|r| Table::get(r, "run_id") == Some(id)).unwrap();
+        assert_eq!(Table::get(row, "train_seconds"), Some(secs));
+    }
+    // No half-written files were left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(store.dir()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    std::fs::remove_dir_all(results).unwrap();
+}
+
+#[test]
+fn unknown_experiments_keys_and_values_list_the_valid_ones() {
+    let results = temp_dir("bad-args");
+    let err = experiments::find("centre-loss").err().unwrap().to_string();
+    assert!(err.contains("valid experiments") && err.contains("softmax-baseline"), "{err}");
+    let exp = experiments::find("softmax-baseline").unwrap();
+    let err = experiments::plan(exp, &options(&results, &[("widht", "1")])).unwrap_err();
+    assert!(format!("{err:#}").contains("valid keys") && format!("{err:#}").contains("width"), "{err:#}");
+    let err = experiments::plan(exp, &options(&results, &[("kernels", "gpu")])).unwrap_err();
+    assert!(format!("{err:#}").contains("candle") && format!("{err:#}").contains("fast"), "{err:#}");
+    std::fs::remove_dir_all(results).unwrap();
+}

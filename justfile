@@ -1,0 +1,74 @@
+# replicate: DeepID2, FaceNet, center loss and L-Softmax on MNIST, from raw data to figures.
+# `just reproduce-all` regenerates every table and figure; `just test` is what CI runs.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := "target/release/replicate"
+
+# List the recipes.
+default:
+    @just --list
+
+# Build the `replicate` binary (optimised: debug builds are ~10x slower).
+build:
+    cargo build --release --locked
+
+# Fill data/mnist: files already there, then $MNIST_MIRROR, then the Hugging Face hub.
+data: build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    {{bin}} data
+    status=$?
+    if [ "$status" -eq 3 ]; then
+        echo "Trying the Hugging Face hub (building with --features hub; this compiles candle-datasets once)..."
+        cargo run --release --locked --features hub -- data
+    else
+        exit "$status"
+    fi
+
+# Run every experiment (finished runs are skipped), then redraw every figure and REPORT.md.
+reproduce-all profile="quick": data
+    {{bin}} reproduce-all --profile {{profile}}
+
+# Run one experiment: just run center-loss [--profile smoke] [--set key=value]...
+run experiment *args: data
+    {{bin}} run {{experiment}} {{args}}
+
+# Unit and integration tests (optimised build), smoke runs read back from Python, notebooks.
+test: data
+    cargo test --release --locked
+    just smoke-tables
+    REPLICATE_PROFILE=smoke just notebooks
+
+# Every experiment on the smoke profile in a temporary directory, its tables opened with pandas.
+smoke-tables: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+    {{bin}} --results-dir "$out" reproduce-all --profile smoke
+    python3 scripts/check_tables.py "$out"
+
+# Speed of LeNets++ (candle's ops vs our kernels) and of the triplet mining rules.
+bench: build
+    {{bin}} bench
+
+# The same network in PyTorch, alternated with ours (creates bench/.venv; PyTorch is a large download).
+bench-pytorch pairs="5": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x bench/.venv/bin/python ]; then
+        python3 -m venv bench/.venv
+        bench/.venv/bin/pip install -q torch numpy
+    fi
+    bench/.venv/bin/python bench/compare.py --ours {{bin}} --pairs {{pairs}}
+
+# Execute every notebook headless with the Rust kernel; fails if a cell fails.
+notebooks:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for nb in notebooks/*.ipynb; do
+        echo "executing $nb"
+        jupyter nbconvert --to notebook --execute --ExecutePreprocessor.kernel_name=rust \
+            --ExecutePreprocessor.timeout=3600 --output-dir target/notebooks "$nb"
+    done

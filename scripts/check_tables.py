@@ -1,0 +1,49 @@
+"""Opens every results table under a results directory with pandas (pyarrow) and checks the
+columns a reader relies on. Used by `just test` on the smoke runs."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+RUNS = ["run_id", "experiment", "seed", "status", "config_hash", "git_commit", "git_dirty", "crate_versions"]
+CURVES = ["run_id", "step", "epoch", "lr", "loss"]
+FEATURES = ["run_id", "split", "index", "label", "f0"]
+
+
+def check(path: Path, required: list[str]) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        sys.exit(f"{path}: missing columns {missing} (has {list(df.columns)})")
+    if df.empty:
+        sys.exit(f"{path}: no rows")
+    meta = pq.read_metadata(path).metadata or {}
+    if b"replicate.manifests" not in meta:
+        sys.exit(f"{path}: no run manifest in the parquet key-value metadata")
+    return df
+
+
+def main() -> None:
+    root = Path(sys.argv[1])
+    experiments = sorted(p for p in root.iterdir() if (p / "runs.parquet").exists())
+    if not experiments:
+        sys.exit(f"no results under {root}")
+    for exp in experiments:
+        runs = check(exp / "runs.parquet", RUNS)
+        bad = runs[~runs["status"].isin(["finished", "diverged", "collapsed"])]
+        if not bad.empty:
+            sys.exit(f"{exp}: runs with unknown status {bad['status'].tolist()}")
+        curves = check(exp / "curves.parquet", CURVES)
+        if set(curves["run_id"]) != set(runs["run_id"]):
+            sys.exit(f"{exp}: curves and runs name different runs")
+        if (exp / "features.parquet").exists():
+            check(exp / "features.parquet", FEATURES)
+        figures = list(exp.glob("*.png"))
+        if not figures or any(f.stat().st_size < 1000 or f.read_bytes()[1:4] != b"PNG" for f in figures):
+            sys.exit(f"{exp}: missing or empty PNG figures")
+        print(f"{exp.name}: {len(runs)} runs, {len(curves)} curve rows, figures {sorted(f.name for f in figures)}")
+
+
+if __name__ == "__main__":
+    main()
