@@ -67,8 +67,13 @@ bench-pytorch pairs="5": build
 notebooks:
     #!/usr/bin/env bash
     set -euo pipefail
+    # The notebooks' crate builds with the workspace's pinned versions.
+    mkdir -p target/evcxr
+    cp Cargo.lock target/evcxr/Cargo.lock
     for nb in notebooks/*.ipynb; do
         echo "executing $nb"
+        # The kernel compiles the crate (evcxr.toml's dependency) before it answers: minutes, once.
         jupyter nbconvert --to notebook --execute --ExecutePreprocessor.kernel_name=rust \
-            --ExecutePreprocessor.timeout=3600 --output-dir target/notebooks "$nb"
+            --ExecutePreprocessor.startup_timeout=3600 --ExecutePreprocessor.timeout=3600 \
+            --output-dir target/notebooks "$nb"
     done

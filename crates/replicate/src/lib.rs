@@ -25,6 +25,7 @@ pub mod nn;
 pub mod notebook;
 pub mod optim;
 pub mod plot;
+pub mod report;
 pub mod results;
 pub mod train;
 pub mod util;

@@ -118,6 +118,21 @@ pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
     Ok(results)
 }
 
+/// A report section's claim table as HTML (the verdict cell of a paper notebook).
+pub fn markdown_claims(section: &crate::report::Section) -> String {
+    let mut html = format!("<h3>{}</h3><table><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th></tr></thead><tbody>", escape(&section.title));
+    for (claim, paper, ours, verdict) in &section.claims {
+        html.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b></td></tr>", escape(claim), escape(paper), escape(ours), verdict.text()));
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// `df` sorted by `column` (ascending).
+pub fn sorted(df: &DataFrame, column: &str) -> PolarsResult<DataFrame> {
+    df.sort([column], SortMultipleOptions::default())
+}
+
 /// Selected columns of a DataFrame that exist in it (missing ones are skipped).
 pub fn select(df: &DataFrame, columns: &[&str]) -> PolarsResult<DataFrame> {
     let present: Vec<&str> = columns.iter().copied().filter(|c| df.column(c).is_ok()).collect();
@@ -135,5 +150,7 @@ mod tests {
         assert!(t.html.contains("<th>a&lt;b</th>"));
         assert!(t.html.contains("<td>1.5000</td>") && t.html.contains("<td>y&amp;</td>"));
         assert!(t.html.contains("2 of 3 rows shown"));
+        let s = sorted(&df, "a<b").unwrap();
+        assert_eq!(s.column("a<b").unwrap().get(0).unwrap(), AnyValue::Float64(1.5));
     }
 }

@@ -194,3 +194,26 @@ fn unknown_experiments_keys_and_values_list_the_valid_ones() {
     assert!(format!("{err:#}").contains("candle") && format!("{err:#}").contains("fast"), "{err:#}");
     std::fs::remove_dir_all(results).unwrap();
 }
+
+#[test]
+fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
+    let results = temp_dir("diverge");
+    let exp = experiments::find("softmax-baseline").unwrap();
+    let report = experiments::run_experiment(exp, &options(&results, &[("base_lr", "1e9,0.01")]), None).unwrap();
+    assert_eq!(report.executed.len(), 2, "the sweep must go on after a divergence");
+    assert_eq!(report.not_finished.len(), 1);
+    let runs = Store::new(&results, "softmax-baseline").load("runs").unwrap();
+    let statuses: Vec<(String, String, String)> = runs
+        .rows
+        .iter()
+        .map(|r| {
+            let s = |c: &str| Table::get(r, c).and_then(Cell::as_str).unwrap_or_default().to_string();
+            (s("label"), s("status"), s("note"))
+        })
+        .collect();
+    let diverged = statuses.iter().find(|s| s.0 == "base_lr=1000000000.0").expect("the large-lr run");
+    assert_eq!(diverged.1, "diverged");
+    assert!(diverged.2.contains("diverged at step") && diverged.2.contains("loss") && diverged.2.contains("base_lr="), "{}", diverged.2);
+    assert!(statuses.iter().any(|s| s.0 == "base_lr=0.01" && s.1 == "finished"), "{statuses:?}");
+    std::fs::remove_dir_all(results).unwrap();
+}

@@ -16,7 +16,6 @@ use super::RunContext;
 
 /// Settings every experiment has; experiments flatten this into their own config.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Common {
     pub seed: u64,
     /// Channel multiplier of LeNets++ (1.0 = the paper's 32/64/128).
@@ -110,7 +109,7 @@ pub fn train_or_diverge(common: &Common, model: &Model, objective: &mut dyn Obje
     match train(model, objective, split, sampler, &common.train_config(), ctx.device, eval, &ctx.progress_label) {
         Ok(t) => Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second }),
         Err(e) => match e.downcast::<Diverged>() {
-            Ok(d) => Ok(Training::Diverged { note: d.to_string(), curves: d.curves }),
+            Ok(d) => Ok(Training::Diverged { note: format!("{}: {d}", ctx.progress_label), curves: d.curves }),
             Err(other) => Err(other),
         },
     }
@@ -180,5 +179,85 @@ pub fn compactness_metrics(e: &Embedded) -> Vec<(String, Cell)> {
         ("within_trace".into(), c.within_trace.into()),
         ("between_trace".into(), c.between_trace.into()),
         ("mean_feature_norm".into(), c.mean_norm.into()),
+        ("radial_fraction".into(), crate::metrics::radial_fraction(&e.features, e.dim, &e.labels).into()),
     ]
+}
+
+/// Digits the identification head trains on, and the unseen ones verification is tested on
+/// (DeepID2 and FaceNet test on identities disjoint from training).
+pub const TRAIN_DIGITS: [u8; 7] = [0, 1, 2, 3, 4, 5, 6];
+pub const HELD_OUT_DIGITS: [u8; 3] = [7, 8, 9];
+
+/// Test images of some digits and a fixed, seeded list of same/different pairs among them.
+pub struct VerificationSet {
+    pub indices: Vec<usize>,
+    pub pairs: crate::data::Pairs,
+}
+
+impl VerificationSet {
+    /// LFW-style balanced pairs (`pairs` same and `pairs` different) among the first `limit`
+    /// test images of `digits` (0: all of them). The list depends only on its arguments.
+    pub fn balanced(split: &Split, digits: &[u8], limit: usize, pairs: usize) -> VerificationSet {
+        let mut indices = split.indices_of(digits);
+        if limit > 0 {
+            indices.truncate(limit);
+        }
+        let labels: Vec<u8> = indices.iter().map(|&i| split.labels[i]).collect();
+        let pairs = crate::data::Pairs::balanced(&labels, pairs, pairs, &mut rng_for(0, &format!("pairs-{digits:?}")));
+        VerificationSet { indices, pairs }
+    }
+
+    /// Every pair among the first `limit` test images of `digits` (FaceNet scores all pairs).
+    pub fn all_pairs(split: &Split, digits: &[u8], limit: usize) -> VerificationSet {
+        let mut indices = split.indices_of(digits);
+        if limit > 0 {
+            indices.truncate(limit);
+        }
+        let labels: Vec<u8> = indices.iter().map(|&i| split.labels[i]).collect();
+        VerificationSet { pairs: crate::data::Pairs::all(&labels), indices }
+    }
+
+    /// 10-fold accuracy (mean, std) and VAL at FAR 1e-3 and 1e-2, named `<prefix>_…`, from the
+    /// squared L2 distances of `features` (rows in the order of `indices`).
+    pub fn metrics(&self, features: &[f32], dim: usize, prefix: &str) -> Vec<(String, Cell)> {
+        let d = self.pairs.squared_distances(features, dim);
+        let acc = crate::metrics::kfold_accuracy(&d, &self.pairs.same, 10);
+        let v3 = crate::metrics::val_at_far(&d, &self.pairs.same, 1e-3, 10);
+        let v2 = crate::metrics::val_at_far(&d, &self.pairs.same, 1e-2, 10);
+        vec![
+            (format!("{prefix}_verification_accuracy"), acc.mean.into()),
+            (format!("{prefix}_verification_accuracy_std"), acc.std.into()),
+            (format!("{prefix}_val_at_far_1e-3"), v3.val.into()),
+            (format!("{prefix}_val_at_far_1e-3_std"), v3.val_std.into()),
+            (format!("{prefix}_val_at_far_1e-2"), v2.val.into()),
+        ]
+    }
+}
+
+/// Serialises f64 with ±∞ as the strings "inf" / "-inf" (JSON has no infinity), for λ = ∞.
+pub mod maybe_infinite {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_infinite() {
+            s.serialize_str(if *v > 0.0 { "inf" } else { "-inf" })
+        } else {
+            s.serialize_f64(*v)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Number {
+            F(f64),
+            S(String),
+        }
+        match Number::deserialize(d)? {
+            Number::F(x) => Ok(x),
+            Number::S(s) if s == "inf" || s == "∞" => Ok(f64::INFINITY),
+            Number::S(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
+            Number::S(s) => Err(serde::de::Error::custom(format!("expected a number or \"inf\", got {s:?}"))),
+        }
+    }
 }

@@ -6,7 +6,10 @@
 //! runs are the cartesian product. `--set key=value` fixes a key in every run; `--set
 //! key=v1,v2` sweeps it (for list-valued keys such as `lr_milestones` the list is the value).
 
+pub mod center_loss;
 pub mod common;
+pub mod deepid2;
+pub mod lsoftmax;
 pub mod softmax_baseline;
 
 use std::collections::BTreeSet;
@@ -180,11 +183,15 @@ pub trait Experiment: Sync {
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome>;
     /// Redraws the experiment's figures from its tables; returns the files written.
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>>;
+    /// Its section of results/REPORT.md, from its tables.
+    fn report(&self, _store: &Store) -> Result<Option<crate::report::Section>> {
+        Ok(None)
+    }
 }
 
 /// Every experiment, in the order `reproduce-all` runs them.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&softmax_baseline::SoftmaxBaseline]
+    vec![&softmax_baseline::SoftmaxBaseline, &center_loss::CenterLossExperiment, &lsoftmax::LSoftmaxExperiment, &deepid2::DeepId2]
 }
 
 pub fn find(name: &str) -> Result<&'static dyn Experiment> {
@@ -302,6 +309,7 @@ pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mni
     }
     if store.path("runs").exists() {
         report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
+        report.figures.push(crate::report::write(&opts.results_dir)?);
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

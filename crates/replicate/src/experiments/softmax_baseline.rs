@@ -14,6 +14,7 @@ use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::softmax_loss;
 use crate::nn::{HeadKind, ModelOutput};
 use crate::plot::{save, ScatterFigure, ScatterPanel};
+use crate::report::{fmt_pct, Section, Verdict};
 use crate::results::{Cell, Store, Table, STATUS_DIVERGED, STATUS_FINISHED};
 use crate::train::{embed, LossTerms, Objective};
 
@@ -120,6 +121,50 @@ impl Experiment for SoftmaxBaseline {
             .collect();
         let figure = ScatterFigure { title: "Softmax-only 2-D deep features of LeNets++ on MNIST (cf. center loss, Fig. 2)".into(), panels, cols: 2, class_names: ALL_DIGITS.iter().map(|d| d.to_string()).collect() };
         save(&store.dir().join("fig2"), &figure)
+    }
+
+    fn report(&self, store: &Store) -> Result<Option<Section>> {
+        let runs = store.load("runs")?;
+        Ok(runs.rows.iter().find(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).map(Self::section))
+    }
+}
+
+impl SoftmaxBaseline {
+    fn section(run: &crate::results::Row) -> Section {
+        let f = |c: &str| Table::get(run, c).and_then(Cell::as_f64);
+        let acc = f("test_accuracy");
+        let radial = f("radial_fraction");
+        Section {
+            title: "Center loss (Wen et al., ECCV 2016): softmax-only features, Fig. 2".into(),
+            claims: vec![
+                (
+                    "Softmax alone makes the 2-D deep features separable".into(),
+                    "Fig. 2 (no MNIST accuracy reported)".into(),
+                    acc.map(|a| format!("test accuracy {}", fmt_pct(a))).unwrap_or("n/a".into()),
+                    if acc.is_some_and(|a| a >= 0.97) { Verdict::Reproduced } else { Verdict::NotReproduced },
+                ),
+                (
+                    "…but not compact: each class spreads out radially from the origin (\"spokes\")".into(),
+                    "Fig. 2 (qualitative)".into(),
+                    format!(
+                        "{} of the within-class variance lies along the class-mean direction; R = intra/inter = {}",
+                        radial.map(fmt_pct).unwrap_or("n/a".into()),
+                        f("r_ratio").map(|v| format!("{v:.3}")).unwrap_or("n/a".into())
+                    ),
+                    if radial.is_some_and(|r| r >= 0.8) { Verdict::Reproduced } else { Verdict::NotReproduced },
+                ),
+            ],
+            body: format!(
+                "![Fig. 2](softmax-baseline/fig2.png)\n\n**Deviations.** LeNets++ at width {} for {} iterations of batch {} (caffe-face: width 1.0, 10,000 iterations), \
+                 last max-pool 2/2 instead of 3/2, the standard 60,000 training images (the caption says 50K), Caffe-style momentum. \
+                 Compute: {:.0} s of training at {:.0} images/s on this machine's CPU.\n",
+                f("width").unwrap_or(f64::NAN),
+                f("iterations").unwrap_or(f64::NAN),
+                f("batch_size").unwrap_or(f64::NAN),
+                f("train_seconds").unwrap_or(f64::NAN),
+                f("images_per_second").unwrap_or(f64::NAN)
+            ),
+        }
     }
 }
 

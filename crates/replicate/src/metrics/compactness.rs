@@ -73,6 +73,26 @@ pub fn compactness(features: &[f32], dim: usize, labels: &[u8]) -> Compactness {
     Compactness { intra, inter, ratio: intra / inter, within_trace: within / n as f64, between_trace: between, mean_norm: norm / n as f64 }
 }
 
+/// The share of within-class variance that lies along each class mean's direction (pooled over
+/// classes): near 1 when classes are radial "spokes" from the origin, 1/dim when isotropic.
+pub fn radial_fraction(features: &[f32], dim: usize, labels: &[u8]) -> f64 {
+    let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let (means, _) = class_means(features, dim, labels, classes);
+    let (mut radial, mut total) = (0.0, 0.0);
+    for (x, &l) in features.chunks(dim).zip(labels) {
+        let mu = &means[l as usize * dim..(l as usize + 1) * dim];
+        let norm = mu.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            continue;
+        }
+        let d: Vec<f64> = x.iter().zip(mu).map(|(&a, &m)| a as f64 - m).collect();
+        let along: f64 = d.iter().zip(mu).map(|(a, m)| a * m / norm).sum();
+        radial += along * along;
+        total += d.iter().map(|v| v * v).sum::<f64>();
+    }
+    radial / total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +110,15 @@ mod tests {
         // Perfectly tight classes: R = 0.
         let tight = compactness(&[1.0, 1.0, 1.0, 1.0, 5.0, 5.0], 2, &[0, 0, 1]);
         assert_eq!(tight.ratio, 0.0);
+    }
+
+    #[test]
+    fn spokes_are_radial() {
+        // Class 0 along +x (1..3), class 1 along +y: all spread is radial.
+        let spokes = [1.0, 0.0, 3.0, 0.0, 0.0, 1.0, 0.0, 3.0];
+        assert!((radial_fraction(&spokes, 2, &[0, 0, 1, 1]) - 1.0).abs() < 1e-12);
+        // Spread across the direction of the mean: none of it radial.
+        let across = [5.0, -1.0, 5.0, 1.0];
+        assert!(radial_fraction(&across, 2, &[0, 0]).abs() < 1e-12);
     }
 }

@@ -4,11 +4,13 @@
 pub mod angles;
 pub mod classification;
 pub mod compactness;
+pub mod pca;
 pub mod retrieval;
 pub mod verification;
 
 pub use angles::{mean_angle_to_class_weight, min_weight_angle};
 pub use classification::{accuracy, nearest_center};
-pub use compactness::{class_means, compactness, Compactness};
+pub use compactness::{class_means, compactness, radial_fraction, Compactness};
+pub use pca::pca_project;
 pub use retrieval::{retrieval, Retrieval};
 pub use verification::{kfold_accuracy, mean_std, roc, val_at_far, val_far, FoldAccuracy, ValAtFar};
