@@ -9,6 +9,7 @@
 pub mod center_loss;
 pub mod common;
 pub mod deepid2;
+pub mod facenet;
 pub mod lsoftmax;
 pub mod softmax_baseline;
 
@@ -191,7 +192,7 @@ pub trait Experiment: Sync {
 
 /// Every experiment, in the order `reproduce-all` runs them.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&softmax_baseline::SoftmaxBaseline, &center_loss::CenterLossExperiment, &lsoftmax::LSoftmaxExperiment, &deepid2::DeepId2]
+    vec![&softmax_baseline::SoftmaxBaseline, &center_loss::CenterLossExperiment, &lsoftmax::LSoftmaxExperiment, &deepid2::DeepId2, &facenet::FaceNet]
 }
 
 pub fn find(name: &str) -> Result<&'static dyn Experiment> {
