@@ -172,7 +172,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             for exp in experiments::registry() {
                 let counts: Vec<String> = [Profile::Smoke, Profile::Quick, Profile::Paper]
                     .iter()
-                    .map(|p| format!("{} {}", p.name(), exp.sweeps(*p).iter().map(|s| s.runs().len()).sum::<usize>()))
+                    .map(|p| {
+                        let runs: std::collections::BTreeSet<String> = exp.sweeps(*p).iter().flat_map(|s| s.runs()).map(|(_, c)| experiments::config_hash(exp.name(), &c)).collect();
+                        format!("{} {}", p.name(), runs.len())
+                    })
                     .collect();
                 println!("{:<18} {} (runs: {})", exp.name(), exp.about(), counts.join(", "));
             }

@@ -118,6 +118,19 @@ pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
     Ok(results)
 }
 
+/// Images per digit in each split of MNIST.
+pub fn digit_counts(mnist: &crate::data::Mnist) -> PolarsResult<DataFrame> {
+    let counts = |labels: &[u8]| (0..10u8).map(|d| labels.iter().filter(|&&l| l == d).count() as u64).collect::<Vec<_>>();
+    DataFrame::new(
+        10,
+        vec![
+            Column::new("digit".into(), (0..10u64).collect::<Vec<_>>()),
+            Column::new("train images".into(), counts(&mnist.train.labels)),
+            Column::new("test images".into(), counts(&mnist.test.labels)),
+        ],
+    )
+}
+
 /// A report section's claim table as HTML (the verdict cell of a paper notebook).
 pub fn markdown_claims(section: &crate::report::Section) -> String {
     let mut html = format!("<h3>{}</h3><table><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th></tr></thead><tbody>", escape(&section.title));

@@ -70,7 +70,7 @@ pub fn lambda_label(l: f64) -> String {
 /// One run per value of `key` (the seed-1 run when there are several seeds; else the first),
 /// sorted by that value; finished runs first choice.
 pub fn runs_by(store: &Store, key: &str) -> Result<Vec<(f64, Row)>> {
-    let runs = store.load("runs")?;
+    let runs = store.current_runs()?;
     let mut out: Vec<(f64, Row)> = Vec::new();
     let mut rows = runs.rows.clone();
     rows.sort_by_key(|r| (Table::get(r, "status").and_then(Cell::as_str) != Some(STATUS_FINISHED), Table::get(r, "seed").and_then(Cell::as_f64).map(|s| s as i64).unwrap_or(0)));

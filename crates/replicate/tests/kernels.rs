@@ -1,5 +1,6 @@
 //! The fast CPU kernels against candle's own ops: outputs and gradients to 1e-4 relative in f32,
-//! on random shapes (odd sizes, several paddings, batch 1), and whole training steps.
+//! on random shapes (odd sizes, several paddings, batch 1), and whole training steps. Our
+//! kernels run channels-last; inputs are permuted from and outputs back to candle's NCHW.
 
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -26,6 +27,14 @@ fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
     assert!(worst <= 1e-4 * scale, "{what}: max difference {worst} at scale {scale}");
 }
 
+fn nhwc(x: &Tensor) -> Tensor {
+    x.permute((0, 2, 3, 1)).unwrap()
+}
+
+fn nchw(x: &Tensor) -> Tensor {
+    x.permute((0, 3, 1, 2)).unwrap()
+}
+
 /// A weighted sum of the output, so every output element gets a distinct gradient.
 fn probe(y: &Tensor, rng: &mut ChaCha8Rng) -> Tensor {
     let weights = random(rng, y.dims());
@@ -40,7 +49,7 @@ fn convolution_matches_candle() {
         let wt = random(&mut rng, &[m, c, k, k]);
         let bias = random(&mut rng, &[m]);
         let what = format!("conv b{b} c{c} {h}x{w} m{m} k{k} pad{pad}");
-        let ours = kernels::conv2d(x.as_tensor(), wt.as_tensor(), bias.as_tensor(), pad).unwrap();
+        let ours = nchw(&kernels::conv2d_nhwc(&nhwc(x.as_tensor()), wt.as_tensor(), bias.as_tensor(), pad).unwrap());
         let theirs = x.as_tensor().conv2d(wt.as_tensor(), pad, 1, 1, 1).unwrap().broadcast_add(&bias.as_tensor().reshape((1, m, 1, 1)).unwrap()).unwrap();
         assert_close(&format!("{what} forward"), &ours, &theirs);
         let mut seed = ChaCha8Rng::seed_from_u64(99);
@@ -56,10 +65,10 @@ fn convolution_matches_candle() {
 #[test]
 fn convolution_skips_the_input_gradient_of_plain_tensors() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
-    let images = random(&mut rng, &[2, 1, 8, 8]).as_tensor().detach();
+    let images = random(&mut rng, &[2, 8, 8, 1]).as_tensor().detach();
     let w = random(&mut rng, &[3, 1, 5, 5]);
     let b = random(&mut rng, &[3]);
-    let y = kernels::conv2d(&images, w.as_tensor(), b.as_tensor(), 2).unwrap();
+    let y = kernels::conv2d_nhwc(&images, w.as_tensor(), b.as_tensor(), 2).unwrap();
     let grads = y.sum_all().unwrap().backward().unwrap();
     assert!(grads.get(&images).is_none(), "the images got a gradient");
     assert!(grads.get(w.as_tensor()).is_some());
@@ -68,14 +77,14 @@ fn convolution_skips_the_input_gradient_of_plain_tensors() {
 #[test]
 fn prelu_matches_candle() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    for shape in [vec![1, 3, 5, 7], vec![4, 2, 3, 3], vec![6, 5], vec![2, 8, 1, 1]] {
+    // Channels last: [B, H, W, C] inside the backbone, [B, D] for the feature layer.
+    for shape in [vec![1, 5, 7, 3], vec![4, 3, 3, 2], vec![6, 5], vec![2, 1, 1, 8]] {
         let x = random(&mut rng, &shape);
-        let slope = random(&mut rng, &[shape[1]]);
-        let ours = kernels::prelu(x.as_tensor(), slope.as_tensor()).unwrap();
-        let mut bshape = vec![1usize; shape.len()];
-        bshape[1] = shape[1];
+        let c = *shape.last().unwrap();
+        let slope = random(&mut rng, &[c]);
+        let ours = kernels::prelu_channels_last(x.as_tensor(), slope.as_tensor()).unwrap();
         let pos = x.as_tensor().relu().unwrap();
-        let theirs = (&pos + (x.as_tensor() - &pos).unwrap().broadcast_mul(&slope.as_tensor().reshape(bshape).unwrap()).unwrap()).unwrap();
+        let theirs = (&pos + (x.as_tensor() - &pos).unwrap().broadcast_mul(slope.as_tensor()).unwrap()).unwrap();
         assert_close(&format!("prelu {shape:?}"), &ours, &theirs);
         let mut seed = ChaCha8Rng::seed_from_u64(7);
         let g_ours = probe(&ours, &mut seed).backward().unwrap();
@@ -86,18 +95,21 @@ fn prelu_matches_candle() {
     }
 }
 
-/// candle's pooling through its own reshape and `max` reductions, whose backward is exact.
+/// The candle path of `nn::layers::max_pool2` (candle's own ops, first-maximum gradient).
 fn reference_pool(x: &Tensor) -> Tensor {
-    let (b, c, h, w) = x.dims4().unwrap();
-    x.narrow(2, 0, h / 2 * 2).unwrap().narrow(3, 0, w / 2 * 2).unwrap().reshape((b, c, h / 2, 2, w / 2, 2)).unwrap().max(5).unwrap().max(3).unwrap()
+    replicate::nn::layers::max_pool2(x, false).unwrap()
 }
 
 #[test]
 fn max_pool_matches_candle() {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    for shape in [vec![1, 1, 4, 4], vec![3, 2, 7, 7], vec![2, 3, 9, 6], vec![1, 4, 2, 3]] {
-        let x = random(&mut rng, &shape);
-        let ours = kernels::max_pool2(x.as_tensor()).unwrap();
+    for shape in [vec![1, 1, 4, 4], vec![3, 2, 7, 7], vec![2, 3, 9, 6], vec![1, 4, 2, 3], vec![2, 2, 6, 6]] {
+        let mut x = random(&mut rng, &shape);
+        if shape == [2, 2, 6, 6] {
+            // Ties, as a constant background gives: the gradient must go to one input per window.
+            x = Var::from_tensor(&x.as_tensor().ge(0.0).unwrap().to_dtype(candle_core::DType::F32).unwrap()).unwrap();
+        }
+        let ours = nchw(&kernels::max_pool2_nhwc(&nhwc(x.as_tensor())).unwrap());
         assert_close(&format!("pool {shape:?} vs max_pool2d"), &ours, &x.as_tensor().max_pool2d(2).unwrap());
         let theirs = reference_pool(x.as_tensor());
         assert_close(&format!("pool {shape:?}"), &ours, &theirs);
@@ -115,33 +127,41 @@ fn max_pool_matches_candle() {
 #[test]
 fn candle_max_pool2d_backward_is_a_quarter_of_the_true_gradient() {
     let x = Var::from_vec((0..16).map(|i| ((i * 7) % 16) as f32).collect::<Vec<f32>>(), (1, 1, 4, 4), &DEV).unwrap();
-    let exact = kernels::max_pool2(x.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+    let exact = kernels::max_pool2_nhwc(&nhwc(x.as_tensor())).unwrap().sum_all().unwrap().backward().unwrap();
     let candle = x.as_tensor().max_pool2d(2).unwrap().sum_all().unwrap().backward().unwrap();
     let (e, c) = (flat(exact.get(x.as_tensor()).unwrap()), flat(candle.get(x.as_tensor()).unwrap()));
     assert_eq!(e.iter().sum::<f32>(), 4.0, "one unit of gradient per window");
     assert_eq!(c.iter().map(|v| v * 4.0).collect::<Vec<_>>(), e);
 }
 
+/// The smoke profile's softmax-baseline run, 20 steps logged one by one, with each set of layers.
 #[test]
 fn training_curves_match_candle_step_for_step() {
-    use replicate::data::{Split, IMAGE_PIXELS};
-    use replicate::nn::{BackboneConfig, HeadKind, Kernels, Model};
-    use replicate::optim::{MultiStep, SgdConfig};
-    use replicate::train::{train, TrainConfig};
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let n = 256;
-    let split = Split { images: (0..n * IMAGE_PIXELS).map(|_| rng.random_range(0..=255u8)).collect(), labels: (0..n).map(|i| (i % 10) as u8).collect() };
-    let cfg = TrainConfig { iterations: 20, lr: MultiStep { base: 0.01, gamma: 0.8, milestones: vec![10] }, sgd: SgdConfig { momentum: 0.9, weight_decay: 5e-4 }, log_every: 1, eval_every: 0 };
-    let losses = |kernels: Kernels| -> Vec<f64> {
-        let model = Model::new(BackboneConfig { width: 0.25, feature_dim: 2 }, HeadKind::Linear { classes: 10 }, 7, kernels, &DEV).unwrap();
-        let mut sampler = replicate::data::ShuffledBatches::new((0..n).collect(), 16, replicate::util::rng_for(7, "batches"));
-        let mut objective = replicate::experiments::softmax_baseline::Softmax;
-        let trained = train(&model, &mut objective, &split, &mut sampler, &cfg, &DEV, &mut |_, _| Ok(Vec::new()), "test").unwrap();
-        trained.curves.iter().map(|c| c.values.iter().find(|(n, _)| n == "loss").unwrap().1).collect()
+    use replicate::experiments::{self, Profile, RunOptions};
+    use replicate::results::{Cell, Store, Table};
+    let data_dir = replicate::util::default_data_dir();
+    let mirror = std::env::var_os("MNIST_MIRROR").map(std::path::PathBuf::from);
+    replicate::data::fetch(&data_dir, mirror.as_deref()).expect("this test needs MNIST: run `just data`");
+    let results = std::env::temp_dir().join(format!("replicate-kernels-curves-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&results);
+    let opts = RunOptions {
+        profile: Profile::Smoke,
+        overrides: [("iterations", "20"), ("log_every", "1"), ("kernels", "fast,candle")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        force: false,
+        results_dir: results.clone(),
+        data_dir,
+        device: DEV,
+        shard: None,
     };
-    let (fast, candle) = (losses(Kernels::Fast), losses(Kernels::Candle));
-    assert_eq!(fast.len(), 20);
+    experiments::run_experiment(experiments::find("softmax-baseline").unwrap(), &opts, None).unwrap();
+    let curves = Store::new(&results, "softmax-baseline").load("curves").unwrap();
+    let losses = |kernels: &str| -> Vec<f64> {
+        curves.rows.iter().filter(|r| Table::get(r, "run_id").and_then(Cell::as_str).is_some_and(|id| id.starts_with(&format!("kernels={kernels}-")))).map(|r| Table::get(r, "loss").and_then(Cell::as_f64).unwrap()).collect()
+    };
+    let (fast, candle) = (losses("fast"), losses("candle"));
+    assert_eq!((fast.len(), candle.len()), (20, 20));
     for (step, (a, b)) in fast.iter().zip(&candle).enumerate() {
         assert!((a - b).abs() <= 1e-4 * b.abs(), "step {}: fast {a} vs candle {b}", step + 1);
     }
+    std::fs::remove_dir_all(results).unwrap();
 }

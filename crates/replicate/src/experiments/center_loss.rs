@@ -96,7 +96,7 @@ impl Experiment for CenterLossExperiment {
     }
 
     fn sweeps(&self, profile: Profile) -> Vec<Sweep> {
-        let config = Config { common: lenetspp_2d(profile), lambda: 0.0, alpha: 0.5, center_update: CenterUpdate::Paper };
+        let config = Config { common: super::lsoftmax::sweep_length(lenetspp_2d(profile), profile), lambda: 0.0, alpha: 0.5, center_update: CenterUpdate::Paper };
         vec![Sweep::new(&config).axis("lambda", &LAMBDAS)]
     }
 

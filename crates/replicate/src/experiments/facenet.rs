@@ -73,6 +73,8 @@ impl Objective for Triplet {
 
 pub fn config(profile: Profile) -> Config {
     let base = lenetspp_2d(profile);
+    // Higher-dimensional embeddings learn faster than the 2-D ones: a shorter quick run.
+    let base = if profile == Profile::Quick { Common { iterations: 600, lr_milestones: vec![400, 520], eval_every: 200, ..base } } else { base };
     let smoke = profile == Profile::Smoke;
     Config {
         common: Common { feature_dim: 64, batch_size: if smoke { 35 } else { 140 }, plot_points: 0, base_lr: 0.05, ..base },
@@ -98,7 +100,7 @@ fn f(r: &Row, c: &str) -> Option<f64> {
 
 /// The dimension-64 (default) run of each mining rule, and the semi-hard run of each dimension.
 fn split_runs(store: &Store) -> Result<(Vec<Row>, Vec<Row>)> {
-    let runs = store.load("runs")?;
+    let runs = store.current_runs()?;
     let default_dim = runs.rows.iter().filter(|r| mining_of(r) != Some("semi_hard")).filter_map(|r| f(r, "feature_dim")).next().unwrap_or(64.0);
     let mut by_mining: Vec<Row> = Mining::ALL.iter().filter_map(|m| runs.rows.iter().find(|r| mining_of(r) == Some(m.name()) && f(r, "feature_dim") == Some(default_dim)).cloned()).collect();
     by_mining.dedup();

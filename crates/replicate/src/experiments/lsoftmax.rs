@@ -66,6 +66,14 @@ impl Objective for LSoftmaxLoss {
     }
 }
 
+/// The quick profile's length for a sweep of 2-D runs (Fig. 2 alone gets the longer run).
+pub fn sweep_length(common: Common, profile: Profile) -> Common {
+    match profile {
+        Profile::Quick => Common { iterations: 1_000, lr_milestones: vec![600, 850], ..common },
+        _ => common,
+    }
+}
+
 pub struct LSoftmaxExperiment;
 
 impl Experiment for LSoftmaxExperiment {
@@ -78,7 +86,7 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn sweeps(&self, profile: Profile) -> Vec<Sweep> {
-        let base = Config { common: lenetspp_2d(profile), m: 1, lambda_base: 1000.0, lambda_power: 35.0, lambda_min: 0.0, lambda_reaches_1e3_at: 2.0 / 3.0 };
+        let base = Config { common: sweep_length(lenetspp_2d(profile), profile), m: 1, lambda_base: 1000.0, lambda_power: 35.0, lambda_min: 0.0, lambda_reaches_1e3_at: 2.0 / 3.0 };
         let two_d = Sweep::new(&base).axis("m", &[1usize, 2, 3, 4]);
         match profile {
             Profile::Paper => {
@@ -150,8 +158,8 @@ impl Experiment for LSoftmaxExperiment {
         for split in ["train", "test"] {
             for (m, run) in &runs {
                 let run_id = Table::get(run, "run_id").and_then(Cell::as_str).unwrap_or_default();
-                let title = match Table::get(run, "test_accuracy").and_then(Cell::as_f64) {
-                    Some(a) => format!("m = {m} ({split}), test accuracy {}", fmt_pct(a)),
+                let title = match Table::get(run, &format!("{split}_accuracy")).and_then(Cell::as_f64) {
+                    Some(a) => format!("m = {m}, {split} accuracy {}", fmt_pct(a)),
                     None => format!("m = {m} ({split}): {}", Table::get(run, "status").and_then(Cell::as_str).unwrap_or_default()),
                 };
                 panels.push(ScatterPanel { title, points: points_2d(&features, run_id, split), centers: Vec::new() });

@@ -53,7 +53,7 @@ pub fn lenetspp_2d(profile: Profile) -> Common {
     };
     match profile {
         Profile::Paper => paper,
-        Profile::Quick => Common { width: 0.5, iterations: 3_000, lr_milestones: vec![1_500, 2_400], plot_points: 3_000, log_every: 50, eval_every: 500, ..paper },
+        Profile::Quick => Common { width: 0.5, iterations: 1_500, lr_milestones: vec![1_000, 1_300], plot_points: 3_000, log_every: 50, eval_every: 250, ..paper },
         Profile::Smoke => Common { width: 0.25, batch_size: 32, iterations: 30, lr_milestones: vec![20], train_images: 2_000, test_images: 500, plot_points: 300, log_every: 10, eval_every: 0, ..paper },
     }
 }
@@ -108,7 +108,7 @@ impl Experiment for SoftmaxBaseline {
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
-        let runs = store.load("runs")?;
+        let runs = store.current_runs()?;
         let features = store.load("features")?;
         let Some(run) = runs.rows.iter().find(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)) else {
             return Ok(Vec::new());
@@ -124,7 +124,7 @@ impl Experiment for SoftmaxBaseline {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        let runs = store.load("runs")?;
+        let runs = store.current_runs()?;
         Ok(runs.rows.iter().find(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).map(Self::section))
     }
 }

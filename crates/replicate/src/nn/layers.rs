@@ -73,17 +73,31 @@ impl PRelu {
 
 /// 2×2 max-pooling with stride 2 (floor rounding).
 ///
-/// The candle path pools with a reshape and two `max` reductions rather than `max_pool2d`:
-/// candle 0.11's `max_pool2d` backward multiplies the gradient by the window's share of maxima
-/// (1/4 for a unique maximum) instead of dividing by the number of maxima, so every layer below
-/// a pool would get a quarter of its gradient (`tests/kernels.rs` pins this).
+/// The gradient goes to the first largest input of each window (in the order (0,0), (0,1),
+/// (1,0), (1,1)), as in PyTorch and our kernels. candle's own ops do not give that:
+/// `max_pool2d`'s backward multiplies by the window's share of maxima (a unique maximum gets a
+/// quarter of its gradient, `tests/kernels.rs` pins this), and a `max` reduction sends the
+/// whole gradient to every tied input, which MNIST's constant background makes common. So the
+/// candle path builds a one-hot mask of the first maximum and multiplies.
 pub fn max_pool2(x: &Tensor, channels_last: bool) -> Result<Tensor> {
     if channels_last {
         return kernels::max_pool2_nhwc(x);
     }
     let (b, c, h, w) = x.dims4()?;
     let (oh, ow) = (h / 2, w / 2);
-    x.narrow(2, 0, 2 * oh)?.narrow(3, 0, 2 * ow)?.reshape((b, c, oh, 2, ow, 2))?.max(5)?.max(3)
+    let windows = x.narrow(2, 0, 2 * oh)?.narrow(3, 0, 2 * ow)?.reshape((b, c, oh, 2, ow, 2))?;
+    let at = |dy: usize, dx: usize| -> Result<Tensor> { windows.narrow(3, dy, 1)?.narrow(5, dx, 1)?.reshape((b, c, oh, ow)) };
+    let cells = [at(0, 0)?, at(0, 1)?, at(1, 0)?, at(1, 1)?];
+    let detached: Vec<Tensor> = cells.iter().map(|t| t.detach()).collect();
+    let max = detached[1..].iter().try_fold(detached[0].clone(), |m, t| m.maximum(t))?;
+    let mut taken = Tensor::zeros_like(&max)?;
+    let mut out = Tensor::zeros_like(&max)?;
+    for (cell, value) in cells.iter().zip(&detached) {
+        let first = (value.eq(&max)?.to_dtype(x.dtype())? * (1.0 - &taken)?)?;
+        out = (out + cell.mul(&first)?)?;
+        taken = (taken + first)?;
+    }
+    Ok(out)
 }
 
 /// y = x Wᵀ (+ b).

@@ -138,6 +138,20 @@ impl Store {
         Ok(removed)
     }
 
+    /// The runs that figures and the report show: those of the most thorough profile recorded
+    /// (paper, else quick, else smoke), so a smoke run never mixes into a quick figure.
+    pub fn current_runs(&self) -> Result<Table> {
+        let runs = self.load("runs")?;
+        let rank = |r: &Row| match Table::get(r, "profile").and_then(Cell::as_str) {
+            Some("paper") => 3,
+            Some("quick") => 2,
+            Some("smoke") => 1,
+            _ => 0,
+        };
+        let best = runs.rows.iter().map(rank).max().unwrap_or(0);
+        Ok(Table { rows: runs.rows.into_iter().filter(|r| rank(r) == best).collect() })
+    }
+
     /// run_id → status of every run already recorded in runs.parquet.
     pub fn done(&self) -> Result<BTreeMap<String, String>> {
         let runs = self.load("runs")?;
