@@ -115,7 +115,16 @@ impl Table {
         let height = self.rows.len();
         let mut columns = Vec::new();
         for name in self.columns() {
-            let cells: Vec<&Cell> = self.rows.iter().map(|r| r.iter().find(|(n, _)| *n == name).map(|(_, c)| c).unwrap_or(&Cell::Null)).collect();
+            // NaN marks a value that was not measured (e.g. identification without a softmax term): null.
+            let cells: Vec<&Cell> = self
+                .rows
+                .iter()
+                .map(|r| match r.iter().find(|(n, _)| *n == name).map(|(_, c)| c) {
+                    Some(Cell::F64(v)) if v.is_nan() => &Cell::Null,
+                    Some(c) => c,
+                    None => &Cell::Null,
+                })
+                .collect();
             let kinds: Vec<u8> = cells
                 .iter()
                 .filter_map(|c| match c {
