@@ -37,6 +37,12 @@ enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Merge the results directories of shards (`--shard i/n` runs) into --results-dir, by run_id.
+    Merge {
+        /// Results directories to merge in.
+        #[arg(required = true)]
+        from: Vec<PathBuf>,
+    },
     /// List the experiments and their run counts per profile.
     List,
     /// Training/inference speed of LeNets++ (candle's ops vs the fast kernels) and mining times.
@@ -157,15 +163,44 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::ReproduceAll { args } => {
             let opts = args.options(cli)?;
+            // The plan, from what is recorded now (the leaderboard's λ follow the sweeps run before it).
+            let mut total = (0usize, 0usize, 0.0f64);
+            println!("reproduce-all on the {} profile{}:", opts.profile.name(), opts.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default());
+            for exp in experiments::registry() {
+                let planned = experiments::plan(exp, &opts)?;
+                let todo: Vec<_> = planned.iter().filter(|r| r.done.is_none()).collect();
+                let estimate: f64 = todo.iter().map(|r| experiments::estimated_seconds(&r.config)).sum();
+                println!("  {:<18} {:>3} runs to do, {:>3} recorded, about {}", exp.name(), todo.len(), planned.len() - todo.len(), replicate::train::fmt_secs(estimate));
+                total = (total.0 + todo.len(), total.1 + planned.len() - todo.len(), total.2 + estimate);
+            }
+            println!("  {:<18} {:>3} runs to do, {:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)", "total", total.0, total.1, replicate::train::fmt_secs(total.2));
+            let mut progress = experiments::PlanProgress::new(total.0, total.2);
             let mut data = None;
             for exp in experiments::registry() {
                 let todo = experiments::plan(exp, &opts)?.iter().filter(|r| r.done.is_none()).count();
                 if todo > 0 && data.is_none() {
                     data = Some(experiments::load_data(&opts.data_dir)?);
                 }
-                let report = experiments::run_experiment(exp, &opts, data.as_ref())?;
+                let report = experiments::run_experiment_with(exp, &opts, data.as_ref(), Some(&mut progress))?;
                 print_report(exp.name(), &report);
             }
+            progress.finish();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge { from } => {
+            let results_dir = cli.results_dir.clone().unwrap_or_else(util::default_results_dir);
+            for source in from {
+                for exp in experiments::registry() {
+                    let theirs = replicate::results::Store::new(source, exp.name());
+                    if theirs.path("runs").exists() {
+                        let n = replicate::results::Store::new(&results_dir, exp.name()).merge_from(&theirs)?;
+                        println!("{}: merged {n} runs from {}", exp.name(), source.display());
+                        let store = replicate::results::Store::new(&results_dir, exp.name());
+                        exp.figures(&store)?;
+                    }
+                }
+            }
+            replicate::report::write(&results_dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
@@ -173,7 +208,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 let counts: Vec<String> = [Profile::Smoke, Profile::Quick, Profile::Paper]
                     .iter()
                     .map(|p| {
-                        let runs: std::collections::BTreeSet<String> = exp.sweeps(*p).iter().flat_map(|s| s.runs()).map(|(_, c)| experiments::config_hash(exp.name(), &c)).collect();
+                        let runs: std::collections::BTreeSet<String> = exp.sweeps(*p, &cli.results_dir.clone().unwrap_or_else(util::default_results_dir)).iter().flat_map(|s| s.runs()).map(|(_, c)| experiments::config_hash(exp.name(), &c)).collect();
                         format!("{} {}", p.name(), runs.len())
                     })
                     .collect();

@@ -82,6 +82,17 @@ pub struct Trained {
 /// Evaluation during training: named values, logged into the curves at that step.
 pub type EvalHook<'a> = dyn FnMut(&Model, u64) -> anyhow::Result<Vec<(String, f64)>> + 'a;
 
+/// Whether progress goes to a terminal as bars (else plain periodic lines).
+pub fn bars_on_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("REPLICATE_PLAIN_PROGRESS").is_none()
+}
+
+/// The bars of one process, so a plan-wide bar and each run's bar share the terminal.
+pub fn bars() -> &'static indicatif::MultiProgress {
+    static BARS: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
+    BARS.get_or_init(indicatif::MultiProgress::new)
+}
+
 /// Progress on a terminal (indicatif) or as plain periodic lines.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
@@ -93,8 +104,8 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: &str, total: u64) -> Self {
-        let bar = if std::io::stderr().is_terminal() && std::env::var_os("REPLICATE_PLAIN_PROGRESS").is_none() {
-            let bar = indicatif::ProgressBar::new(total);
+        let bar = if bars_on_terminal() {
+            let bar = bars().add(indicatif::ProgressBar::new(total));
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
                     .expect("valid template")
@@ -123,6 +134,7 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+            bars().remove(bar);
         }
     }
 }

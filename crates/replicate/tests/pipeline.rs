@@ -221,3 +221,36 @@ fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
     assert!(statuses.iter().any(|s| s.0 == "base_lr=0.01" && s.1 == "finished"), "{statuses:?}");
     std::fs::remove_dir_all(results).unwrap();
 }
+
+#[test]
+fn two_shards_merged_equal_one_unsharded_sweep() {
+    let root = temp_dir("shards");
+    let data = data_dir();
+    let bin = env!("CARGO_BIN_EXE_replicate");
+    let run = |dir: &Path, extra: &[&str]| {
+        let out = Command::new(bin)
+            .args(["--data-dir", data.to_str().unwrap(), "--results-dir", dir.to_str().unwrap(), "run", "softmax-baseline", "--profile", "smoke", "--set", "seed=1,2,3"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (whole, a, b, merged) = (root.join("whole"), root.join("a"), root.join("b"), root.join("merged"));
+    run(&whole, &[]);
+    assert!(run(&a, &["--shard", "0/2"]).contains("2 runs executed"));
+    assert!(run(&b, &["--shard", "1/2"]).contains("1 runs executed"));
+    let out = Command::new(bin).args(["--results-dir", merged.to_str().unwrap(), "merge", a.to_str().unwrap(), b.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for table in ["runs", "curves", "features"] {
+        let x = deterministic_part(&Store::new(&whole, "softmax-baseline").load(table).unwrap());
+        let y = deterministic_part(&Store::new(&merged, "softmax-baseline").load(table).unwrap());
+        assert_eq!(x.rows.len(), y.rows.len(), "{table}: row counts differ");
+        for (rx, ry) in x.rows.iter().zip(&y.rows) {
+            let diff = rx.iter().zip(ry).find(|(a, b)| a != b);
+            assert!(diff.is_none(), "{table}: merged shards differ from the unsharded sweep: {diff:?}");
+        }
+    }
+    assert!(merged.join("softmax-baseline/fig2.png").exists() && merged.join("REPORT.md").exists());
+    std::fs::remove_dir_all(root).unwrap();
+}

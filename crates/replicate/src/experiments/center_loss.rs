@@ -95,20 +95,20 @@ impl Experiment for CenterLossExperiment {
         "center loss Fig. 3: 2-D features under softmax + λ·center loss, λ swept"
     }
 
-    fn sweeps(&self, profile: Profile) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
         let config = Config { common: super::lsoftmax::sweep_length(lenetspp_2d(profile), profile), lambda: 0.0, alpha: 0.5, center_update: CenterUpdate::Paper };
         vec![Sweep::new(&config).axis("lambda", &LAMBDAS)]
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
-        let c: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let c: Config = super::common::parse(config)?;
         anyhow::ensure!(c.lambda >= 0.0 && c.lambda.is_finite(), "lambda must be a finite number ≥ 0, got {}", c.lambda);
         anyhow::ensure!((0.0..=1.0).contains(&c.alpha), "alpha must lie in [0, 1] (the paper's range), got {}", c.alpha);
         Ok(())
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
-        let cfg: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let cfg: Config = super::common::parse(config)?;
         let c = &cfg.common;
         let data = ctx.data;
         let model = c.model(HeadKind::Linear { classes: 10 }, ctx)?;
@@ -183,6 +183,7 @@ impl Experiment for CenterLossExperiment {
             points: runs.iter().enumerate().filter_map(|(i, (_, r))| Some((i as f64, Table::get(r, column)?.as_f64()? * scale))).collect(),
             colour,
             markers: true,
+            ..Default::default()
         };
         let charts = vec![
             LineChart { title: "Compactness R = intra / inter (test)".into(), x_label: "λ".into(), y_label: "R".into(), x_categories: Some(categories.clone()), series: vec![series("R", "r_ratio", 0, 1.0)], ..Default::default() },

@@ -90,6 +90,17 @@ impl Common {
     }
 }
 
+/// A run's config map as an experiment's typed config; a bad value names the valid ones.
+pub fn parse<T: serde::de::DeserializeOwned>(config: &serde_json::Map<String, serde_json::Value>) -> Result<T> {
+    Ok(serde_json::from_value(serde_json::Value::Object(config.clone()))?)
+}
+
+/// P × K batches need 2..=7 of the training digits.
+pub fn check_classes_per_batch(n: usize) -> Result<()> {
+    anyhow::ensure!((2..=TRAIN_DIGITS.len()).contains(&n), "classes_per_batch must be 2..={} (the training digits), got {n}", TRAIN_DIGITS.len());
+    Ok(())
+}
+
 /// How a training run ended.
 pub enum Training {
     Finished { curves: Vec<CurveRow>, seconds: f64, images_per_second: f64 },

@@ -143,20 +143,20 @@ impl Experiment for DeepId2 {
         "DeepID2: softmax + λ·contrastive verification, λ swept from 0 to ∞, verified on unseen digits"
     }
 
-    fn sweeps(&self, profile: Profile) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
         vec![Sweep::new(&config(profile)).axis("lambda", &lambda_values(&LAMBDAS))]
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
-        let c: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let c: Config = super::common::parse(config)?;
         anyhow::ensure!(c.lambda >= 0.0, "lambda must be ≥ 0 or inf, got {}", c.lambda);
         anyhow::ensure!(c.margin > 0.0, "margin must be > 0, got {}", c.margin);
-        anyhow::ensure!((2..=7).contains(&c.classes_per_batch), "classes_per_batch must be 2..=7 (the training digits), got {}", c.classes_per_batch);
+        super::common::check_classes_per_batch(c.classes_per_batch)?;
         Ok(())
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
-        let cfg: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let cfg: Config = super::common::parse(config)?;
         let c = &cfg.common;
         let data = ctx.data;
         let model = c.model(HeadKind::Linear { classes: TRAIN_DIGITS.len() }, ctx)?;
@@ -205,6 +205,7 @@ impl Experiment for DeepId2 {
             points: runs.iter().enumerate().filter_map(|(i, (_, r))| Some((i as f64, 100.0 * Table::get(r, column)?.as_f64()?))).collect(),
             colour,
             markers: true,
+            ..Default::default()
         };
         let charts = vec![LineChart {
             title: "10-fold pair verification accuracy (L2 distance)".into(),

@@ -88,6 +88,29 @@ pub fn config(profile: Profile) -> Config {
     }
 }
 
+/// Our held-out VAL@1e-3 per embedding dimension beside FaceNet's Table 5.
+pub fn dimension_table(store: &Store) -> Result<polars::prelude::DataFrame> {
+    let (_, by_dim) = split_runs(store)?;
+    let mut dims: Vec<f64> = by_dim.iter().filter_map(|r| f(r, "feature_dim")).chain(PAPER_TABLE5.iter().map(|p| p.0)).collect();
+    dims.sort_by(f64::total_cmp);
+    dims.dedup();
+    let table = Table {
+        rows: dims
+            .iter()
+            .map(|&d| {
+                let ours = by_dim.iter().find(|r| f(r, "feature_dim") == Some(d));
+                vec![
+                    ("embedding dimension".to_string(), Cell::I64(d as i64)),
+                    ("ours: VAL@1e-3, digits 7-9 (%)".to_string(), ours.and_then(|r| f(r, "held_out_val_at_far_1e-3")).map(|v| Cell::F64(100.0 * v)).unwrap_or(Cell::Null)),
+                    ("ours: precision@1 (%)".to_string(), ours.and_then(|r| f(r, "precision_at_1")).map(|v| Cell::F64(100.0 * v)).unwrap_or(Cell::Null)),
+                    ("paper: VAL@1e-3, Table 5 (%)".to_string(), PAPER_TABLE5.iter().find(|p| p.0 == d).map(|p| Cell::F64(p.1)).unwrap_or(Cell::Null)),
+                ]
+            })
+            .collect(),
+    };
+    table.to_frame()
+}
+
 pub struct FaceNet;
 
 fn mining_of(r: &Row) -> Option<&str> {
@@ -118,21 +141,21 @@ impl Experiment for FaceNet {
         "FaceNet: triplet loss with semi-hard vs other mining rules, and the embedding-dimension table"
     }
 
-    fn sweeps(&self, profile: Profile) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
         let base = config(profile);
         let mining: Vec<Value> = Mining::ALL.iter().map(|m| Value::from(m.name())).collect();
         vec![Sweep::new(&base).axis("mining", &mining), Sweep::new(&base).axis("feature_dim", &[8usize, 16, 32, 64, 128])]
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
-        let c: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let c: Config = super::common::parse(config)?;
         anyhow::ensure!(c.margin >= 0.0, "margin must be ≥ 0, got {}", c.margin);
-        anyhow::ensure!((2..=7).contains(&c.classes_per_batch), "classes_per_batch must be 2..=7 (the training digits), got {}", c.classes_per_batch);
+        super::common::check_classes_per_batch(c.classes_per_batch)?;
         Ok(())
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
-        let cfg: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let cfg: Config = super::common::parse(config)?;
         let c = &cfg.common;
         let data = ctx.data;
         let model = c.model(HeadKind::Embedding, ctx)?;
@@ -188,20 +211,20 @@ impl Experiment for FaceNet {
             table.rows.iter().filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run)).filter_map(|r| Some((f(r, x)?, f(r, y)?))).collect()
         };
         let name = |r: &Row| format!("{} ({})", mining_of(r).unwrap_or("?"), Table::get(r, "status").and_then(Cell::as_str).unwrap_or("?"));
-        let roc_series = by_mining.iter().enumerate().map(|(i, r)| Series { name: name(r), points: pick(&roc, &id(r), "far", "val").into_iter().filter(|p| p.0 > 0.0).map(|(x, y)| (x, 100.0 * y)).collect(), colour: i, markers: false }).collect();
+        let roc_series = by_mining.iter().enumerate().map(|(i, r)| Series { name: name(r), points: pick(&roc, &id(r), "far", "val").into_iter().filter(|p| p.0 > 0.0).map(|(x, y)| (x, 100.0 * y)).collect(), colour: i, markers: false, ..Default::default() }).collect();
         let mut files = save(
             &store.dir().join("roc"),
             &LineFigure { title: "FaceNet-style ROC on unseen digits 7-9 (cf. FaceNet, Fig. 5)".into(), charts: vec![LineChart { title: "VAL against FAR, all pairs of held-out test images".into(), x_label: "FAR".into(), y_label: "VAL (%)".into(), x_log: true, series: roc_series, ..Default::default() }], cols: 1 },
         )?;
-        let spread = by_mining.iter().enumerate().map(|(i, r)| Series { name: name(r), points: pick(&curves, &id(r), "step", "mean_pairwise_distance"), colour: i, markers: false }).collect();
+        let spread = by_mining.iter().enumerate().map(|(i, r)| Series { name: name(r), points: pick(&curves, &id(r), "step", "mean_pairwise_distance"), colour: i, markers: false, ..Default::default() }).collect();
         files.extend(save(
             &store.dir().join("collapse"),
             &LineFigure { title: "Collapse: mean pairwise squared distance of a batch's embeddings during training".into(), charts: vec![LineChart { title: "2 = spread over the sphere, 0 = f(x) constant".into(), x_label: "iteration".into(), y_label: "mean ‖f(x_i) − f(x_j)‖²".into(), series: spread, ..Default::default() }], cols: 1 },
         )?);
         let ours: Vec<(f64, f64)> = by_dim.iter().filter_map(|r| Some((f(r, "feature_dim")?, 100.0 * f(r, "held_out_val_at_far_1e-3")?))).collect();
         let dims = vec![
-            Series { name: "ours: MNIST digits 7-9, semi-hard".into(), points: ours, colour: 0, markers: true },
-            Series { name: "paper: Table 5 (NN1, faces)".into(), points: PAPER_TABLE5.to_vec(), colour: 1, markers: true },
+            Series { name: "ours: MNIST digits 7-9, semi-hard".into(), points: ours, colour: 0, markers: true, ..Default::default() },
+            Series { name: "paper: Table 5 (NN1, faces)".into(), points: PAPER_TABLE5.to_vec(), colour: 1, markers: true, ..Default::default() },
         ];
         files.extend(save(
             &store.dir().join("dimension"),

@@ -74,6 +74,27 @@ pub fn sweep_length(common: Common, profile: Profile) -> Common {
     }
 }
 
+/// Our test accuracy for each m beside the paper's 2-D accuracy (Fig. 2) and its MNIST error
+/// table (a wider network).
+pub fn paper_comparison(store: &Store) -> Result<polars::prelude::DataFrame> {
+    let runs: Vec<(f64, crate::results::Row)> = runs_by(store, "m")?.into_iter().filter(|(_, r)| Table::get(r, "feature_dim").and_then(Cell::as_f64) == Some(2.0)).collect();
+    let table = Table {
+        rows: runs
+            .iter()
+            .map(|(m, r)| {
+                vec![
+                    ("m".to_string(), Cell::I64(*m as i64)),
+                    ("status".to_string(), Table::get(r, "status").cloned().unwrap_or(Cell::Null)),
+                    ("ours: 2-D test accuracy (%)".to_string(), Table::get(r, "test_accuracy").and_then(Cell::as_f64).map(|a| Cell::F64(100.0 * a)).unwrap_or(Cell::Null)),
+                    ("paper: 2-D test accuracy (%)".to_string(), Cell::F64(100.0 * PAPER_2D_ACCURACY[*m as usize - 1])),
+                    ("paper: MNIST error, wide net (%)".to_string(), Cell::F64(PAPER_ERROR_PERCENT[*m as usize - 1])),
+                ]
+            })
+            .collect(),
+    };
+    table.to_frame()
+}
+
 pub struct LSoftmaxExperiment;
 
 impl Experiment for LSoftmaxExperiment {
@@ -85,7 +106,7 @@ impl Experiment for LSoftmaxExperiment {
         "L-Softmax Fig. 2: 2-D features for margins m = 1, 2, 3, 4 (λ annealed)"
     }
 
-    fn sweeps(&self, profile: Profile) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
         let base = Config { common: sweep_length(lenetspp_2d(profile), profile), m: 1, lambda_base: 1000.0, lambda_power: 35.0, lambda_min: 0.0, lambda_reaches_1e3_at: 2.0 / 3.0 };
         let two_d = Sweep::new(&base).axis("m", &[1usize, 2, 3, 4]);
         match profile {
@@ -102,14 +123,14 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
-        let c: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let c: Config = super::common::parse(config)?;
         anyhow::ensure!((1..=4).contains(&c.m), "m must be 1, 2, 3 or 4 (the authors' SINGLE…QUADRUPLE), got {}", c.m);
         anyhow::ensure!(c.lambda_reaches_1e3_at > 0.0, "lambda_reaches_1e3_at must be > 0, got {}", c.lambda_reaches_1e3_at);
         Ok(())
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
-        let cfg: Config = serde_json::from_value(Value::Object(config.clone()))?;
+        let cfg: Config = super::common::parse(config)?;
         let c = &cfg.common;
         let data = ctx.data;
         let model = c.model(HeadKind::LSoftmax { classes: 10, m: cfg.m }, ctx)?;
@@ -179,7 +200,7 @@ impl Experiment for LSoftmaxExperiment {
                     .filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(id))
                     .filter_map(|r| Some((Table::get(r, "step")?.as_f64()?, Table::get(r, "lambda")?.as_f64()?)))
                     .collect();
-                Series { name: format!("m = {m}"), points, colour: i, markers: false }
+                Series { name: format!("m = {m}"), points, colour: i, markers: false, ..Default::default() }
             })
             .collect();
         let chart = LineChart { title: "λ used at each logged step (logged means)".into(), x_label: "iteration".into(), y_label: "λ".into(), y_log: true, series, ..Default::default() };

@@ -10,6 +10,7 @@ pub mod center_loss;
 pub mod common;
 pub mod deepid2;
 pub mod facenet;
+pub mod leaderboard;
 pub mod lsoftmax;
 pub mod softmax_baseline;
 
@@ -176,8 +177,8 @@ pub trait Experiment: Sync {
     fn name(&self) -> &'static str;
     /// One line on what the experiment reproduces.
     fn about(&self) -> &'static str;
-    /// The grids of runs for a profile.
-    fn sweeps(&self, profile: Profile) -> Vec<Sweep>;
+    /// The grids of runs for a profile (`results_dir` lets a sweep build on another's results).
+    fn sweeps(&self, profile: Profile, results_dir: &Path) -> Vec<Sweep>;
     /// Checks one run's config (deserialising it reports bad values with the valid ones).
     fn check(&self, config: &Map<String, Value>) -> Result<()>;
     /// Trains and evaluates one run.
@@ -192,7 +193,7 @@ pub trait Experiment: Sync {
 
 /// Every experiment, in the order `reproduce-all` runs them.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&softmax_baseline::SoftmaxBaseline, &center_loss::CenterLossExperiment, &lsoftmax::LSoftmaxExperiment, &deepid2::DeepId2, &facenet::FaceNet]
+    vec![&softmax_baseline::SoftmaxBaseline, &center_loss::CenterLossExperiment, &lsoftmax::LSoftmaxExperiment, &deepid2::DeepId2, &facenet::FaceNet, &leaderboard::Leaderboard]
 }
 
 pub fn find(name: &str) -> Result<&'static dyn Experiment> {
@@ -238,7 +239,7 @@ pub fn plan(exp: &dyn Experiment, opts: &RunOptions) -> Result<Vec<PlannedRun>> 
     let done = store.done()?;
     let mut seen = BTreeSet::new();
     let mut planned = Vec::new();
-    for mut sweep in exp.sweeps(opts.profile) {
+    for mut sweep in exp.sweeps(opts.profile, &opts.results_dir) {
         sweep.apply(&opts.overrides).with_context(|| format!("experiment {}", exp.name()))?;
         for (label, config) in sweep.runs() {
             exp.check(&config).with_context(|| format!("experiment {}, run {label}", exp.name()))?;
@@ -275,8 +276,66 @@ pub fn load_data(data_dir: &Path) -> Result<Mnist> {
     Ok(Mnist::load(data_dir)?)
 }
 
+/// Rough training seconds of a run on this kind of machine, from its images and the network's
+/// multiply-accumulates at the fast kernels' measured rate on 2 cores (~60 GFLOP/s), plus a
+/// little for the final evaluation.
+pub fn estimated_seconds(config: &Map<String, Value>) -> f64 {
+    const FLOPS: f64 = 60e9;
+    let get = |k: &str| config.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let backbone = crate::nn::BackboneConfig { width: get("width"), feature_dim: get("feature_dim").max(1.0) as usize };
+    let images = get("iterations") * get("batch_size");
+    images * 6.0 * backbone.forward_macs() as f64 / FLOPS + 15.0
+}
+
+/// Progress across a whole plan: a bar on a terminal, lines otherwise.
+pub struct PlanProgress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    done: usize,
+    started: std::time::Instant,
+    estimate_left: f64,
+}
+
+impl PlanProgress {
+    pub fn new(total: usize, estimate: f64) -> Self {
+        let bar = crate::train::bars_on_terminal().then(|| {
+            let bar = crate::train::bars().add(indicatif::ProgressBar::new(total as u64));
+            bar.set_style(indicatif::ProgressStyle::with_template("plan [{bar:30}] {pos}/{len} runs, {msg}").expect("valid template").progress_chars("#>-"));
+            bar
+        });
+        PlanProgress { bar, total, done: 0, started: std::time::Instant::now(), estimate_left: estimate }
+    }
+
+    fn message(&self) -> String {
+        format!("elapsed {}, about {} left", crate::train::fmt_secs(self.started.elapsed().as_secs_f64()), crate::train::fmt_secs(self.estimate_left))
+    }
+
+    pub fn run_done(&mut self, estimate: f64) {
+        self.done += 1;
+        self.estimate_left = (self.estimate_left - estimate).max(0.0);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(self.done as u64);
+                bar.set_message(self.message());
+            }
+            None => eprintln!("plan: {}/{} runs done, {}", self.done, self.total, self.message()),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Runs every unfinished run of `exp`, records each as soon as it ends, then redraws the figures.
 pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>) -> Result<Report> {
+    run_experiment_with(exp, opts, data, None)
+}
+
+/// As [`run_experiment`], reporting each finished run to a plan-wide progress.
+pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>, mut plan_progress: Option<&mut PlanProgress>) -> Result<Report> {
     let started = std::time::Instant::now();
     let store = Store::new(&opts.results_dir, exp.name());
     store.remove_stale_temporaries()?;
@@ -307,6 +366,9 @@ pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mni
             report.not_finished.push((run.run_id.clone(), outcome.status.clone()));
         }
         report.executed.push(run.run_id.clone());
+        if let Some(p) = plan_progress.as_deref_mut() {
+            p.run_done(estimated_seconds(&run.config));
+        }
     }
     if store.path("runs").exists() {
         report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;

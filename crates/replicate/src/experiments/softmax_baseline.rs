@@ -69,17 +69,17 @@ impl Experiment for SoftmaxBaseline {
         "center loss Fig. 2: 2-D softmax features of LeNets++ on MNIST (train and test)"
     }
 
-    fn sweeps(&self, profile: Profile) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
         vec![Sweep::new(&lenetspp_2d(profile))]
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
-        serde_json::from_value::<Common>(Value::Object(config.clone()))?;
+        super::common::parse::<Common>(config)?;
         Ok(())
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
-        let cfg: Common = serde_json::from_value(Value::Object(config.clone()))?;
+        let cfg: Common = super::common::parse(config)?;
         let data = ctx.data;
         let model = cfg.model(HeadKind::Linear { classes: 10 }, ctx)?;
         let train_pool = cfg.train_pool(&data.train, &ALL_DIGITS);

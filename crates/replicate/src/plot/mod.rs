@@ -145,12 +145,16 @@ fn draw_scatter<DB: DrawingBackend>(panel: &ScatterPanel, area: &DrawingArea<DB,
 }
 
 /// A named line of (x, y) points.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub colour: usize,
     pub markers: bool,
+    /// Markers only, no line (for categories that have no order).
+    pub no_line: bool,
+    /// ± error bar per point (empty: none).
+    pub errors: Vec<f64>,
 }
 
 /// One chart of lines. With `x_categories`, x is an index into them (e.g. λ = 0 … ∞).
@@ -232,9 +236,15 @@ fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shif
             for s in &chart.series {
                 let style = colour(s.colour).stroke_width(2);
                 let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.y_log || *y > 0.0) && (!chart.x_log || *x > 0.0)).collect();
-                cc.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?.label(s.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-                if s.markers {
+                let line = if s.no_line { Vec::new() } else { pts.clone() };
+                cc.draw_series(LineSeries::new(line, style)).map_err(err)?.label(s.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+                if s.markers || s.no_line {
                     cc.draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour(s.colour).filled()))).map_err(err)?;
+                }
+                for (&(x, y), &e) in s.points.iter().zip(&s.errors) {
+                    if e.is_finite() && e > 0.0 {
+                        cc.draw_series(LineSeries::new(vec![(x, y - e), (x, y + e)], colour(s.colour).stroke_width(1))).map_err(err)?;
+                    }
                 }
             }
             if chart.series.len() > 1 {
@@ -280,7 +290,7 @@ mod tests {
         assert!(svg.contains("<circle") && svg.contains("fig"));
         let png = std::fs::read(&files[0]).unwrap();
         assert_eq!(&png[1..4], b"PNG");
-        let chart = LineChart { title: "c".into(), x_log: true, series: vec![Series { name: "s".into(), points: vec![(1e-3, 0.5), (1.0, 0.9)], colour: 0, markers: true }], ..Default::default() };
+        let chart = LineChart { title: "c".into(), x_log: true, series: vec![Series { name: "s".into(), points: vec![(1e-3, 0.5), (1.0, 0.9)], colour: 0, markers: true, ..Default::default() }], ..Default::default() };
         save(&dir.join("lines"), &LineFigure { title: "l".into(), charts: vec![chart], cols: 1 }).unwrap();
         assert!(dir.join("lines.png").exists());
         std::fs::remove_dir_all(dir).unwrap();
