@@ -153,17 +153,23 @@ pub fn fmt_secs(s: f64) -> String {
     }
 }
 
-/// Trains `model` with `objective` on batches of `split` drawn by `sampler`.
+/// Where the batches come from: the images of `split` at the indices `sampler` draws.
+pub struct Feed<'a> {
+    pub split: &'a Split,
+    pub sampler: &'a mut dyn BatchSampler,
+}
+
+/// Trains `model` with `objective` on the batches of `feed`.
 pub fn train(
     model: &Model,
     objective: &mut dyn Objective,
-    split: &Split,
-    sampler: &mut dyn BatchSampler,
+    feed: Feed<'_>,
     cfg: &TrainConfig,
     device: &Device,
     eval: &mut EvalHook<'_>,
     label: &str,
 ) -> anyhow::Result<Trained> {
+    let Feed { split, sampler } = feed;
     let mut optimiser = Sgd::new(cfg.sgd, &model.params);
     let mut curves = Vec::new();
     let mut sums: Vec<(String, f64)> = Vec::new();

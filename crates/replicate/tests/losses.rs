@@ -292,7 +292,7 @@ fn oracle_triplet(x: &[Vec<f64>], labels: &[u32], margin: f64, rule: Mining, dis
 fn oracle_psi(cos: f64, m: usize) -> f64 {
     let theta = cos.clamp(-1.0, 1.0).acos();
     let k = ((theta * m as f64 / std::f64::consts::PI).floor() as usize).min(m - 1);
-    let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = if k.is_multiple_of(2) { 1.0 } else { -1.0 };
     sign * (m as f64 * theta).cos() - 2.0 * k as f64
 }
 
@@ -409,6 +409,8 @@ fn gradients_match_finite_differences() {
     }
 }
 
+type LossFn = Box<dyn Fn(&Tensor) -> Tensor>;
+
 #[test]
 fn degenerate_batches_give_finite_losses_and_gradients() {
     let dup = vec![vec![0.3, -0.2], vec![0.3, -0.2], vec![1.0, 0.5], vec![1.0, 0.5]];
@@ -422,7 +424,7 @@ fn degenerate_batches_give_finite_losses_and_gradients() {
     for (x, labels) in cases {
         let lt = labels_tensor(&labels);
         let shape = (x.len(), 2);
-        let mut fns: Vec<(String, Box<dyn Fn(&Tensor) -> Tensor>)> = Vec::new();
+        let mut fns: Vec<(String, LossFn)> = Vec::new();
         for form in [ContrastiveForm::Distance, ContrastiveForm::SquaredDistance] {
             let lt = lt.clone();
             fns.push((format!("contrastive {form:?}"), Box::new(move |f| contrastive_loss(f, &lt, 1.0, form).unwrap())));

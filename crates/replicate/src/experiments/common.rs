@@ -9,7 +9,7 @@ use crate::data::{BatchSampler, ClassBalancedBatches, Mnist, ShuffledBatches, Sp
 use crate::nn::{BackboneConfig, HeadKind, Kernels, Model};
 use crate::optim::{MultiStep, SgdConfig};
 use crate::results::{Cell, Row};
-use crate::train::{embed, train, CurveRow, Diverged, Embedded, EvalHook, Objective, TrainConfig};
+use crate::train::{embed, train, CurveRow, Diverged, Embedded, EvalHook, Feed, Objective, TrainConfig};
 use crate::util::rng_for;
 
 use super::RunContext;
@@ -117,7 +117,7 @@ impl Training {
 
 /// Trains, turning a divergence into a recorded outcome rather than an error.
 pub fn train_or_diverge(common: &Common, model: &Model, objective: &mut dyn Objective, split: &Split, sampler: &mut dyn BatchSampler, ctx: &RunContext, eval: &mut EvalHook<'_>) -> Result<Training> {
-    match train(model, objective, split, sampler, &common.train_config(), ctx.device, eval, &ctx.progress_label) {
+    match train(model, objective, Feed { split, sampler }, &common.train_config(), ctx.device, eval, &ctx.progress_label) {
         Ok(t) => Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second }),
         Err(e) => match e.downcast::<Diverged>() {
             Ok(d) => Ok(Training::Diverged { note: format!("{}: {d}", ctx.progress_label), curves: d.curves }),

@@ -96,7 +96,7 @@ impl Objective for IdentVerif {
                 self.recent.1.push(l[i] == l[j]);
             }
         }
-        if (step + 1) % every.max(1) == 0 {
+        if (step + 1).is_multiple_of(every.max(1)) {
             let t = best_threshold(&self.recent.0, &self.recent.1);
             if t.is_finite() && t > 0.0 {
                 self.margin = t;

@@ -87,10 +87,8 @@ fn best_lambdas(results_dir: &Path) -> (f64, f64, String) {
                 .filter_map(|(l, r)| Some((*l, Table::get(r, "held_out_verification_accuracy")?.as_f64()?)))
                 .fold(None, |best: Option<(f64, f64)>, x| if best.is_none_or(|b| x.1 > b.1) { Some(x) } else { best })
         })
-        .map(|b| {
-            source.push(format!("contrastive λ = {} from results/deepid2", lambda_label(b.0)));
-            b.0
-        })
+        .inspect(|b| source.push(format!("contrastive λ = {} from results/deepid2", lambda_label(b.0))))
+        .map(|b| b.0)
         .unwrap_or_else(|| {
             source.push("contrastive λ = 0.05 (the paper's; no deepid2 results yet)".into());
             0.05
@@ -101,10 +99,7 @@ fn best_lambdas(results_dir: &Path) -> (f64, f64, String) {
             let base = runs.iter().find(|(l, _)| *l == 0.0).and_then(|(_, r)| Table::get(r, "test_accuracy")?.as_f64())?;
             runs.iter().filter(|(l, r)| *l > 0.0 && Table::get(r, "test_accuracy").and_then(Cell::as_f64).is_some_and(|a| a >= base - 0.005)).map(|(l, _)| *l).fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))))
         })
-        .map(|l| {
-            source.push(format!("center λ = {} from results/center-loss", lambda_label(l)));
-            l
-        })
+        .inspect(|l| source.push(format!("center λ = {} from results/center-loss", lambda_label(*l))))
         .unwrap_or_else(|| {
             source.push("center λ = 0.01 (caffe-face's loss_weight; no center-loss results yet)".into());
             0.01

@@ -2,9 +2,7 @@
 //! L-Softmax layer, or an L2-normalised embedding (FaceNet).
 
 use candle_core::{Result, Tensor};
-use rand_chacha::ChaCha8Rng;
-
-use super::params::{xavier_uniform, ParamKind, Params};
+use super::params::Init;
 use crate::losses::LSoftmax;
 
 /// Which head a model gets.
@@ -26,11 +24,8 @@ pub enum Head {
 }
 
 impl Head {
-    pub fn new(kind: HeadKind, feature_dim: usize, params: &mut Params, rng: &mut ChaCha8Rng, device: &candle_core::Device) -> Result<Head> {
-        let mut weight = |classes: usize| -> Result<Tensor> {
-            let w = xavier_uniform(&[classes, feature_dim], feature_dim, rng, device)?;
-            Ok(params.add("head.weight", w, ParamKind::Weight)?.as_tensor().clone())
-        };
+    pub fn new(kind: HeadKind, feature_dim: usize, init: &mut Init) -> Result<Head> {
+        let mut weight = |classes: usize| -> Result<Tensor> { Ok(init.xavier("head.weight".into(), &[classes, feature_dim], feature_dim)?.as_tensor().clone()) };
         Ok(match kind {
             HeadKind::Linear { classes } => Head::Linear(weight(classes)?),
             HeadKind::LSoftmax { classes, m } => Head::LSoftmax(LSoftmax::new(weight(classes)?, m)?),

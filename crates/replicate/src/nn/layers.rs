@@ -2,10 +2,8 @@
 //! crate's fused CPU kernels (`nn::kernels`, channels-last) when the backbone runs fast.
 
 use candle_core::{Result, Tensor, Var};
-use rand_chacha::ChaCha8Rng;
-
 use super::kernels;
-use super::params::{constant, xavier_uniform, ParamKind, Params};
+use super::params::{Init, ParamKind};
 
 /// Which implementation the layers use on a CPU (other devices always use candle's ops).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,9 +30,9 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn new(params: &mut Params, name: &str, c_in: usize, c_out: usize, k: usize, padding: usize, rng: &mut ChaCha8Rng, device: &candle_core::Device) -> Result<Self> {
-        let weight = params.add(format!("{name}.weight"), xavier_uniform(&[c_out, c_in, k, k], c_in * k * k, rng, device)?, ParamKind::Weight)?;
-        let bias = params.add(format!("{name}.bias"), constant(&[c_out], 0.0, device)?, ParamKind::Bias)?;
+    pub fn new(init: &mut Init, name: &str, c_in: usize, c_out: usize, k: usize, padding: usize) -> Result<Self> {
+        let weight = init.xavier(format!("{name}.weight"), &[c_out, c_in, k, k], c_in * k * k)?;
+        let bias = init.constant(format!("{name}.bias"), &[c_out], 0.0, ParamKind::Bias)?;
         Ok(Conv2d { weight, bias, padding })
     }
 
@@ -54,8 +52,8 @@ pub struct PRelu {
 }
 
 impl PRelu {
-    pub fn new(params: &mut Params, name: &str, channels: usize, device: &candle_core::Device) -> Result<Self> {
-        Ok(PRelu { slope: params.add(format!("{name}.slope"), constant(&[channels], 0.25, device)?, ParamKind::Slope)? })
+    pub fn new(init: &mut Init, name: &str, channels: usize) -> Result<Self> {
+        Ok(PRelu { slope: init.constant(format!("{name}.slope"), &[channels], 0.25, ParamKind::Slope)? })
     }
 
     /// Channels on dim 1 with candle's ops, or on the last dim with the fast kernels.
@@ -107,9 +105,9 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(params: &mut Params, name: &str, c_in: usize, c_out: usize, bias: bool, rng: &mut ChaCha8Rng, device: &candle_core::Device) -> Result<Self> {
-        let weight = params.add(format!("{name}.weight"), xavier_uniform(&[c_out, c_in], c_in, rng, device)?, ParamKind::Weight)?;
-        let bias = if bias { Some(params.add(format!("{name}.bias"), constant(&[c_out], 0.0, device)?, ParamKind::Bias)?) } else { None };
+    pub fn new(init: &mut Init, name: &str, c_in: usize, c_out: usize, bias: bool) -> Result<Self> {
+        let weight = init.xavier(format!("{name}.weight"), &[c_out, c_in], c_in)?;
+        let bias = if bias { Some(init.constant(format!("{name}.bias"), &[c_out], 0.0, ParamKind::Bias)?) } else { None };
         Ok(Linear { weight, bias })
     }
 

@@ -13,11 +13,10 @@
 //! 3×3 map and 1152 inputs to the fc layer, but the pooling windows do not overlap.
 //! `width` scales the channel counts (1.0 = the paper's 32/64/128).
 
-use candle_core::{Device, Result, Tensor};
-use rand_chacha::ChaCha8Rng;
+use candle_core::{Result, Tensor};
 
 use super::layers::{max_pool2, Conv2d, Kernels, Linear, PRelu};
-use super::params::Params;
+use super::params::Init;
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BackboneConfig {
@@ -47,7 +46,7 @@ pub struct LeNetsPP {
 }
 
 impl LeNetsPP {
-    pub fn new(cfg: &BackboneConfig, params: &mut Params, rng: &mut ChaCha8Rng, kernels: Kernels, device: &Device) -> Result<Self> {
+    pub fn new(cfg: &BackboneConfig, init: &mut Init, kernels: Kernels) -> Result<Self> {
         if !(cfg.width > 0.0 && cfg.width.is_finite()) || cfg.feature_dim == 0 {
             candle_core::bail!("LeNets++ needs width > 0 and feature_dim ≥ 1, got width {} and feature_dim {}", cfg.width, cfg.feature_dim);
         }
@@ -55,12 +54,12 @@ impl LeNetsPP {
         let plan = [("conv1a", 1, c1), ("conv1b", c1, c1), ("conv2a", c1, c2), ("conv2b", c2, c2), ("conv3a", c2, c3), ("conv3b", c3, c3)];
         let mut convs = Vec::with_capacity(6);
         for (name, cin, cout) in plan {
-            let conv = Conv2d::new(params, name, cin, cout, 5, 2, rng, device)?;
-            let prelu = PRelu::new(params, &format!("{name}.prelu"), cout, device)?;
+            let conv = Conv2d::new(init, name, cin, cout, 5, 2)?;
+            let prelu = PRelu::new(init, &format!("{name}.prelu"), cout)?;
             convs.push((conv, prelu));
         }
-        let fc = Linear::new(params, "fc", c3 * 9, cfg.feature_dim, true, rng, device)?;
-        let fc_prelu = PRelu::new(params, "fc.prelu", cfg.feature_dim, device)?;
+        let fc = Linear::new(init, "fc", c3 * 9, cfg.feature_dim, true)?;
+        let fc_prelu = PRelu::new(init, "fc.prelu", cfg.feature_dim)?;
         Ok(LeNetsPP { convs, fc, fc_prelu, kernels })
     }
 

@@ -12,7 +12,7 @@ use candle_core::{Device, Result, Tensor};
 pub use heads::{l2_normalize, Head, HeadKind};
 pub use layers::Kernels;
 pub use lenetspp::{BackboneConfig, LeNetsPP};
-pub use params::{ParamKind, Params};
+pub use params::{Init, ParamKind, Params};
 
 /// What one forward pass gives an objective.
 pub struct ModelOutput {
@@ -37,8 +37,9 @@ impl Model {
     pub fn new(config: BackboneConfig, head: HeadKind, seed: u64, kernels: Kernels, device: &Device) -> Result<Model> {
         let mut rng = crate::util::rng_for(seed, "init");
         let mut params = Params::default();
-        let backbone = LeNetsPP::new(&config, &mut params, &mut rng, kernels, device)?;
-        let head = Head::new(head, config.feature_dim, &mut params, &mut rng, device)?;
+        let mut init = params::Init { params: &mut params, rng: &mut rng, device };
+        let backbone = LeNetsPP::new(&config, &mut init, kernels)?;
+        let head = Head::new(head, config.feature_dim, &mut init)?;
         Ok(Model { backbone, head, params, config })
     }
 

@@ -56,6 +56,27 @@ impl Params {
     }
 }
 
+/// Creates named parameters from the run's seeded stream, in the order they are asked for.
+pub struct Init<'a> {
+    pub params: &'a mut Params,
+    pub rng: &'a mut ChaCha8Rng,
+    pub device: &'a Device,
+}
+
+impl Init<'_> {
+    /// A weight drawn from Caffe's Xavier filler.
+    pub fn xavier(&mut self, name: String, shape: &[usize], fan_in: usize) -> Result<Var> {
+        let value = xavier_uniform(shape, fan_in, self.rng, self.device)?;
+        self.params.add(name, value, ParamKind::Weight)
+    }
+
+    /// A parameter filled with `value` (biases at 0, PReLU slopes at 0.25).
+    pub fn constant(&mut self, name: String, shape: &[usize], value: f32, kind: ParamKind) -> Result<Var> {
+        let value = constant(shape, value, self.device)?;
+        self.params.add(name, value, kind)
+    }
+}
+
 /// Caffe's "xavier" filler (the one caffe-face uses): uniform on ±√(3 / fan_in).
 pub fn xavier_uniform(shape: &[usize], fan_in: usize, rng: &mut ChaCha8Rng, device: &Device) -> Result<Tensor> {
     let bound = (3.0 / fan_in as f64).sqrt() as f32;

@@ -95,16 +95,23 @@ pub struct ScatterFigure {
 
 const PANEL: u32 = 420;
 
+impl ScatterFigure {
+    /// Room for the longest class name beside its dot.
+    fn legend_width(&self) -> u32 {
+        40 + 9 * self.class_names.iter().map(|n| n.chars().count()).max().unwrap_or(1) as u32
+    }
+}
+
 impl Figure for ScatterFigure {
     fn size(&self) -> (u32, u32) {
         let rows = self.panels.len().div_ceil(self.cols.max(1)) as u32;
-        (PANEL * self.cols as u32 + 90, PANEL * rows + 40)
+        (PANEL * self.cols as u32 + self.legend_width(), PANEL * rows + 40)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let root = root.titled(&self.title, ("sans-serif", 22)).map_err(err)?;
         let (w, _) = root.dim_in_pixel();
-        let (grid, legend) = root.split_horizontally(w - 90);
+        let (grid, legend) = root.split_horizontally(w - self.legend_width());
         let rows = self.panels.len().div_ceil(self.cols.max(1));
         for (panel, area) in self.panels.iter().zip(grid.split_evenly((rows, self.cols))) {
             draw_scatter(panel, &area)?;
@@ -208,7 +215,15 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 
 fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let xs = || chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let ys = || chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    // The y range holds the error bars too.
+    let ys = || {
+        chart.series.iter().flat_map(|s| {
+            s.points.iter().enumerate().flat_map(move |(i, p)| {
+                let e = s.errors.get(i).copied().filter(|e| e.is_finite()).unwrap_or(0.0);
+                [p.1 - e, p.1 + e]
+            })
+        })
+    };
     let (x0, x1) = match &chart.x_categories {
         Some(c) => (-0.5, c.len() as f64 - 0.5),
         None => axis_range(xs(), chart.x_log),
@@ -276,27 +291,6 @@ fn format_tick(v: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scatter_and_lines_render_to_png_and_svg() {
-        let dir = std::env::temp_dir().join(format!("replicate-plot-{}", std::process::id()));
-        let panel = ScatterPanel { title: "test".into(), points: (0..50).map(|i| (i as f32, (i * i) as f32, (i % 10) as u8)).collect(), centers: vec![(1.0, 2.0)] };
-        let fig = ScatterFigure { title: "fig".into(), panels: vec![panel.clone(), panel], cols: 2, class_names: (0..10).map(|d| d.to_string()).collect() };
-        let files = save(&dir.join("scatter"), &fig).unwrap();
-        let svg = std::fs::read_to_string(&files[1]).unwrap();
-        assert!(svg.contains("<circle") && svg.contains("fig"));
-        let png = std::fs::read(&files[0]).unwrap();
-        assert_eq!(&png[1..4], b"PNG");
-        let chart = LineChart { title: "c".into(), x_log: true, series: vec![Series { name: "s".into(), points: vec![(1e-3, 0.5), (1.0, 0.9)], colour: 0, markers: true, ..Default::default() }], ..Default::default() };
-        save(&dir.join("lines"), &LineFigure { title: "l".into(), charts: vec![chart], cols: 1 }).unwrap();
-        assert!(dir.join("lines.png").exists());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
-
 /// A grid of MNIST digits with their labels (for looking at the data).
 pub struct DigitGrid {
     /// (28×28 pixels, label)
@@ -337,5 +331,26 @@ impl Figure for DigitGrid {
             root.draw(&Text::new(label.to_string(), (x0 + 2, y0 + 2), ("sans-serif", 14).into_font().color(&colour(*label as usize)))).map_err(err)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scatter_and_lines_render_to_png_and_svg() {
+        let dir = std::env::temp_dir().join(format!("replicate-plot-{}", std::process::id()));
+        let panel = ScatterPanel { title: "test".into(), points: (0..50).map(|i| (i as f32, (i * i) as f32, (i % 10) as u8)).collect(), centers: vec![(1.0, 2.0)] };
+        let fig = ScatterFigure { title: "fig".into(), panels: vec![panel.clone(), panel], cols: 2, class_names: (0..10).map(|d| d.to_string()).collect() };
+        let files = save(&dir.join("scatter"), &fig).unwrap();
+        let svg = std::fs::read_to_string(&files[1]).unwrap();
+        assert!(svg.contains("<circle") && svg.contains("fig"));
+        let png = std::fs::read(&files[0]).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let chart = LineChart { title: "c".into(), x_log: true, series: vec![Series { name: "s".into(), points: vec![(1e-3, 0.5), (1.0, 0.9)], colour: 0, markers: true, ..Default::default() }], ..Default::default() };
+        save(&dir.join("lines"), &LineFigure { title: "l".into(), charts: vec![chart], cols: 1 }).unwrap();
+        assert!(dir.join("lines.png").exists());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -129,7 +129,7 @@ fn reorder_kernel(w: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// Splits `data` into consecutive mutable pieces of `sizes`.
-fn split_sizes<'a>(mut data: &'a mut [f32], sizes: impl Iterator<Item = usize>) -> Vec<&'a mut [f32]> {
+fn split_sizes(mut data: &mut [f32], sizes: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
     let mut parts = Vec::new();
     for size in sizes {
         let (head, tail) = data.split_at_mut(size);
