@@ -36,6 +36,9 @@ enum Command {
     ReproduceAll {
         #[command(flatten)]
         args: RunArgs,
+        /// Print the plan and its time estimate, then stop.
+        #[arg(long)]
+        plan_only: bool,
     },
     /// Merge the results directories of shards (`--shard i/n` runs) into --results-dir, by run_id.
     Merge {
@@ -161,7 +164,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             print_report(exp.name(), &report);
             Ok(ExitCode::SUCCESS)
         }
-        Command::ReproduceAll { args } => {
+        Command::ReproduceAll { args, plan_only } => {
             let opts = args.options(cli)?;
             // The plan, from what is recorded now (the leaderboard's λ follow the sweeps run before it).
             let mut total = (0usize, 0usize, 0.0f64);
@@ -174,6 +177,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 total = (total.0 + todo.len(), total.1 + planned.len() - todo.len(), total.2 + estimate);
             }
             println!("  {:<18} {:>3} runs to do, {:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)", "total", total.0, total.1, replicate::train::fmt_secs(total.2));
+            if *plan_only {
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut progress = experiments::PlanProgress::new(total.0, total.2);
             let mut data = None;
             for exp in experiments::registry() {

@@ -92,9 +92,9 @@ fn column(table: &Table, name: &str) -> Vec<Cell> {
     table.rows.iter().map(|r| Table::get(r, name).cloned().unwrap_or(Cell::Null)).collect()
 }
 
-/// Every column except wall-clock timing and provenance stamps.
+/// Every column except wall-clock timing and the time a run was recorded.
 fn deterministic_part(table: &Table) -> Table {
-    let skip = ["train_seconds", "images_per_second"];
+    let skip = ["train_seconds", "images_per_second", "finished_at_unix"];
     Table { rows: table.rows.iter().map(|r| r.iter().filter(|(n, _)| !skip.contains(&n.as_str())).cloned().collect()).collect() }
 }
 

@@ -84,6 +84,14 @@ impl Objective for SoftmaxCenter {
     }
 }
 
+/// The quick profile's length for the center-loss sweep of 2-D runs (shorter than Fig. 2's).
+fn sweep_length(common: Common, profile: Profile) -> Common {
+    match profile {
+        Profile::Quick => Common { iterations: 1_000, lr_milestones: vec![600, 850], ..common },
+        _ => common,
+    }
+}
+
 pub struct CenterLossExperiment;
 
 impl Experiment for CenterLossExperiment {
@@ -96,7 +104,7 @@ impl Experiment for CenterLossExperiment {
     }
 
     fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
-        let config = Config { common: super::lsoftmax::sweep_length(lenetspp_2d(profile), profile), lambda: 0.0, alpha: 0.5, center_update: CenterUpdate::Paper };
+        let config = Config { common: sweep_length(lenetspp_2d(profile), profile), lambda: 0.0, alpha: 0.5, center_update: CenterUpdate::Paper };
         vec![Sweep::new(&config).axis("lambda", &LAMBDAS)]
     }
 

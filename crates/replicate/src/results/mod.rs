@@ -69,6 +69,7 @@ impl Manifest {
             ("rustc".into(), self.rustc.clone().into()),
             ("device".into(), self.device.clone().into()),
             ("threads".into(), self.threads.into()),
+            ("finished_at_unix".into(), self.finished_at_unix.into()),
         ]
     }
 }
@@ -139,7 +140,9 @@ impl Store {
     }
 
     /// The runs that figures and the report show: those of the most thorough profile recorded
-    /// (paper, else quick, else smoke), so a smoke run never mixes into a quick figure.
+    /// (paper, else quick, else smoke), so a smoke run never mixes into a quick figure; and for
+    /// each run label the most recently recorded run, so a sweep re-run with changed settings
+    /// replaces the old one in the figures (the old rows stay in the table as history).
     pub fn current_runs(&self) -> Result<Table> {
         let runs = self.load("runs")?;
         let rank = |r: &Row| match Table::get(r, "profile").and_then(Cell::as_str) {
@@ -149,7 +152,15 @@ impl Store {
             _ => 0,
         };
         let best = runs.rows.iter().map(rank).max().unwrap_or(0);
-        Ok(Table { rows: runs.rows.into_iter().filter(|r| rank(r) == best).collect() })
+        let when = |r: &Row| Table::get(r, "finished_at_unix").and_then(Cell::as_f64).unwrap_or(0.0);
+        let label = |r: &Row| Table::get(r, "label").and_then(Cell::as_str).map(str::to_string);
+        let candidates: Vec<&Row> = runs.rows.iter().filter(|r| rank(r) == best).collect();
+        let rows = candidates
+            .iter()
+            .filter(|r| !candidates.iter().any(|o| label(o) == label(r) && when(o) > when(r)))
+            .map(|r| (*r).clone())
+            .collect();
+        Ok(Table { rows })
     }
 
     /// run_id → status of every run already recorded in runs.parquet.
@@ -274,5 +285,35 @@ impl Results {
 
     pub fn features(&self) -> Result<DataFrame> {
         self.table("features")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(store: &Store, run_id: &str, label: &str, profile: &str, at: u64, accuracy: f64) {
+        let mut manifest = Manifest::new(run_id, "e", profile, run_id, 1, "Cpu");
+        manifest.finished_at_unix = at;
+        let summary = vec![("label".into(), label.into()), ("status".into(), STATUS_FINISHED.into()), ("accuracy".into(), accuracy.into())];
+        store.record(&RunRecord { manifest, summary, tables: vec![("curves".into(), vec![vec![("step".into(), 1u64.into())]])] }).unwrap();
+    }
+
+    #[test]
+    fn figures_see_the_best_profile_and_the_latest_run_of_each_label() {
+        let dir = std::env::temp_dir().join(format!("replicate-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::new(&dir, "e");
+        record(&store, "m=1-aaaa", "m=1", "quick", 10, 0.90);
+        record(&store, "m=1-bbbb", "m=1", "quick", 20, 0.95);
+        record(&store, "m=2-cccc", "m=2", "quick", 15, 0.97);
+        record(&store, "m=1-dddd", "m=1", "smoke", 30, 0.10);
+        let current = store.current_runs().unwrap();
+        let mut ids: Vec<&str> = current.rows.iter().filter_map(|r| Table::get(r, "run_id")?.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["m=1-bbbb", "m=2-cccc"]);
+        assert_eq!(store.done().unwrap().len(), 4, "every run stays recorded");
+        assert_eq!(store.load("curves").unwrap().rows.len(), 4);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
