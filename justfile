@@ -70,6 +70,7 @@ notebooks:
     # The notebooks' crate builds with the workspace's pinned versions.
     mkdir -p target/evcxr
     cp Cargo.lock target/evcxr/Cargo.lock
+    rm -rf target/notebooks
     for nb in notebooks/*.ipynb; do
         echo "executing $nb"
         # The kernel compiles the crate (evcxr.toml's dependency) before it answers: minutes, once.
@@ -77,3 +78,4 @@ notebooks:
             --ExecutePreprocessor.startup_timeout=3600 --ExecutePreprocessor.timeout=3600 \
             --output-dir target/notebooks "$nb"
     done
+    python3 scripts/check_notebooks.py target/notebooks/*.ipynb

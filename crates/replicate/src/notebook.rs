@@ -8,6 +8,7 @@ use base64::Engine;
 use polars::prelude::*;
 
 /// A DataFrame shown as an HTML table (at most `max_rows` rows).
+#[derive(Debug, Clone)]
 pub struct HtmlTable {
     pub html: String,
 }
@@ -67,6 +68,7 @@ pub fn table(df: &DataFrame, max_rows: usize) -> HtmlTable {
 }
 
 /// A PNG file shown inline.
+#[derive(Debug, Clone)]
 pub struct Image {
     pub path: PathBuf,
 }
@@ -85,6 +87,7 @@ pub fn image(path: impl AsRef<Path>) -> Image {
 }
 
 /// Markdown-ish text shown as HTML (for verdict cells).
+#[derive(Debug, Clone)]
 pub struct Html(pub String);
 
 impl Html {

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::data::Mnist;
-use crate::results::{Manifest, RunRecord, Store, STATUS_COLLAPSED, STATUS_DIVERGED, STATUS_FINISHED};
+use crate::results::{Manifest, RunRecord, Store, STATUS_FINISHED};
 
 /// How much compute a sweep gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -376,11 +376,6 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-/// True for statuses that count as a finished run.
-pub fn is_done(status: &str) -> bool {
-    [STATUS_FINISHED, STATUS_DIVERGED, STATUS_COLLAPSED].contains(&status)
 }
 
 #[cfg(test)]
