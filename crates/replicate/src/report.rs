@@ -13,6 +13,8 @@ pub enum Verdict {
     Reproduced,
     Partly,
     NotReproduced,
+    /// A run the claim needs is not recorded yet.
+    Incomplete,
 }
 
 impl Verdict {
@@ -21,6 +23,7 @@ impl Verdict {
             Verdict::Reproduced => "reproduced",
             Verdict::Partly => "partly",
             Verdict::NotReproduced => "not reproduced",
+            Verdict::Incomplete => "incomplete: runs missing",
         }
     }
 }

@@ -277,7 +277,10 @@ impl Experiment for FaceNet {
                     format!("semi-hard {} vs hardest-negative {}", semi.map(fmt_pct).unwrap_or("n/a".into()), hard.map(fmt_pct).unwrap_or("n/a".into())),
                     match (semi, hard) {
                         (Some(s), Some(h)) if s > h => Verdict::Reproduced,
-                        _ => Verdict::NotReproduced,
+                        (Some(_), Some(_)) => Verdict::NotReproduced,
+                        // A diverged hardest-negative run has no embedding to verify with.
+                        (Some(_), None) if hard_run.is_some() => Verdict::Reproduced,
+                        _ => Verdict::Incomplete,
                     },
                 ),
                 (
@@ -304,6 +307,8 @@ impl Experiment for FaceNet {
                         Verdict::Reproduced
                     } else if wide.len() >= 2 && spread <= 0.15 {
                         Verdict::Partly
+                    } else if wide.len() < 2 {
+                        Verdict::Incomplete
                     } else {
                         Verdict::NotReproduced
                     },

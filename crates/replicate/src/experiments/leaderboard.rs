@@ -299,7 +299,8 @@ impl Experiment for Leaderboard {
                 match (&best, softmax) {
                     (Some((name, _)), Some(_)) if name != "softmax" && name != "triplet" => Verdict::Reproduced,
                     (Some((name, _)), Some(_)) if name == "triplet" => Verdict::Partly,
-                    _ => Verdict::NotReproduced,
+                    (Some(_), Some(_)) => Verdict::NotReproduced,
+                    _ => Verdict::Incomplete,
                 },
             )],
             body: format!(

@@ -227,13 +227,14 @@ impl Experiment for LSoftmaxExperiment {
         let acc_verdict = match first_last {
             (Some(a1), Some(a4)) if all && a4 >= a1 && accs.iter().all(|a| a.unwrap() >= 0.975) => Verdict::Reproduced,
             (Some(a1), Some(a4)) if all && a4 >= a1 => Verdict::Partly,
+            _ if !all => Verdict::Incomplete,
             _ => Verdict::NotReproduced,
         };
         let angles: Vec<Option<f64>> = runs.iter().map(|(_, r)| f(r, "min_class_weight_angle")).collect();
         let spread: Vec<Option<f64>> = runs.iter().map(|(_, r)| f(r, "mean_angle_to_class_weight")).collect();
         // Reproduced when monotone over every m, partly when only the ends are in order.
         let trend = |v: &[Option<f64>], up: bool| -> Verdict {
-            let Some(v) = v.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else { return Verdict::NotReproduced };
+            let Some(v) = v.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else { return Verdict::Incomplete };
             let ordered = |a: f64, b: f64| if up { b > a } else { b < a };
             if v.windows(2).all(|w| ordered(w[0], w[1])) {
                 Verdict::Reproduced

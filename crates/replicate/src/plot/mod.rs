@@ -186,7 +186,9 @@ pub struct LineFigure {
 impl Figure for LineFigure {
     fn size(&self) -> (u32, u32) {
         let rows = self.charts.len().div_ceil(self.cols.max(1)) as u32;
-        (520 * self.cols as u32, 400 * rows + 40)
+        // A 22-px title needs ~11 px a character: a one-chart figure widens rather than clip it.
+        let title_width = 11 * self.title.chars().count() as u32 + 40;
+        ((520 * self.cols as u32).max(title_width), 400 * rows + 40)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -213,6 +215,26 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// The corner of the plot whose quarter-box holds the fewest data points, so the legend
+/// hides as little as possible (ties go to lower right, then upper right).
+fn emptiest_corner(chart: &LineChart, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let scale = |v: f64, lo: f64, hi: f64, log: bool| if log { (v.ln() - lo.ln()) / (hi.ln() - lo.ln()) } else { (v - lo) / (hi - lo) };
+    let points: Vec<(f64, f64)> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|&(x, y)| (scale(x, x0, x1, chart.x_log), scale(y, y0, y1, chart.y_log))))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let corners = [
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::LowerLeft, false, false),
+        (SeriesLabelPosition::UpperLeft, false, true),
+    ];
+    let crowding = |right: bool, upper: bool| points.iter().filter(|(x, y)| (if right { *x > 0.55 } else { *x < 0.45 }) && (if upper { *y > 0.7 } else { *y < 0.3 })).count();
+    corners.into_iter().min_by_key(|(_, right, upper)| crowding(*right, *upper)).map(|c| c.0).unwrap_or(SeriesLabelPosition::LowerRight)
+}
+
 fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let xs = || chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     // The y range holds the error bars too.
@@ -229,6 +251,7 @@ fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shif
         None => axis_range(xs(), chart.x_log),
     };
     let (y0, y1) = axis_range(ys(), chart.y_log);
+    let legend_corner = emptiest_corner(chart, (x0, x1), (y0, y1));
     let mut builder = ChartBuilder::on(area);
     builder.caption(&chart.title, ("sans-serif", 17)).margin(10).x_label_area_size(42).y_label_area_size(62);
     macro_rules! finish {
@@ -263,7 +286,7 @@ fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shif
                 }
             }
             if chart.series.len() > 1 {
-                cc.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).position(SeriesLabelPosition::LowerRight).draw().map_err(err)?;
+                cc.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).position(legend_corner).draw().map_err(err)?;
             }
         }};
     }
