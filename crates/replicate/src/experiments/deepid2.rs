@@ -271,7 +271,18 @@ impl Experiment for DeepId2 {
         let best = best_interior(&runs);
         let (u_text, u_verdict) = match (best, zero, inf) {
             (Some((bl, ba)), Some(z), Some(i)) => (
-                format!("best interior λ = {} at {}; λ = 0: {}; λ = ∞: {}", lambda_label(bl), fmt_pct(ba), fmt_pct(z), fmt_pct(i)),
+                {
+                    let std = runs.iter().find(|(l, _)| *l == bl).and_then(|(_, r)| f(r, "held_out_verification_accuracy_std"));
+                    format!(
+                        "best interior λ = {} at {}; λ = 0: {}; λ = ∞: {} (the best is {:+.2} points from λ = 0, against a fold std of {})",
+                        lambda_label(bl),
+                        fmt_pct(ba),
+                        fmt_pct(z),
+                        fmt_pct(i),
+                        100.0 * (ba - z),
+                        std.map(fmt_pct).unwrap_or("n/a".into())
+                    )
+                },
                 if ba > z && ba > i {
                     Verdict::Reproduced
                 } else if ba > z || ba > i {

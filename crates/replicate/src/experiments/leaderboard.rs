@@ -304,7 +304,7 @@ impl Experiment for Leaderboard {
                 },
             )],
             body: format!(
-                "Mean ± std over seeds of the finished runs. {table}\n![leaderboard](leaderboard/leaderboard.png)\n\n**Setup.** LeNets++ (width {w}) with a 64-D feature, \
+                "Mean ± std over seeds of the finished runs.\n\n{table}\n![leaderboard](leaderboard/leaderboard.png)\n\n**Setup.** LeNets++ (width {w}) with a 64-D feature, \
                  {it} iterations of {k} digits × {per} images from digits 0-6 for every method, the same seeds and schedule. λ: {source}. \
                  Verification and retrieval use the unseen digits 7-9 (balanced pairs for accuracy, all pairs of {n} images for VAL); \
                  identification uses the classifier, or for the triplet embedding the nearest class mean of training embeddings.\n",
