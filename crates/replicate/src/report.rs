@@ -99,13 +99,47 @@ pub fn runs_by(store: &Store, key: &str) -> Result<Vec<(f64, Row)>> {
     Ok(out)
 }
 
+/// (recorded, planned, profile name): how many of the runs that the profile of the experiment's
+/// current runs plans (without overrides) are recorded.
+fn plan_coverage(exp: &dyn crate::experiments::Experiment, store: &Store, results_dir: &Path) -> Result<(usize, usize, &'static str)> {
+    let runs = store.current_runs()?;
+    let Some(profile) = runs.rows.first().and_then(|r| Table::get(r, "profile")).and_then(Cell::as_str) else {
+        return Ok((0, 0, "no"));
+    };
+    let profile = crate::experiments::Profile::parse(profile)?;
+    let opts = crate::experiments::RunOptions {
+        profile,
+        overrides: Vec::new(),
+        force: false,
+        results_dir: results_dir.to_path_buf(),
+        data_dir: PathBuf::new(),
+        device: candle_core::Device::Cpu,
+        shard: None,
+    };
+    let planned = crate::experiments::plan(exp, &opts)?;
+    let recorded = planned.iter().filter(|r| r.done.is_some()).count();
+    Ok((recorded, planned.len(), profile.name()))
+}
+
 /// Writes results/REPORT.md from every experiment's tables; returns its path.
 pub fn write(results_dir: &Path) -> Result<PathBuf> {
     let mut sections = Vec::new();
     for exp in crate::experiments::registry() {
         let store = Store::new(results_dir, exp.name());
         if store.path("runs").exists() {
-            if let Some(section) = exp.report(&store)? {
+            if let Some(mut section) = exp.report(&store)? {
+                let (recorded, planned, profile) = plan_coverage(exp, &store, results_dir)?;
+                if recorded < planned {
+                    // A verdict drawn from part of a sweep could flip once the rest is in.
+                    for claim in &mut section.claims {
+                        claim.3 = Verdict::Incomplete;
+                    }
+                    section.body = format!(
+                        "**Incomplete:** {recorded} of the {planned} runs the {profile} profile plans are recorded; \
+                         `just reproduce-all` runs the rest, and the verdicts above wait for them.\n\n{}",
+                        section.body
+                    );
+                }
                 sections.push(section);
             }
         }

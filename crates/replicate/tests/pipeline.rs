@@ -254,3 +254,24 @@ fn two_shards_merged_equal_one_unsharded_sweep() {
     assert!(merged.join("softmax-baseline/fig2.png").exists() && merged.join("REPORT.md").exists());
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn the_report_withholds_verdicts_until_every_planned_run_is_recorded() {
+    let results = temp_dir("incomplete");
+    let data = data_dir();
+    let run = |shard: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_replicate"))
+            .args(["--data-dir", data.to_str().unwrap(), "--results-dir", results.to_str().unwrap(), "run", "lsoftmax", "--profile", "smoke", "--shard", shard])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read_to_string(results.join("REPORT.md")).unwrap()
+    };
+    let half = run("0/2");
+    assert!(half.contains("**Incomplete:** 2 of the 4 runs the smoke profile plans are recorded"), "{half}");
+    let verdicts: Vec<&str> = half.lines().filter(|l| l.starts_with("| L-Softmax")).collect();
+    assert!(!verdicts.is_empty() && verdicts.iter().all(|l| l.ends_with("| incomplete: runs missing |")), "{verdicts:?}");
+    let whole = run("1/2");
+    assert!(!whole.contains("**Incomplete:**") && !whole.contains("incomplete: runs missing"), "{whole}");
+    std::fs::remove_dir_all(results).unwrap();
+}

@@ -160,6 +160,22 @@ pub fn feature_rows(split: &str, e: &Embedded, indices: &[usize], n: usize) -> V
         .collect()
 }
 
+/// A series' points from table rows (x = the row's position, y in percent) and, with
+/// `std_column`, its ± error bars; rows lacking the value are skipped for both, so every error
+/// bar stays on its point.
+pub fn percent_points<'a>(rows: impl IntoIterator<Item = &'a Row>, column: &str, std_column: Option<&str>) -> (Vec<(f64, f64)>, Vec<f64>) {
+    let mut points = Vec::new();
+    let mut errors = Vec::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        let Some(y) = crate::results::Table::get(row, column).and_then(Cell::as_f64) else { continue };
+        points.push((i as f64, 100.0 * y));
+        if let Some(std) = std_column {
+            errors.push(100.0 * crate::results::Table::get(row, std).and_then(Cell::as_f64).unwrap_or(0.0));
+        }
+    }
+    (points, errors)
+}
+
 /// A fixed, seeded subsample of `pool` (the same points for every run of a given seed).
 pub fn plot_sample(pool: &[usize], n: usize, purpose: &str) -> Vec<usize> {
     let mut sample = pool.to_vec();

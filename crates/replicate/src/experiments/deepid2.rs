@@ -11,7 +11,7 @@ use anyhow::Result;
 use candle_core::Tensor;
 use serde_json::{Map, Value};
 
-use super::common::{compactness_metrics, curve_rows, maybe_infinite, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS};
+use super::common::{compactness_metrics, curve_rows, maybe_infinite, percent_points, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS};
 use super::softmax_baseline::{lenetspp_2d, ALL_DIGITS};
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{contrastive_loss, softmax_loss, ContrastiveForm};
@@ -200,12 +200,9 @@ impl Experiment for DeepId2 {
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
         let runs = runs_by(store, "lambda")?;
         let categories: Vec<String> = runs.iter().map(|(l, _)| lambda_label(*l)).collect();
-        let series = |name: &str, column: &str, colour: usize| Series {
-            name: name.into(),
-            points: runs.iter().enumerate().filter_map(|(i, (_, r))| Some((i as f64, 100.0 * Table::get(r, column)?.as_f64()?))).collect(),
-            colour,
-            markers: true,
-            ..Default::default()
+        let series = |name: &str, column: &str, std_column: Option<&str>, colour: usize| {
+            let (points, errors) = percent_points(runs.iter().map(|(_, r)| r), column, std_column);
+            Series { name: name.into(), points, errors, colour, markers: true, ..Default::default() }
         };
         let charts = vec![LineChart {
             title: "10-fold pair verification accuracy (L2 distance)".into(),
@@ -213,11 +210,8 @@ impl Experiment for DeepId2 {
             y_label: "accuracy (%)".into(),
             x_categories: Some(categories),
             series: vec![
-                Series {
-                    errors: runs.iter().filter(|(_, r)| Table::get(r, "held_out_verification_accuracy").and_then(Cell::as_f64).is_some()).map(|(_, r)| 100.0 * Table::get(r, "held_out_verification_accuracy_std").and_then(Cell::as_f64).unwrap_or(0.0)).collect(),
-                    ..series("held-out digits 7-9 (± std over the 10 folds)", "held_out_verification_accuracy", 0)
-                },
-                series("all digits", "all_digits_verification_accuracy", 1),
+                series("held-out digits 7-9 (± std over the 10 folds)", "held_out_verification_accuracy", Some("held_out_verification_accuracy_std"), 0),
+                series("all digits", "all_digits_verification_accuracy", None, 1),
             ],
             ..Default::default()
         }];

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::center_loss::{CenterUpdate, SoftmaxCenter};
-use super::common::{compactness_metrics, curve_rows, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS};
+use super::common::{compactness_metrics, curve_rows, percent_points, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS};
 use super::deepid2::IdentVerif;
 use super::facenet::Triplet;
 use super::lsoftmax::LSoftmaxLoss;
@@ -199,13 +199,21 @@ impl Experiment for Leaderboard {
                 };
                 metrics.push(("identification_accuracy".into(), crate::metrics::accuracy(&predictions, &seen.labels).into()));
                 metrics.extend(compactness_metrics(&seen));
+                // Verification and retrieval compare directions (cosine), as the center-loss and
+                // L-Softmax papers verify LFW and as FaceNet's unit embedding does by construction:
+                // raw L2 would penalise losses whose feature norms carry confidence, not identity
+                // (L-Softmax's grow with the margin). Raw L2 is kept under `held_out_l2_*`.
                 let balanced = VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
                 let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
-                metrics.extend(balanced.metrics(&b.embedding, b.dim, "held_out_balanced").into_iter().filter(|(n, _)| n.contains("accuracy")));
+                let b_unit = crate::metrics::unit_rows(&b.embedding, b.dim);
+                metrics.extend(balanced.metrics(&b_unit, b.dim, "held_out_balanced").into_iter().filter(|(n, _)| n.contains("accuracy")));
+                metrics.extend(balanced.metrics(&b.embedding, b.dim, "held_out_l2_balanced").into_iter().filter(|(n, _)| n.contains("accuracy")));
                 let every_pair = VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images);
                 let h = embed(&model, &data.test, &every_pair.indices, ctx.device)?;
-                metrics.extend(every_pair.metrics(&h.embedding, h.dim, "held_out").into_iter().filter(|(n, _)| n.contains("val_at_far")));
-                let r = crate::metrics::retrieval(&h.embedding, h.dim, &h.labels);
+                let h_unit = crate::metrics::unit_rows(&h.embedding, h.dim);
+                metrics.extend(every_pair.metrics(&h_unit, h.dim, "held_out").into_iter().filter(|(n, _)| n.contains("val_at_far")));
+                metrics.extend(every_pair.metrics(&h.embedding, h.dim, "held_out_l2").into_iter().filter(|(n, _)| n.contains("val_at_far")));
+                let r = crate::metrics::retrieval(&h_unit, h.dim, &h.labels);
                 metrics.push(("precision_at_1".into(), r.precision_at_1.into()));
                 metrics.push(("map_at_r".into(), r.map_at_r.into()));
                 (STATUS_FINISHED, String::new())
@@ -221,13 +229,9 @@ impl Experiment for Leaderboard {
         let path = results_dir.join("leaderboard.parquet");
         crate::results::write_parquet(&path, &mut frame, vec![("replicate.table".into(), "leaderboard".into())])?;
         let methods: Vec<String> = board.rows.iter().filter_map(|r| Some(Table::get(r, "method")?.as_str()?.to_string())).collect();
-        let series = |name: &str, metric: &str, colour: usize| Series {
-            name: name.into(),
-            points: board.rows.iter().enumerate().filter_map(|(i, r)| Some((i as f64, 100.0 * Table::get(r, &format!("{metric}_mean"))?.as_f64()?))).collect(),
-            errors: board.rows.iter().map(|r| 100.0 * Table::get(r, &format!("{metric}_std")).and_then(Cell::as_f64).unwrap_or(0.0)).collect(),
-            colour,
-            markers: true,
-            no_line: true,
+        let series = |name: &str, metric: &str, colour: usize| {
+            let (points, errors) = percent_points(&board.rows, &format!("{metric}_mean"), Some(&format!("{metric}_std")));
+            Series { name: name.into(), points, errors, colour, markers: true, no_line: true }
         };
         let chart = |title: &str, metric: &str, colour: usize| LineChart {
             title: title.into(),
@@ -261,6 +265,7 @@ impl Experiment for Leaderboard {
             ("identification_accuracy", "identification (0-6)"),
             ("held_out_balanced_verification_accuracy", "verification (7-9, 10-fold)"),
             ("held_out_val_at_far_1e-3", "VAL@1e-3 (7-9)"),
+            ("held_out_l2_val_at_far_1e-3", "VAL@1e-3, raw L2 (7-9)"),
             ("r_ratio", "R (0-6)"),
             ("precision_at_1", "precision@1 (7-9)"),
             ("map_at_r", "MAP@R (7-9)"),
@@ -306,8 +311,10 @@ impl Experiment for Leaderboard {
             body: format!(
                 "Mean ± std over seeds of the finished runs.\n\n{table}\n![leaderboard](leaderboard/leaderboard.png)\n\n**Setup.** LeNets++ (width {w}) with a 64-D feature, \
                  {it} iterations of {k} digits × {per} images from digits 0-6 for every method, the same seeds and schedule. λ: {source}. \
-                 Verification and retrieval use the unseen digits 7-9 (balanced pairs for accuracy, all pairs of {n} images for VAL); \
-                 identification uses the classifier, or for the triplet embedding the nearest class mean of training embeddings.\n",
+                 Verification and retrieval use the unseen digits 7-9 (balanced pairs for accuracy, all pairs of {n} images for VAL) and \
+                 compare feature directions (cosine similarity, as the center-loss and L-Softmax papers verify faces; FaceNet's embedding is \
+                 unit-length already); the raw-L2 column thresholds the squared distance of the unnormalised features instead. \
+                 Identification uses the classifier, or for the triplet embedding the nearest class mean of training embeddings.\n",
                 w = f("width"),
                 it = f("iterations"),
                 k = f("classes_per_batch"),
@@ -318,11 +325,13 @@ impl Experiment for Leaderboard {
     }
 }
 
-const BOARD_METRICS: [&str; 9] = [
+const BOARD_METRICS: [&str; 11] = [
     "identification_accuracy",
     "held_out_balanced_verification_accuracy",
     "held_out_val_at_far_1e-3",
     "held_out_val_at_far_1e-2",
+    "held_out_l2_balanced_verification_accuracy",
+    "held_out_l2_val_at_far_1e-3",
     "r_ratio",
     "precision_at_1",
     "map_at_r",

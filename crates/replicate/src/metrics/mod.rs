@@ -13,4 +13,4 @@ pub use classification::{accuracy, nearest_center};
 pub use compactness::{class_means, compactness, radial_fraction, Compactness};
 pub use pca::pca_project;
 pub use retrieval::{retrieval, Retrieval};
-pub use verification::{kfold_accuracy, mean_std, roc, val_at_far, val_far, FoldAccuracy, ValAtFar};
+pub use verification::{kfold_accuracy, mean_std, roc, unit_rows, val_at_far, val_far, FoldAccuracy, ValAtFar};

@@ -184,6 +184,19 @@ pub fn roc(dist: &[f64], same: &[bool], max_points: usize) -> Vec<(f64, f64, f64
     kept
 }
 
+/// Each `dim`-long row scaled to unit length (a zero row stays zero): squared L2 distances
+/// between unit rows are 2 − 2·cos, so thresholding them is cosine-similarity verification.
+pub fn unit_rows(features: &[f32], dim: usize) -> Vec<f32> {
+    features
+        .chunks(dim)
+        .flat_map(|row| {
+            let norm = row.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            let scale = if norm > 0.0 { (1.0 / norm) as f32 } else { 0.0 };
+            row.iter().map(move |x| x * scale)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +229,11 @@ mod tests {
         assert_eq!(val_far(&diff, &same, t).1, 0.01);
         let t0 = threshold_at_far(&diff, &same, 1e-4);
         assert_eq!(val_far(&diff, &same, t0).1, 0.0);
+    }
+
+    #[test]
+    fn unit_rows_keep_direction_and_drop_norm() {
+        let u = unit_rows(&[3.0, 4.0, 0.0, 0.0, -2.0, 0.0], 2);
+        assert_eq!(u, vec![0.6, 0.8, 0.0, 0.0, -1.0, 0.0]);
     }
 }

@@ -361,19 +361,90 @@ impl Figure for DigitGrid {
 mod tests {
     use super::*;
 
+    /// Draws `figure` into an RGB buffer, as the PNG gets it.
+    fn pixels<F: Figure>(figure: &F) -> (Vec<u8>, u32, u32) {
+        ensure_font();
+        let (w, h) = figure.size();
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            root.fill(&WHITE).unwrap();
+            figure.draw(&root).unwrap();
+            root.present().unwrap();
+        }
+        (buf, w, h)
+    }
+
+    fn count_colour(buf: &[u8], w: u32, x_range: std::ops::Range<u32>, c: RGBColor) -> usize {
+        buf.chunks(3).enumerate().filter(|(i, p)| x_range.contains(&(*i as u32 % w)) && p[0] == c.0 && p[1] == c.1 && p[2] == c.2).count()
+    }
+
     #[test]
-    fn scatter_and_lines_render_to_png_and_svg() {
+    fn scatter_panels_show_exactly_the_classes_present() {
+        // Classes 0-5 only: their colours must appear in the panel, 6-9 only in the legend.
+        let panel = ScatterPanel { title: "p".into(), points: (0..300).map(|i| ((i % 17) as f32, (i % 23) as f32, (i % 6) as u8)).collect(), centers: vec![] };
+        let fig = ScatterFigure { title: "fig".into(), panels: vec![panel], cols: 1, class_names: (0..10).map(|d| d.to_string()).collect() };
+        let (buf, w, _) = pixels(&fig);
+        let grid = 0..w - fig.legend_width();
+        for c in 0..10 {
+            let in_panel = count_colour(&buf, w, grid.clone(), colour(c));
+            let in_legend = count_colour(&buf, w, w - fig.legend_width()..w, colour(c));
+            assert!(in_legend > 20, "class {c}'s legend dot is missing");
+            if c < 6 {
+                assert!(in_panel > 40, "class {c}: {in_panel} pixels in the panel");
+            } else {
+                assert_eq!(in_panel, 0, "class {c} has no points but is drawn");
+            }
+        }
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_data_is_not() {
+        let chart = |points: Vec<(f64, f64)>| LineChart { series: vec![Series { points, ..Default::default() }], ..Default::default() };
+        let rising = chart((0..=10).map(|i| (i as f64, i as f64)).collect());
+        assert_eq!(emptiest_corner(&rising, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::LowerRight);
+        let falling = chart((0..=10).map(|i| (i as f64, 10.0 - i as f64)).collect());
+        assert_eq!(emptiest_corner(&falling, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::UpperRight);
+        let low_everywhere_but_left = chart(vec![(5.0, 1.0), (8.0, 1.0), (10.0, 9.0), (0.0, 1.0), (0.5, 0.5)]);
+        assert_eq!(emptiest_corner(&low_everywhere_but_left, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::UpperLeft);
+        // On a log axis, 1e-3 .. 1 spreads evenly: 1e-3 is left, 1 is right.
+        let log = LineChart { x_log: true, ..chart(vec![(1e-3, 1.0), (1e-2, 1.0), (1.0, 9.0), (0.5, 9.0)]) };
+        assert_eq!(emptiest_corner(&log, (1e-3, 1.0), (0.0, 10.0)), SeriesLabelPosition::LowerRight);
+    }
+
+    #[test]
+    fn a_line_chart_draws_its_series_markers_error_bars_and_legend() {
+        let with_errors = Series { name: "semi-hard".into(), points: vec![(0.0, 50.0), (1.0, 70.0), (2.0, 60.0)], errors: vec![5.0, 5.0, 5.0], colour: 0, markers: true, ..Default::default() };
+        let other = Series { name: "hardest".into(), points: vec![(0.0, 40.0), (1.0, 45.0), (2.0, 30.0)], colour: 1, ..Default::default() };
+        let chart = LineChart { title: "c".into(), x_categories: Some(vec!["a".into(), "b".into(), "c".into()]), series: vec![with_errors, other.clone()], ..Default::default() };
+        let fig = LineFigure { title: "lines".into(), charts: vec![chart.clone()], cols: 1 };
+        let (buf, w, _) = pixels(&fig);
+        let (first, second) = (count_colour(&buf, w, 0..w, colour(0)), count_colour(&buf, w, 0..w, colour(1)));
+        assert!(first > 200 && second > 100, "series pixels: {first}, {second}");
+        // Markers and error bars add ink to the first series only.
+        let bare = LineFigure { title: "lines".into(), charts: vec![LineChart { series: vec![Series { errors: vec![], markers: false, ..chart.series[0].clone() }, other], ..chart }], cols: 1 };
+        let (buf, w, _) = pixels(&bare);
+        assert!(count_colour(&buf, w, 0..w, colour(0)) + 50 < first, "markers and error bars drew nothing");
+        let dir = std::env::temp_dir().join(format!("replicate-plot-svg-{}", std::process::id()));
+        let files = save(&dir.join("lines"), &fig).unwrap();
+        let svg = std::fs::read_to_string(&files[1]).unwrap();
+        assert!(["semi-hard", "hardest", "lines"].iter().all(|t| svg.lines().any(|l| l.trim() == *t)), "legend or title missing from the SVG");
+        let png = std::fs::read(&files[0]).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), fig.size().0, "PNG width");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn scatter_figures_write_png_and_svg() {
         let dir = std::env::temp_dir().join(format!("replicate-plot-{}", std::process::id()));
         let panel = ScatterPanel { title: "test".into(), points: (0..50).map(|i| (i as f32, (i * i) as f32, (i % 10) as u8)).collect(), centers: vec![(1.0, 2.0)] };
         let fig = ScatterFigure { title: "fig".into(), panels: vec![panel.clone(), panel], cols: 2, class_names: (0..10).map(|d| d.to_string()).collect() };
         let files = save(&dir.join("scatter"), &fig).unwrap();
         let svg = std::fs::read_to_string(&files[1]).unwrap();
-        assert!(svg.contains("<circle") && svg.contains("fig"));
+        assert!(svg.matches("<circle").count() >= 100 && svg.lines().any(|l| l.trim() == "fig"), "2 panels × 50 points and the title");
         let png = std::fs::read(&files[0]).unwrap();
         assert_eq!(&png[1..4], b"PNG");
-        let chart = LineChart { title: "c".into(), x_log: true, series: vec![Series { name: "s".into(), points: vec![(1e-3, 0.5), (1.0, 0.9)], colour: 0, markers: true, ..Default::default() }], ..Default::default() };
-        save(&dir.join("lines"), &LineFigure { title: "l".into(), charts: vec![chart], cols: 1 }).unwrap();
-        assert!(dir.join("lines.png").exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
