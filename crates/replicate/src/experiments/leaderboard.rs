@@ -199,10 +199,10 @@ impl Experiment for Leaderboard {
                 };
                 metrics.push(("identification_accuracy".into(), crate::metrics::accuracy(&predictions, &seen.labels).into()));
                 metrics.extend(compactness_metrics(&seen));
-                // Verification and retrieval compare directions (cosine), as the center-loss and
-                // L-Softmax papers verify LFW and as FaceNet's unit embedding does by construction:
-                // raw L2 would penalise losses whose feature norms carry confidence, not identity
-                // (L-Softmax's grow with the margin). Raw L2 is kept under `held_out_l2_*`.
+                // Verification and retrieval compare directions (cosine), the usual score for
+                // softmax-trained face features and what FaceNet's unit embedding does by
+                // construction: raw L2 would penalise losses whose feature norms carry confidence,
+                // not identity (L-Softmax's). Raw L2 is kept under `held_out_l2_*`.
                 let balanced = VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
                 let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
                 let b_unit = crate::metrics::unit_rows(&b.embedding, b.dim);
@@ -312,7 +312,7 @@ impl Experiment for Leaderboard {
                 "Mean ± std over seeds of the finished runs.\n\n{table}\n![leaderboard](leaderboard/leaderboard.png)\n\n**Setup.** LeNets++ (width {w}) with a 64-D feature, \
                  {it} iterations of {k} digits × {per} images from digits 0-6 for every method, the same seeds and schedule. λ: {source}. \
                  Verification and retrieval use the unseen digits 7-9 (balanced pairs for accuracy, all pairs of {n} images for VAL) and \
-                 compare feature directions (cosine similarity, as the center-loss and L-Softmax papers verify faces; FaceNet's embedding is \
+                 compare feature directions (cosine similarity, the usual score for softmax-trained face features; FaceNet's embedding is \
                  unit-length already); the raw-L2 column thresholds the squared distance of the unnormalised features instead. \
                  Identification uses the classifier, or for the triplet embedding the nearest class mean of training embeddings.\n",
                 w = f("width"),

@@ -258,7 +258,8 @@ impl Experiment for LSoftmaxExperiment {
                 ("Each class narrows in angle as m grows (mean angle between x and W_y)".into(), "Fig. 2 (qualitative)".into(), fmt_list(&spread, &|a| format!("{a:.1}°")), trend(&spread, false)),
             ],
             body: format!(
-                "{table}\n![Fig. 2](lsoftmax/fig2.png)\n\n![λ schedule](lsoftmax/lambda_schedule.png)\n\n\
+                "{table}\nIn a plane, {classes} class weights are at most 360°/{classes} = {bound:.0}° apart at their closest pair (evenly spread), \
+                 so the smallest class-weight angle cannot keep growing with m once the margin has spread the weights almost evenly.\n\n![Fig. 2](lsoftmax/fig2.png)\n\n![λ schedule](lsoftmax/lambda_schedule.png)\n\n\
                  **Deviations.** The paper's 2-D network is not specified beyond a 2-D feature without bias; we use LeNets++ (width {}) \
                  with PReLU and no batch normalisation, trained with caffe-face's solver for {} iterations, λ annealed with the authors' base 1000, \
                  power 35 and λ_min 0 but γ rescaled so that λ reaches 1e-3 at {:.0}% of training. The MNIST error table \
@@ -267,6 +268,8 @@ impl Experiment for LSoftmaxExperiment {
                 f(&runs[0].1, "iterations").unwrap_or(f64::NAN),
                 100.0 * f(&runs[0].1, "lambda_reaches_1e3_at").unwrap_or(f64::NAN),
                 PAPER_ERROR_PERCENT,
+                classes = ALL_DIGITS.len(),
+                bound = 360.0 / ALL_DIGITS.len() as f64,
             ),
         }))
     }

@@ -405,11 +405,12 @@ mod tests {
         assert_eq!(emptiest_corner(&rising, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::LowerRight);
         let falling = chart((0..=10).map(|i| (i as f64, 10.0 - i as f64)).collect());
         assert_eq!(emptiest_corner(&falling, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::UpperRight);
-        let low_everywhere_but_left = chart(vec![(5.0, 1.0), (8.0, 1.0), (10.0, 9.0), (0.0, 1.0), (0.5, 0.5)]);
-        assert_eq!(emptiest_corner(&low_everywhere_but_left, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::UpperLeft);
-        // On a log axis, 1e-3 .. 1 spreads evenly: 1e-3 is left, 1 is right.
-        let log = LineChart { x_log: true, ..chart(vec![(1e-3, 1.0), (1e-2, 1.0), (1.0, 9.0), (0.5, 9.0)]) };
-        assert_eq!(emptiest_corner(&log, (1e-3, 1.0), (0.0, 10.0)), SeriesLabelPosition::LowerRight);
+        let empty_upper_left = chart(vec![(5.0, 1.0), (8.0, 1.0), (10.0, 9.0), (0.0, 1.0), (0.5, 0.5)]);
+        assert_eq!(emptiest_corner(&empty_upper_left, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::UpperLeft);
+        // On a log x axis from 1e-3 to 1, x = 0.1 and 0.3 sit in the right half (linearly they would be left).
+        let log = LineChart { x_log: true, ..chart(vec![(0.1, 1.0), (0.3, 1.0), (1e-3, 9.0), (2e-3, 9.0)]) };
+        assert_eq!(emptiest_corner(&log, (1e-3, 1.0), (0.0, 10.0)), SeriesLabelPosition::UpperRight);
+        assert_eq!(emptiest_corner(&LineChart { x_log: false, ..log }, (1e-3, 1.0), (0.0, 10.0)), SeriesLabelPosition::LowerRight);
     }
 
     #[test]
