@@ -122,6 +122,7 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
+    util::reuse_freed_memory();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,

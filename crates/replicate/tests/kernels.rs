@@ -95,6 +95,17 @@ fn prelu_matches_candle() {
     }
 }
 
+/// A diverged run's NaN must stay NaN through PReLU (the kernel selects bitwise, not by
+/// max/min, which would turn it into a finite number and hide the divergence).
+#[test]
+fn prelu_keeps_a_nan() {
+    let x = Tensor::new(&[[f32::NAN, -1.0, 2.0]], &DEV).unwrap();
+    let slope = Tensor::new(&[0.25f32, 0.25, 0.25], &DEV).unwrap();
+    let y = flat(&kernels::prelu_channels_last(&x, &slope).unwrap());
+    assert!(y[0].is_nan(), "NaN in, {} out", y[0]);
+    assert_eq!(&y[1..], &[-0.25, 2.0]);
+}
+
 /// The candle path of `nn::layers::max_pool2` (candle's own ops, first-maximum gradient).
 fn reference_pool(x: &Tensor) -> Tensor {
     replicate::nn::layers::max_pool2(x, false).unwrap()
