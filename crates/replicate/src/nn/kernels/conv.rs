@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{chunking, matmul, slice};
+use super::{assume_written, chunking, matmul, par_written, slice};
 
 /// Output pixels per im2col block (BLOCK × k·k·C floats: 512 KiB for the widest layer).
 const BLOCK: usize = 128;
@@ -154,20 +154,25 @@ impl CustomOp3 for Conv2d {
         let (x, w, b) = (slice(xs, xl, "conv2d input")?, slice(ws, wl, "conv2d kernel")?, slice(bs, bl, "conv2d bias")?);
         let (kk, n, m) = (g.kk(), g.n(), g.c_out);
         let wr = reorder_kernel(w, &g);
-        let mut y = vec![0f32; g.batch * n * m];
-        let chunks = g.chunks();
-        let parts = split_sizes(&mut y, chunks.iter().map(|c| c.1 * n * m));
-        chunks.par_iter().zip(parts).for_each(|(&(first, count), out)| {
-            let mut col = vec![0f32; BLOCK * kk];
-            for (img, start, rows) in g.blocks(count) {
-                g.im2col(&x[(first + img) * g.image()..], start, rows, &mut col);
-                let dst = &mut out[(img * n + start) * m..(img * n + start + rows) * m];
-                for row in dst.chunks_mut(m) {
-                    row.copy_from_slice(b);
+        let per_chunk = g.chunks().first().map_or(1, |c| c.1) * n * m;
+        // SAFETY: the blocks cover the chunk, and each block is set to the bias before use.
+        let y = unsafe {
+            par_written(g.batch * n * m, per_chunk, |offset, out| {
+                let (first, count) = (offset / (n * m), out.len() / (n * m));
+                let mut col = vec![0f32; BLOCK * kk];
+                for (img, start, rows) in g.blocks(count) {
+                    g.im2col(&x[(first + img) * g.image()..], start, rows, &mut col);
+                    let dst = &mut out[(img * n + start) * m..(img * n + start + rows) * m];
+                    for row in dst.chunks_mut(m) {
+                        for (d, &v) in row.iter_mut().zip(b) {
+                            d.write(v);
+                        }
+                    }
+                    let dst = assume_written(dst);
+                    matmul(rows, m, kk, dst, m, 1, true, &col, kk, 1, &wr, m, 1);
                 }
-                matmul(rows, m, kk, dst, m, 1, true, &col, kk, 1, &wr, m, 1);
-            }
-        });
+            })
+        };
         Ok((CpuStorage::F32(y), Shape::from((g.batch, g.oh, g.ow, m))))
     }
 

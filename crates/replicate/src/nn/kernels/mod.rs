@@ -21,7 +21,10 @@ mod pointwise;
 pub use conv::conv2d_nhwc;
 pub use pointwise::{max_pool2_nhwc, prelu_channels_last};
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, Layout, Result};
+use rayon::prelude::*;
 
 /// The f32 data of a contiguous tensor.
 pub(crate) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -40,6 +43,32 @@ pub(crate) fn chunking(batch: usize, per_chunk: usize) -> Vec<(usize, usize)> {
     let chunks = wanted.div_ceil(threads) * threads;
     let size = batch.div_ceil(chunks.min(batch.max(1)));
     (0..batch).step_by(size.max(1)).map(|s| (s, size.min(batch - s))).collect()
+}
+
+/// A vector of `len` floats written in parallel, `part` values per task (the last one may be
+/// shorter): `write(offset, out)` gets the index of its first value and writes all of `out`.
+/// `vec![0.0; len]` would spend a pass zeroing, on one thread while the other waits, memory
+/// that these outputs overwrite anyway.
+///
+/// # Safety
+/// `write` must initialise every element of the slice it is given.
+pub(crate) unsafe fn par_written(len: usize, part: usize, write: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    let part = part.max(1);
+    out.spare_capacity_mut()[..len].par_chunks_mut(part).enumerate().for_each(|(i, chunk)| write(i * part, chunk));
+    // SAFETY: the caller's `write` initialised every element of every part, and the parts
+    // cover 0..len.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// The slice once every element has been written.
+///
+/// # Safety
+/// Every element of `s` must be initialised.
+pub(crate) unsafe fn assume_written(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and the caller vouches that all are initialised.
+    unsafe { &mut *(s as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// dst[m×n] (+)= lhs[m×k] · rhs[k×n], with element strides (row, column) for each matrix.

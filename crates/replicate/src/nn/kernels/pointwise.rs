@@ -3,7 +3,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{chunking, slice};
+use super::{chunking, par_written, slice};
 
 /// Rows of C values: a channels-last tensor [..., C] seen as [rows, C].
 fn channels_last(dims: &[usize]) -> Result<(usize, usize)> {
@@ -41,15 +41,17 @@ impl CustomOp2 for PRelu {
         if a.len() != c {
             candle_core::bail!("prelu: {} slopes for {c} channels", a.len());
         }
-        let mut y = vec![0f32; x.len()];
         let task = rows_per_task(c) * c;
-        y.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(yo, xi)| {
-            for (yr, xr) in yo.chunks_mut(c).zip(xi.chunks(c)) {
-                for ((o, &v), &s) in yr.iter_mut().zip(xr).zip(a) {
-                    *o = select(v > 0.0, v, s * v);
+        // SAFETY: every output row is written from its input row of the same length.
+        let y = unsafe {
+            par_written(x.len(), task, |offset, yo| {
+                for (yr, xr) in yo.chunks_mut(c).zip(x[offset..].chunks(c)) {
+                    for ((o, &v), &s) in yr.iter_mut().zip(xr).zip(a) {
+                        o.write(select(v > 0.0, v, s * v));
+                    }
                 }
-            }
-        });
+            })
+        };
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
@@ -126,19 +128,22 @@ impl CustomOp1 for MaxPool2 {
         let (b, h, w, c) = pool_dims(xl.dims())?;
         let x = slice(xs, xl, "max_pool2 input")?;
         let (oh, ow) = (h / 2, w / 2);
-        let mut y = vec![0f32; b * oh * ow * c];
-        y.par_chunks_mut(oh * ow * c).zip(x.par_chunks(h * w * c)).for_each(|(yo, xi)| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let at = |dy: usize, dx: usize| &xi[((2 * oy + dy) * w + 2 * ox + dx) * c..][..c];
-                    let (p00, p01, p10, p11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
-                    let out = &mut yo[(oy * ow + ox) * c..][..c];
-                    for ch in 0..c {
-                        out[ch] = p00[ch].max(p01[ch]).max(p10[ch]).max(p11[ch]);
+        // SAFETY: each task is one image, and every (oy, ox, channel) of it is written.
+        let y = unsafe {
+            par_written(b * oh * ow * c, oh * ow * c, |offset, yo| {
+                let xi = &x[offset / (oh * ow) * (h * w)..];
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let at = |dy: usize, dx: usize| &xi[((2 * oy + dy) * w + 2 * ox + dx) * c..][..c];
+                        let (p00, p01, p10, p11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+                        let out = &mut yo[(oy * ow + ox) * c..][..c];
+                        for ch in 0..c {
+                            out[ch].write(p00[ch].max(p01[ch]).max(p10[ch]).max(p11[ch]));
+                        }
                     }
                 }
-            }
-        });
+            })
+        };
         Ok((CpuStorage::F32(y), Shape::from((b, oh, ow, c))))
     }
 
