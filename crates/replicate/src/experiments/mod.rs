@@ -247,9 +247,12 @@ pub fn plan(exp: &dyn Experiment, opts: &RunOptions) -> Result<Vec<PlannedRun>> 
             if !seen.insert(hash.clone()) {
                 continue;
             }
-            let run_id = format!("{label}-{}", &hash[..8]);
+            let recorded = done.get(&hash);
+            // A recorded run keeps its id even if the sweep now labels it differently, so that
+            // `--force` replaces its rows instead of adding a second copy.
+            let run_id = recorded.map_or_else(|| format!("{label}-{}", &hash[..8]), |r| r.run_id.clone());
             let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
-            let done = if opts.force { None } else { done.get(&run_id).cloned() };
+            let done = if opts.force { None } else { recorded.map(|r| r.status.clone()) };
             planned.push(PlannedRun { run_id, label, config, config_hash: hash, seed, done });
         }
     }
@@ -416,6 +419,31 @@ mod tests {
         let err = sweep().apply(&[("seed".into(), "x".into())]).unwrap_err().to_string();
         assert!(err.contains("seed takes an integer"), "{err}");
         assert!(Profile::parse("fast").unwrap_err().to_string().contains("smoke, quick, paper"));
+    }
+
+    /// Adding a seed axis relabels lsoftmax's runs ("m=1" → "m=1,seed=1") but not their configs:
+    /// the recorded run must still count as done, and keep its id when forced.
+    #[test]
+    fn recorded_runs_are_found_by_config_even_when_relabelled() {
+        let dir = std::env::temp_dir().join(format!("replicate-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let exp = find("lsoftmax").unwrap();
+        let sweep = exp.sweeps(Profile::Quick, &dir).remove(0);
+        let (label, config) = sweep.runs().remove(0);
+        assert_eq!(label, "m=1,seed=1");
+        let hash = config_hash(exp.name(), &config);
+        let manifest = crate::results::Manifest::new("m=1-old", exp.name(), "quick", &hash, 1, "Cpu");
+        let summary = vec![("label".into(), "m=1".into()), ("status".into(), crate::results::STATUS_FINISHED.into())];
+        Store::new(&dir, exp.name()).record(&crate::results::RunRecord { manifest, summary, tables: Vec::new() }).unwrap();
+        let mut opts = RunOptions { profile: Profile::Quick, overrides: Vec::new(), force: false, results_dir: dir.clone(), data_dir: dir.clone(), device: Device::Cpu, shard: None };
+        let planned = plan(exp, &opts).unwrap();
+        assert_eq!(planned.len(), 12);
+        assert_eq!((planned[0].run_id.as_str(), planned[0].done.as_deref()), ("m=1-old", Some(crate::results::STATUS_FINISHED)));
+        assert!(planned[1..].iter().all(|r| r.done.is_none()));
+        opts.force = true;
+        let forced = plan(exp, &opts).unwrap();
+        assert_eq!((forced[0].run_id.as_str(), forced[0].done.as_deref()), ("m=1-old", None));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -95,6 +95,13 @@ pub struct RunRecord {
     pub tables: Vec<(String, Vec<Row>)>,
 }
 
+/// A run already in runs.parquet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRun {
+    pub run_id: String,
+    pub status: String,
+}
+
 /// The result tables of one experiment.
 pub struct Store {
     dir: PathBuf,
@@ -163,13 +170,17 @@ impl Store {
         Ok(Table { rows })
     }
 
-    /// run_id → status of every run already recorded in runs.parquet.
-    pub fn done(&self) -> Result<BTreeMap<String, String>> {
+    /// config hash → the run recorded with that config in runs.parquet. Keyed by the config, not
+    /// the run id: a sweep that gains an axis (seeds) relabels its runs but keeps their configs.
+    pub fn done(&self) -> Result<BTreeMap<String, RecordedRun>> {
         let runs = self.load("runs")?;
         Ok(runs
             .rows
             .iter()
-            .filter_map(|r| Some((Table::get(r, "run_id")?.as_str()?.to_string(), Table::get(r, "status")?.as_str()?.to_string())))
+            .filter_map(|r| {
+                let text = |c: &str| Some(Table::get(r, c)?.as_str()?.to_string());
+                Some((text("config_hash")?, RecordedRun { run_id: text("run_id")?, status: text("status")? }))
+            })
             .collect())
     }
 
