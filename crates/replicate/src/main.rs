@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use replicate::experiments::{self, Profile, RunOptions};
+use replicate::experiments::{self, PlanOptions, Profile, RunOptions};
 use replicate::util;
 
 #[derive(Parser)]
@@ -110,13 +110,9 @@ impl RunArgs {
             }
         };
         Ok(RunOptions {
-            profile: Profile::parse(&self.profile)?,
-            overrides,
-            force: self.force,
-            results_dir: cli.results_dir.clone().unwrap_or_else(util::default_results_dir),
+            plan: PlanOptions { profile: Profile::parse(&self.profile)?, overrides, force: self.force, results_dir: cli.results_dir.clone().unwrap_or_else(util::default_results_dir), shard },
             data_dir: cli.data_dir.clone().unwrap_or_else(util::default_data_dir),
             device,
-            shard,
         })
     }
 }
@@ -169,9 +165,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let opts = args.options(cli)?;
             // The plan, from what is recorded now (the leaderboard's λ follow the sweeps run before it).
             let mut total = (0usize, 0usize, 0.0f64);
-            println!("reproduce-all on the {} profile{}:", opts.profile.name(), opts.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default());
+            println!("reproduce-all on the {} profile{}:", opts.plan.profile.name(), opts.plan.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default());
             for exp in experiments::registry() {
-                let planned = experiments::plan(exp, &opts)?;
+                let planned = experiments::plan(exp, &opts.plan)?;
                 let todo: Vec<_> = planned.iter().filter(|r| r.done.is_none()).collect();
                 let estimate: f64 = todo.iter().map(|r| experiments::estimated_seconds(&r.config)).sum();
                 println!("  {:<18} {:>3} runs to do, {:>3} recorded, about {}", exp.name(), todo.len(), planned.len() - todo.len(), replicate::train::fmt_secs(estimate));
@@ -184,7 +180,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let mut progress = experiments::PlanProgress::new(total.0, total.2);
             let mut data = None;
             for exp in experiments::registry() {
-                let todo = experiments::plan(exp, &opts)?.iter().filter(|r| r.done.is_none()).count();
+                let todo = experiments::plan(exp, &opts.plan)?.iter().filter(|r| r.done.is_none()).count();
                 if todo > 0 && data.is_none() {
                     data = Some(experiments::load_data(&opts.data_dir)?);
                 }
@@ -237,7 +233,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Plan { experiment, args } => {
             let opts = args.options(cli)?;
             let exp = experiments::find(experiment)?;
-            for run in experiments::plan(exp, &opts)? {
+            for run in experiments::plan(exp, &opts.plan)? {
                 println!("{:<50} {}", run.run_id, run.done.as_deref().unwrap_or("to do"));
             }
             Ok(ExitCode::SUCCESS)

@@ -13,7 +13,9 @@ pub enum Verdict {
     Reproduced,
     Partly,
     NotReproduced,
-    /// A run the claim needs is not recorded yet.
+    /// Some runs the profile plans are not recorded yet. Set here, from the plan, never by an
+    /// experiment: an experiment whose runs are all recorded but one did not finish (diverged)
+    /// has an answer, and it is not "reproduced".
     Incomplete,
 }
 
@@ -107,16 +109,7 @@ fn plan_coverage(exp: &dyn crate::experiments::Experiment, store: &Store, result
         return Ok((0, 0, "no"));
     };
     let profile = crate::experiments::Profile::parse(profile)?;
-    let opts = crate::experiments::RunOptions {
-        profile,
-        overrides: Vec::new(),
-        force: false,
-        results_dir: results_dir.to_path_buf(),
-        data_dir: PathBuf::new(),
-        device: candle_core::Device::Cpu,
-        shard: None,
-    };
-    let planned = crate::experiments::plan(exp, &opts)?;
+    let planned = crate::experiments::plan(exp, &crate::experiments::PlanOptions::new(profile, results_dir))?;
     let recorded = planned.iter().filter(|r| r.done.is_some()).count();
     Ok((recorded, planned.len(), profile.name()))
 }

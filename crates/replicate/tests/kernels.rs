@@ -148,7 +148,7 @@ fn candle_max_pool2d_backward_is_a_quarter_of_the_true_gradient() {
 /// The smoke profile's softmax-baseline run, 20 steps logged one by one, with each set of layers.
 #[test]
 fn training_curves_match_candle_step_for_step() {
-    use replicate::experiments::{self, Profile, RunOptions};
+    use replicate::experiments::{self, PlanOptions, Profile, RunOptions};
     use replicate::results::{Cell, Store, Table};
     let data_dir = replicate::util::default_data_dir();
     let mirror = std::env::var_os("MNIST_MIRROR").map(std::path::PathBuf::from);
@@ -156,13 +156,9 @@ fn training_curves_match_candle_step_for_step() {
     let results = std::env::temp_dir().join(format!("replicate-kernels-curves-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
     let opts = RunOptions {
-        profile: Profile::Smoke,
-        overrides: [("iterations", "20"), ("log_every", "1"), ("kernels", "fast,candle")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        force: false,
-        results_dir: results.clone(),
+        plan: PlanOptions { overrides: [("iterations", "20"), ("log_every", "1"), ("kernels", "fast,candle")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..PlanOptions::new(Profile::Smoke, &results) },
         data_dir,
         device: DEV,
-        shard: None,
     };
     experiments::run_experiment(experiments::find("softmax-baseline").unwrap(), &opts, None).unwrap();
     let curves = Store::new(&results, "softmax-baseline").load("curves").unwrap();

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use replicate::data::{fetch, DataError, Mnist};
-use replicate::experiments::{self, Profile, RunOptions};
+use replicate::experiments::{self, PlanOptions, Profile, RunOptions};
 use replicate::results::{Cell, Store, Table};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -26,13 +26,9 @@ fn data_dir() -> PathBuf {
 
 fn options(results: &Path, overrides: &[(&str, &str)]) -> RunOptions {
     RunOptions {
-        profile: Profile::Smoke,
-        overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        force: false,
-        results_dir: results.to_path_buf(),
+        plan: PlanOptions { overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..PlanOptions::new(Profile::Smoke, results) },
         data_dir: data_dir(),
         device: candle_core::Device::Cpu,
-        shard: None,
     }
 }
 
@@ -192,9 +188,9 @@ fn unknown_experiments_keys_and_values_list_the_valid_ones() {
     let err = experiments::find("centre-loss").err().unwrap().to_string();
     assert!(err.contains("valid experiments") && err.contains("softmax-baseline"), "{err}");
     let exp = experiments::find("softmax-baseline").unwrap();
-    let err = experiments::plan(exp, &options(&results, &[("widht", "1")])).unwrap_err();
+    let err = experiments::plan(exp, &options(&results, &[("widht", "1")]).plan).unwrap_err();
     assert!(format!("{err:#}").contains("valid keys") && format!("{err:#}").contains("width"), "{err:#}");
-    let err = experiments::plan(exp, &options(&results, &[("kernels", "gpu")])).unwrap_err();
+    let err = experiments::plan(exp, &options(&results, &[("kernels", "gpu")]).plan).unwrap_err();
     assert!(format!("{err:#}").contains("candle") && format!("{err:#}").contains("fast"), "{err:#}");
     std::fs::remove_dir_all(results).unwrap();
 }

@@ -239,7 +239,7 @@ impl Experiment for CenterLossExperiment {
                 format!("{} (λ = 0) vs {} (λ = 1e-2)", fmt_pct(a0), fmt_pct(a2)),
                 if a2 >= a0 - 0.005 { Verdict::Reproduced } else { Verdict::NotReproduced },
             ),
-            _ => ("n/a".into(), Verdict::Incomplete),
+            _ => ("the λ = 0 or λ = 1e-2 run did not finish".into(), Verdict::NotReproduced),
         };
         Ok(Some(Section {
             title: "Center loss (Wen et al., ECCV 2016): the λ sweep of Fig. 3".into(),

@@ -285,7 +285,7 @@ impl Experiment for DeepId2 {
                     Verdict::NotReproduced
                 },
             ),
-            _ => ("a run is missing".into(), Verdict::Incomplete),
+            _ => ("a run the comparison needs did not finish".into(), Verdict::NotReproduced),
         };
         let near = best.is_some_and(|(l, _)| (0.01..=0.1).contains(&l));
         Ok(Some(Section {

@@ -280,7 +280,7 @@ impl Experiment for FaceNet {
                         (Some(_), Some(_)) => Verdict::NotReproduced,
                         // A diverged hardest-negative run has no embedding to verify with.
                         (Some(_), None) if hard_run.is_some() => Verdict::Reproduced,
-                        _ => Verdict::Incomplete,
+                        _ => Verdict::NotReproduced,
                     },
                 ),
                 (
@@ -307,8 +307,6 @@ impl Experiment for FaceNet {
                         Verdict::Reproduced
                     } else if wide.len() >= 2 && spread <= 0.15 {
                         Verdict::Partly
-                    } else if wide.len() < 2 {
-                        Verdict::Incomplete
                     } else {
                         Verdict::NotReproduced
                     },

@@ -304,8 +304,7 @@ impl Experiment for Leaderboard {
                 match (&best, softmax) {
                     (Some((name, _)), Some(_)) if name != "softmax" && name != "triplet" => Verdict::Reproduced,
                     (Some((name, _)), Some(_)) if name == "triplet" => Verdict::Partly,
-                    (Some(_), Some(_)) => Verdict::NotReproduced,
-                    _ => Verdict::Incomplete,
+                    _ => Verdict::NotReproduced,
                 },
             )],
             body: format!(

@@ -220,21 +220,35 @@ pub fn config_hash(experiment: &str, config: &Map<String, Value>) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Options of `replicate run` and `reproduce-all`.
+/// Which runs to plan and which of them count as done.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub struct PlanOptions {
     pub profile: Profile,
     pub overrides: Vec<(String, String)>,
+    /// Plan every run as not done (retrain what is recorded).
     pub force: bool,
     pub results_dir: PathBuf,
-    pub data_dir: PathBuf,
-    pub device: Device,
-    /// (i, n): run only the planned runs whose position p has p mod n == i.
+    /// (i, n): only the planned runs whose position p has p mod n == i.
     pub shard: Option<(usize, usize)>,
 }
 
+impl PlanOptions {
+    /// Every run of `profile`, recorded ones counted as done.
+    pub fn new(profile: Profile, results_dir: &Path) -> PlanOptions {
+        PlanOptions { profile, overrides: Vec::new(), force: false, results_dir: results_dir.to_path_buf(), shard: None }
+    }
+}
+
+/// Options of `replicate run` and `reproduce-all`: the plan, and where to train it.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub plan: PlanOptions,
+    pub data_dir: PathBuf,
+    pub device: Device,
+}
+
 /// The runs of an experiment, with whether each is already recorded.
-pub fn plan(exp: &dyn Experiment, opts: &RunOptions) -> Result<Vec<PlannedRun>> {
+pub fn plan(exp: &dyn Experiment, opts: &PlanOptions) -> Result<Vec<PlannedRun>> {
     let store = Store::new(&opts.results_dir, exp.name());
     let done = store.done()?;
     let mut seen = BTreeSet::new();
@@ -340,11 +354,11 @@ pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mni
 /// As [`run_experiment`], reporting each finished run to a plan-wide progress.
 pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>, mut plan_progress: Option<&mut PlanProgress>) -> Result<Report> {
     let started = std::time::Instant::now();
-    let store = Store::new(&opts.results_dir, exp.name());
+    let store = Store::new(&opts.plan.results_dir, exp.name());
     store.remove_stale_temporaries()?;
-    let planned = plan(exp, opts)?;
+    let planned = plan(exp, &opts.plan)?;
     let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
-    eprintln!("{}: {} runs planned ({} to do, {} already recorded) on the {} profile", exp.name(), planned.len(), todo.len(), planned.len() - todo.len(), opts.profile.name());
+    eprintln!("{}: {} runs planned ({} to do, {} already recorded) on the {} profile", exp.name(), planned.len(), todo.len(), planned.len() - todo.len(), opts.plan.profile.name());
     let mut report = Report { cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(), ..Default::default() };
     let loaded;
     let data = match (data, todo.is_empty()) {
@@ -359,7 +373,7 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
         let ctx = RunContext { data: data.expect("loaded when there is work"), device: &opts.device, run_id: &run.run_id, progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label) };
         let outcome = exp.run(&ctx, &run.config).with_context(|| format!("{} run {}", exp.name(), run.run_id))?;
         let device = format!("{:?}", opts.device.location());
-        let manifest = Manifest::new(&run.run_id, exp.name(), opts.profile.name(), &run.config_hash, run.seed, &device);
+        let manifest = Manifest::new(&run.run_id, exp.name(), opts.plan.profile.name(), &run.config_hash, run.seed, &device);
         let mut summary: Vec<(String, crate::results::Cell)> = vec![("label".into(), run.label.clone().into()), ("status".into(), outcome.status.clone().into()), ("note".into(), outcome.note.clone().into())];
         summary.extend(run.config.iter().map(|(k, v)| (k.clone(), crate::results::Cell::from_json(v))));
         summary.extend(outcome.metrics);
@@ -375,7 +389,7 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
     }
     if store.path("runs").exists() {
         report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
-        report.figures.push(crate::report::write(&opts.results_dir)?);
+        report.figures.push(crate::report::write(&opts.plan.results_dir)?);
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -435,7 +449,7 @@ mod tests {
         let manifest = crate::results::Manifest::new("m=1-old", exp.name(), "quick", &hash, 1, "Cpu");
         let summary = vec![("label".into(), "m=1".into()), ("status".into(), crate::results::STATUS_FINISHED.into())];
         Store::new(&dir, exp.name()).record(&crate::results::RunRecord { manifest, summary, tables: Vec::new() }).unwrap();
-        let mut opts = RunOptions { profile: Profile::Quick, overrides: Vec::new(), force: false, results_dir: dir.clone(), data_dir: dir.clone(), device: Device::Cpu, shard: None };
+        let mut opts = PlanOptions::new(Profile::Quick, &dir);
         let planned = plan(exp, &opts).unwrap();
         assert_eq!(planned.len(), 12);
         assert_eq!((planned[0].run_id.as_str(), planned[0].done.as_deref()), ("m=1-old", Some(crate::results::STATUS_FINISHED)));
