@@ -327,3 +327,48 @@ impl Experiment for LSoftmaxExperiment {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Manifest, RunRecord};
+
+    fn record(store: &Store, m: usize, seed: u64, status: &str, accuracy: f64, weight_angle: f64) {
+        let id = format!("m={m},seed={seed}");
+        let manifest = Manifest::new(&id, "lsoftmax", "quick", &id, seed, "Cpu");
+        let mut summary: crate::results::Row = vec![("label".into(), id.clone().into()), ("status".into(), status.into()), ("note".into(), "NaN loss".into()), ("m".into(), (m as u64).into()), ("feature_dim".into(), 2u64.into())];
+        if status == STATUS_FINISHED {
+            summary.extend([("test_accuracy".into(), accuracy.into()), ("min_class_weight_angle".into(), weight_angle.into()), ("mean_angle_to_class_weight".into(), (20.0 - m as f64).into())]);
+        }
+        store.record(&RunRecord { manifest, summary, tables: Vec::new() }).unwrap();
+    }
+
+    /// The claims compare means over seeds; a margin whose every seed diverged is "not
+    /// reproduced" and says so, never "incomplete" (that is the plan's business, in report.rs).
+    #[test]
+    fn claims_compare_seed_means_and_name_diverged_margins() {
+        let dir = std::env::temp_dir().join(format!("replicate-lsoftmax-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::new(&dir, "lsoftmax");
+        // Seed 1 alone would put m = 3 above m = 4 in both metrics; the means are in order.
+        for (m, a1, a2, w1, w2) in [(1, 0.975, 0.977, 20.0, 22.0), (2, 0.984, 0.986, 30.0, 31.0), (3, 0.990, 0.984, 33.0, 31.0), (4, 0.989, 0.989, 32.5, 33.0)] {
+            record(&store, m, 1, STATUS_FINISHED, a1, w1);
+            record(&store, m, 2, STATUS_FINISHED, a2, w2);
+        }
+        let section = LSoftmaxExperiment.report(&store).unwrap().unwrap();
+        let verdicts: Vec<Verdict> = section.claims.iter().map(|c| c.3).collect();
+        assert_eq!(verdicts, vec![Verdict::Reproduced, Verdict::Reproduced, Verdict::Reproduced]);
+        assert!(section.claims[0].2.contains("m=3: 98.70%"), "{}", section.claims[0].2);
+        assert!(section.body.contains("| 3 | 2 of 2 | 98.70% ± 0.30% |"), "{}", section.body);
+        let groups = margin_runs(&store).unwrap();
+        assert_eq!(groups[1].get("min_class_weight_angle"), Some((30.5, 0.5)));
+
+        for seed in [1, 2] {
+            record(&store, 4, seed, STATUS_DIVERGED, 0.0, 0.0);
+        }
+        let section = LSoftmaxExperiment.report(&store).unwrap().unwrap();
+        assert!(section.claims.iter().all(|c| c.3 == Verdict::NotReproduced), "{:?}", section.claims);
+        assert!(section.claims[0].2.contains("m=4: diverged") && section.body.contains("m = 4: NaN loss"), "{}", section.body);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
