@@ -95,6 +95,15 @@ fn prelu_matches_candle() {
     }
 }
 
+#[test]
+fn convolution_rejects_a_bias_of_the_wrong_length() {
+    let x = Tensor::zeros((1, 6, 6, 2), candle_core::DType::F32, &DEV).unwrap();
+    let w = Tensor::zeros((3, 2, 3, 3), candle_core::DType::F32, &DEV).unwrap();
+    let b = Tensor::zeros(2, candle_core::DType::F32, &DEV).unwrap();
+    let err = kernels::conv2d_nhwc(&x, &w, &b, 1).unwrap_err().to_string();
+    assert!(err.contains("2 biases for 3 output channels"), "{err}");
+}
+
 /// A diverged run's NaN must stay NaN through PReLU (the kernel selects bitwise, not by
 /// max/min, which would turn it into a finite number and hide the divergence).
 #[test]

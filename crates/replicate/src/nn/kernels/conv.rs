@@ -153,6 +153,9 @@ impl CustomOp3 for Conv2d {
         let g = Geometry::new(xl.dims(), wl.dims(), self.pad)?;
         let (x, w, b) = (slice(xs, xl, "conv2d input")?, slice(ws, wl, "conv2d kernel")?, slice(bs, bl, "conv2d bias")?);
         let (kk, n, m) = (g.kk(), g.n(), g.c_out);
+        if b.len() != m {
+            candle_core::bail!("conv2d: {} biases for {m} output channels", b.len());
+        }
         let wr = reorder_kernel(w, &g);
         let per_chunk = g.chunks().first().map_or(1, |c| c.1) * n * m;
         // SAFETY: the blocks cover the chunk, and each block is set to the bias before use.
