@@ -354,6 +354,7 @@ pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mni
 /// As [`run_experiment`], reporting each finished run to a plan-wide progress.
 pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>, mut plan_progress: Option<&mut PlanProgress>) -> Result<Report> {
     let started = std::time::Instant::now();
+    crate::results::git_state();
     let store = Store::new(&opts.plan.results_dir, exp.name());
     store.remove_stale_temporaries()?;
     let planned = plan(exp, &opts.plan)?;

@@ -74,7 +74,10 @@ impl Manifest {
     }
 }
 
-fn git_state() -> &'static (String, bool) {
+/// The commit and whether crates/ or the Cargo files differ from it, read once per process.
+/// `run_experiment` reads it before training: a run records the tree it was started from, not
+/// whatever is checked in when it finishes minutes later.
+pub fn git_state() -> &'static (String, bool) {
     static STATE: OnceLock<(String, bool)> = OnceLock::new();
     STATE.get_or_init(|| {
         let root = crate::util::project_root();
