@@ -86,10 +86,18 @@ impl MarginRuns {
 
 const MARGIN_METRICS: [&str; 6] = ["test_accuracy", "final_lambda", "final_loss", "mean_angle_to_class_weight", "min_class_weight_angle", "r_ratio"];
 
+/// A run of the 2-D sweep (Fig. 2), not the `paper` profile's wide-feature run.
+fn is_two_d(run: &crate::results::Row) -> bool {
+    Table::get(run, "feature_dim").and_then(Cell::as_f64) == Some(2.0)
+}
+
 /// The 2-D sweep's runs grouped by m (ascending), averaged over seeds.
 pub fn margin_runs(store: &Store) -> Result<Vec<MarginRuns>> {
-    let runs = store.current_runs()?;
-    let two_d: Vec<&crate::results::Row> = runs.rows.iter().filter(|r| Table::get(r, "feature_dim").and_then(Cell::as_f64) == Some(2.0)).collect();
+    Ok(margins(&store.current_runs()?))
+}
+
+fn margins(runs: &Table) -> Vec<MarginRuns> {
+    let two_d: Vec<&crate::results::Row> = runs.rows.iter().filter(|r| is_two_d(r)).collect();
     let mut out = Vec::new();
     for m in 1..=4usize {
         let of_m: Vec<_> = two_d.iter().filter(|r| Table::get(r, "m").and_then(Cell::as_f64) == Some(m as f64)).collect();
@@ -104,7 +112,7 @@ pub fn margin_runs(store: &Store) -> Result<Vec<MarginRuns>> {
             .collect();
         out.push(MarginRuns { m, runs: of_m.len(), finished: finished.len(), notes, metrics });
     }
-    Ok(out)
+    out
 }
 
 /// Our test accuracy for each m (mean ± std over seeds) beside the paper's 2-D accuracy (Fig. 2)
@@ -211,7 +219,7 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
-        let runs: Vec<(f64, crate::results::Row)> = runs_by(store, "m")?.into_iter().filter(|(_, r)| Table::get(r, "feature_dim").and_then(Cell::as_f64) == Some(2.0)).collect();
+        let runs: Vec<(f64, crate::results::Row)> = runs_by(store, "m")?.into_iter().filter(|(_, r)| is_two_d(r)).collect();
         let features = store.load("features")?;
         let mut panels = Vec::new();
         for split in ["train", "test"] {
@@ -247,9 +255,10 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        let groups = margin_runs(store)?;
-        let runs: Vec<(f64, crate::results::Row)> = runs_by(store, "m")?.into_iter().filter(|(_, r)| Table::get(r, "feature_dim").and_then(Cell::as_f64) == Some(2.0)).collect();
-        let Some((_, first)) = runs.first() else { return Ok(None) };
+        let runs = store.current_runs()?;
+        // Width, iterations and schedule are the same for every run of the 2-D sweep.
+        let Some(first) = runs.rows.iter().find(|r| is_two_d(r)) else { return Ok(None) };
+        let groups = margins(&runs);
         let pm = |g: &MarginRuns, metric: &str, fmt: &dyn Fn(f64) -> String| match g.get(metric) {
             Some((m, s)) if g.finished > 1 => format!("{} ± {}", fmt(m), fmt(s)),
             Some((m, _)) => fmt(m),
@@ -320,7 +329,8 @@ impl Experiment for LSoftmaxExperiment {
                 PAPER_ERROR_PERCENT,
                 means_line = if seeds > 1 { format!("Mean ± std over the finished seeds (up to {seeds} per m); the claims compare the means.") } else { "One seed per m.".to_string() },
                 diverged = if diverged.is_empty() { String::new() } else { format!("Runs that did not finish: {}.\n\n", diverged.join("; ")) },
-                seed = f(first, "seed").unwrap_or(1.0),
+                // The figures draw each m's lowest finished seed (`runs_by`).
+                seed = runs.rows.iter().filter(|r| is_two_d(r) && Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).filter_map(|r| f(r, "seed")).reduce(f64::min).unwrap_or(1.0),
                 classes = ALL_DIGITS.len(),
                 bound = 360.0 / ALL_DIGITS.len() as f64,
             ),
