@@ -149,8 +149,12 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
-        // As long as Fig. 2's softmax run: with m = 1 this head is exactly that softmax.
-        let base = Config { common: lenetspp_2d(profile), m: 1, lambda_base: 1000.0, lambda_power: 35.0, lambda_min: 0.0, lambda_reaches_1e3_at: 2.0 / 3.0 };
+        // As long as Fig. 2's softmax run (with m = 1 this head is exactly that softmax), but the
+        // learning rate falls ÷10 at each step, as in the authors' L-Softmax solver, not ×0.8 as in
+        // caffe-face's: with ×0.8 the last third (λ ≈ 0, pure margin) stays noisy, and a seed's final
+        // accuracy swung by more than the gaps between margins that the earlier evaluations showed.
+        let common = if profile == Profile::Quick { Common { lr_gamma: 0.1, ..lenetspp_2d(profile) } } else { lenetspp_2d(profile) };
+        let base = Config { common, m: 1, lambda_base: 1000.0, lambda_power: 35.0, lambda_min: 0.0, lambda_reaches_1e3_at: 2.0 / 3.0 };
         let two_d = Sweep::new(&base).axis("m", &[1usize, 2, 3, 4]);
         match profile {
             Profile::Paper => {
@@ -287,7 +291,7 @@ impl Experiment for LSoftmaxExperiment {
         // A margin with no finished seed (every seed diverged) counts against the claim; runs not
         // yet trained are report.rs's business (it withholds every verdict until the plan is done).
         let acc_verdict = match accs.iter().copied().collect::<Option<Vec<f64>>>() {
-            Some(a) if a.len() == 4 && a[3] >= a[0] && a.iter().all(|&x| x >= 0.975) => Verdict::Reproduced,
+            Some(a) if a.len() == 4 && a.windows(2).all(|w| w[1] >= w[0]) && a.iter().all(|&x| x >= 0.975) => Verdict::Reproduced,
             Some(a) if a.len() == 4 && a[3] >= a[0] => Verdict::Partly,
             _ => Verdict::NotReproduced,
         };
@@ -311,7 +315,7 @@ impl Experiment for LSoftmaxExperiment {
         Ok(Some(Section {
             title: "L-Softmax (Liu et al., ICML 2016): the margin m, Fig. 2".into(),
             claims: vec![
-                ("Test accuracy of 2-D features does not fall from m = 1 to m = 4 (every m ≥ 97.5%)".into(), "98.45 / 98.96 / 99.22 / 99.34 %".into(), fmt_list("test_accuracy", &|a| fmt_pct(a)), acc_verdict),
+                ("Test accuracy of 2-D features does not fall from one m to the next (every m ≥ 97.5%)".into(), "98.45 / 98.96 / 99.22 / 99.34 %".into(), fmt_list("test_accuracy", &|a| fmt_pct(a)), acc_verdict),
                 ("The angular gaps between classes widen with m (smallest angle between class weights)".into(), "Fig. 2 (qualitative)".into(), fmt_list("min_class_weight_angle", &|a| format!("{a:.1}°")), trend(&angles, true)),
                 ("Each class narrows in angle as m grows (mean angle between x and W_y)".into(), "Fig. 2 (qualitative)".into(), fmt_list("mean_angle_to_class_weight", &|a| format!("{a:.1}°")), trend(&spread, false)),
             ],
@@ -320,11 +324,14 @@ impl Experiment for LSoftmaxExperiment {
                  so the smallest class-weight angle cannot keep growing with m once the margin has spread the weights almost evenly.\n\n\
                  The figures show seed {seed}.\n\n![Fig. 2](lsoftmax/fig2.png)\n\n![λ schedule](lsoftmax/lambda_schedule.png)\n\n\
                  **Deviations.** The paper's 2-D network is not specified beyond a 2-D feature without bias; we use LeNets++ (width {}) \
-                 with PReLU and no batch normalisation, trained with caffe-face's solver for {} iterations, λ annealed with the authors' base 1000, \
+                 with PReLU and no batch normalisation, trained for {} iterations at learning rate {} (×{} at iterations {}), λ annealed with the authors' base 1000, \
                  power 35 and λ_min 0 but γ rescaled so that λ reaches 1e-3 at {:.0}% of training. The MNIST error table \
                  ({:?} %) used a wider network; the `paper` profile adds a 256-D feature run for it.\n",
                 f(first, "width").unwrap_or(f64::NAN),
                 f(first, "iterations").unwrap_or(f64::NAN),
+                f(first, "base_lr").unwrap_or(f64::NAN),
+                f(first, "lr_gamma").unwrap_or(f64::NAN),
+                Table::get(first, "lr_milestones").and_then(Cell::as_str).unwrap_or_default(),
                 100.0 * f(first, "lambda_reaches_1e3_at").unwrap_or(f64::NAN),
                 PAPER_ERROR_PERCENT,
                 means_line = if seeds > 1 { format!("Mean ± std over the finished seeds (up to {seeds} per m); the claims compare the means.") } else { "One seed per m.".to_string() },
