@@ -115,6 +115,18 @@ fn prelu_keeps_a_nan() {
     assert_eq!(&y[1..], &[-0.25, 2.0]);
 }
 
+#[test]
+fn max_pool_keeps_a_nan() {
+    // One 4×4 channel: a NaN in each position of the top-left window, finite values elsewhere.
+    for at in [0usize, 1, 4, 5] {
+        let mut v: Vec<f32> = (0..16).map(|i| i as f32 - 8.0).collect();
+        v[at] = f32::NAN;
+        let y = flat(&kernels::max_pool2_nhwc(&Tensor::from_vec(v, (1, 4, 4, 1), &DEV).unwrap()).unwrap());
+        assert!(y[0].is_nan(), "NaN at {at} in, {} out", y[0]);
+        assert_eq!(&y[1..], &[-1.0, 5.0, 7.0]);
+    }
+}
+
 /// The candle path of `nn::layers::max_pool2` (candle's own ops, first-maximum gradient).
 fn reference_pool(x: &Tensor) -> Tensor {
     replicate::nn::layers::max_pool2(x, false).unwrap()

@@ -22,6 +22,13 @@ fn select(take: bool, a: f32, b: f32) -> f32 {
     f32::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
 }
 
+/// The larger of two values, `a` on a tie, and NaN when either is NaN: `f32::max` would return
+/// the other value and hide a diverging activation.
+#[inline(always)]
+fn larger_or_nan(a: f32, b: f32) -> f32 {
+    select(b > a || b.is_nan(), b, a)
+}
+
 /// Rows per parallel task: about 16 K values.
 fn rows_per_task(c: usize) -> usize {
     (16_384 / c).max(1)
@@ -138,7 +145,7 @@ impl CustomOp1 for MaxPool2 {
                         let (p00, p01, p10, p11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
                         let out = &mut yo[(oy * ow + ox) * c..][..c];
                         for ch in 0..c {
-                            out[ch].write(p00[ch].max(p01[ch]).max(p10[ch]).max(p11[ch]));
+                            out[ch].write(larger_or_nan(larger_or_nan(larger_or_nan(p00[ch], p01[ch]), p10[ch]), p11[ch]));
                         }
                     }
                 }
