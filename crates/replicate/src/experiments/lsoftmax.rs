@@ -163,7 +163,8 @@ impl Experiment for LSoftmaxExperiment {
                 let solver = Common { base_lr: 0.1, lr_gamma: 0.1, lr_milestones: vec![5_000, 7_500, 10_000], iterations: 30_000, eval_every: 2_000, ..lenetspp_2d(profile) };
                 let authors = Config { common: solver.clone(), ..base.clone() };
                 let wide = Config { common: Common { feature_dim: 256, plot_points: 0, ..solver }, ..base };
-                vec![Sweep::new(&authors).axis("m", &[1usize, 2, 3, 4]), Sweep::new(&wide).axis("m", &[1usize, 2, 3, 4])]
+                // feature_dim in the wide runs' labels, which must differ from the 2-D runs'.
+                vec![Sweep::new(&authors).axis("m", &[1usize, 2, 3, 4]), Sweep::new(&wide).axis("feature_dim", &[256usize]).axis("m", &[1usize, 2, 3, 4])]
             }
             // Three seeds: the differences between m = 2, 3 and 4 are a few tenths of a percent and a
             // degree or two, the size of one seed's noise.

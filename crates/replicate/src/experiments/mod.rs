@@ -93,8 +93,11 @@ impl Sweep {
                 continue;
             }
             let values = split_list(raw).iter().map(|v| parse_like(current, v, key)).collect::<Result<Vec<_>>>()?;
-            self.axes.retain(|(k, _)| k != key);
-            if values.len() == 1 {
+            // An axis keeps its place and its key in the labels (`--set m=4` still labels runs
+            // `m=4,seed=1`): labels name a sweep's slots, and figures keep the latest run per label.
+            if let Some((_, axis)) = self.axes.iter_mut().find(|(k, _)| k == key) {
+                *axis = values;
+            } else if values.len() == 1 {
                 self.base.insert(key.clone(), values.into_iter().next().expect("one"));
             } else {
                 self.axes.push((key.clone(), values));
@@ -359,6 +362,7 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
     store.remove_stale_temporaries()?;
     let planned = plan(exp, &opts.plan)?;
     let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
+    store.relabel(&planned.iter().filter(|r| r.done.is_some()).map(|r| (r.run_id.clone(), r.label.clone())).collect())?;
     eprintln!("{}: {} runs planned ({} to do, {} already recorded) on the {} profile", exp.name(), planned.len(), todo.len(), planned.len() - todo.len(), opts.plan.profile.name());
     let mut report = Report { cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(), ..Default::default() };
     let loaded;
@@ -422,6 +426,7 @@ mod tests {
         s.apply(&[("seed".into(), "1,2,3".into()), ("lambda".into(), "0.5".into()), ("steps".into(), "1,2".into())]).unwrap();
         let runs = s.runs();
         assert_eq!(runs.len(), 3);
+        assert_eq!(runs[2].0, "lambda=0.5,seed=3", "an overridden axis keeps its place in the labels");
         assert_eq!(runs[2].1["seed"], Value::from(3));
         assert_eq!(runs[0].1["lambda"], Value::from(0.5));
         assert_eq!(runs[0].1["steps"], serde_json::json!([1, 2]));
@@ -459,6 +464,19 @@ mod tests {
         let forced = plan(exp, &opts).unwrap();
         assert_eq!((forced[0].run_id.as_str(), forced[0].done.as_deref()), ("m=1-old", None));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Figures keep the latest run of each label, so two runs of one plan must never share one.
+    #[test]
+    fn every_plan_labels_its_runs_distinctly() {
+        let dir = std::env::temp_dir().join(format!("replicate-labels-{}", std::process::id()));
+        for exp in registry() {
+            for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+                let planned = plan(exp, &PlanOptions::new(profile, &dir)).unwrap();
+                let labels: BTreeSet<&str> = planned.iter().map(|r| r.label.as_str()).collect();
+                assert_eq!(labels.len(), planned.len(), "{} on the {} profile", exp.name(), profile.name());
+            }
+        }
     }
 
     #[test]

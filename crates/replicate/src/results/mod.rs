@@ -218,8 +218,38 @@ impl Store {
         let mut manifests = self.manifests(&path)?;
         manifests.retain(|id, _| existing.rows.iter().any(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(id)));
         manifests.insert(manifest.run_id.clone(), serde_json::to_value(manifest)?);
-        let metadata = vec![(MANIFESTS_KEY.to_string(), serde_json::to_string(&manifests)?), ("replicate.table".to_string(), table.to_string())];
-        write_parquet(&path, &mut existing.to_frame()?, metadata)
+        self.write(table, &existing, &manifests)
+    }
+
+    fn write(&self, table: &str, rows: &Table, manifests: &BTreeMap<String, serde_json::Value>) -> Result<()> {
+        let metadata = vec![(MANIFESTS_KEY.to_string(), serde_json::to_string(manifests)?), ("replicate.table".to_string(), table.to_string())];
+        write_parquet(&self.path(table), &mut rows.to_frame()?, metadata)
+    }
+
+    /// Gives recorded runs (run_id → label) the labels the sweep now uses for their configs. A
+    /// sweep that gains an axis labels `m=1` as `m=1,seed=1`; left alone, the old label would
+    /// stay current in [`Store::current_runs`] beside the run that later retrains its slot.
+    /// Returns how many runs changed label.
+    pub fn relabel(&self, labels: &BTreeMap<String, String>) -> Result<usize> {
+        let path = self.path("runs");
+        if !path.exists() {
+            return Ok(0);
+        }
+        let mut runs = self.load("runs")?;
+        let mut changed = 0;
+        for row in &mut runs.rows {
+            let Some(wanted) = Table::get(row, "run_id").and_then(Cell::as_str).and_then(|id| labels.get(id)).cloned() else { continue };
+            if let Some((_, label)) = row.iter_mut().find(|(name, _)| name == "label") {
+                if label.as_str() != Some(wanted.as_str()) {
+                    *label = wanted.into();
+                    changed += 1;
+                }
+            }
+        }
+        if changed > 0 {
+            self.write("runs", &runs, &self.manifests(&path)?)?;
+        }
+        Ok(changed)
     }
 
     fn manifests(&self, path: &Path) -> Result<BTreeMap<String, serde_json::Value>> {
@@ -328,6 +358,28 @@ mod tests {
         assert_eq!(ids, vec!["m=1-bbbb", "m=2-cccc"]);
         assert_eq!(store.done().unwrap().len(), 4, "every run stays recorded");
         assert_eq!(store.load("curves").unwrap().rows.len(), 4);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A run recorded as `m=1` before the sweep gained a seed axis is relabelled `m=1,seed=1`,
+    /// so the run that later retrains that slot replaces it in the figures.
+    #[test]
+    fn relabelled_runs_are_replaced_by_later_runs_of_their_new_label() {
+        let dir = std::env::temp_dir().join(format!("replicate-relabel-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::new(&dir, "e");
+        record(&store, "m=1-old", "m=1", "quick", 10, 0.90);
+        record(&store, "m=2,seed=1-aaaa", "m=2,seed=1", "quick", 11, 0.91);
+        let labels: BTreeMap<String, String> = [("m=1-old", "m=1,seed=1"), ("m=2,seed=1-aaaa", "m=2,seed=1"), ("absent", "x")].map(|(a, b)| (a.to_string(), b.to_string())).into();
+        assert_eq!(store.relabel(&labels).unwrap(), 1);
+        assert_eq!(store.relabel(&labels).unwrap(), 0, "already relabelled");
+        record(&store, "m=1,seed=1-new", "m=1,seed=1", "quick", 20, 0.95);
+        let current = store.current_runs().unwrap();
+        let mut ids: Vec<&str> = current.rows.iter().filter_map(|r| Table::get(r, "run_id")?.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["m=1,seed=1-new", "m=2,seed=1-aaaa"]);
+        assert_eq!(store.done().unwrap().len(), 3, "the old run stays in the table");
+        assert!(store.manifests(&store.path("runs")).unwrap().contains_key("m=1-old"), "its manifest too");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
