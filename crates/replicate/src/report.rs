@@ -75,9 +75,12 @@ pub fn lambda_label(l: f64) -> String {
 /// One run per value of `key` (the seed-1 run when there are several seeds; else the first),
 /// sorted by that value; finished runs first choice.
 pub fn runs_by(store: &Store, key: &str) -> Result<Vec<(f64, Row)>> {
-    let runs = store.current_runs()?;
+    Ok(first_of_each(store.current_runs()?.rows, key))
+}
+
+/// [`runs_by`] over rows already chosen (for an experiment whose runs differ in more than `key`).
+pub fn first_of_each(mut rows: Vec<Row>, key: &str) -> Vec<(f64, Row)> {
     let mut out: Vec<(f64, Row)> = Vec::new();
-    let mut rows = runs.rows.clone();
     rows.sort_by_key(|r| (Table::get(r, "status").and_then(Cell::as_str) != Some(STATUS_FINISHED), Table::get(r, "seed").and_then(Cell::as_f64).map(|s| s as i64).unwrap_or(0)));
     for row in rows {
         // A column holding "inf" among numbers is stored as text.
@@ -98,7 +101,7 @@ pub fn runs_by(store: &Store, key: &str) -> Result<Vec<(f64, Row)>> {
         }
     }
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(out)
+    out
 }
 
 /// (recorded, planned, profile name): how many of the runs that the profile of the experiment's

@@ -15,7 +15,7 @@ use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{softmax_loss, LSoftmax, LambdaSchedule};
 use crate::nn::{Head, HeadKind, ModelOutput};
 use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
-use crate::report::{fmt_pct, runs_by, Section, Verdict};
+use crate::report::{first_of_each, fmt_pct, Section, Verdict};
 use crate::results::{Cell, Store, Table, STATUS_DIVERGED, STATUS_FINISHED};
 use crate::train::{embed, LossTerms, Objective};
 
@@ -89,6 +89,12 @@ const MARGIN_METRICS: [&str; 6] = ["test_accuracy", "final_lambda", "final_loss"
 /// A run of the 2-D sweep (Fig. 2), not the `paper` profile's wide-feature run.
 fn is_two_d(run: &crate::results::Row) -> bool {
     Table::get(run, "feature_dim").and_then(Cell::as_f64) == Some(2.0)
+}
+
+/// The run Fig. 2 draws for each m: the lowest finished seed of the 2-D sweep (the `paper`
+/// profile's wide runs have the same m values).
+fn fig2_runs(store: &Store) -> Result<Vec<(f64, crate::results::Row)>> {
+    Ok(first_of_each(store.current_runs()?.rows.into_iter().filter(is_two_d).collect(), "m"))
 }
 
 /// The 2-D sweep's runs grouped by m (ascending), averaged over seeds.
@@ -224,7 +230,7 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
-        let runs: Vec<(f64, crate::results::Row)> = runs_by(store, "m")?.into_iter().filter(|(_, r)| is_two_d(r)).collect();
+        let runs = fig2_runs(store)?;
         let features = store.load("features")?;
         let mut panels = Vec::new();
         for split in ["train", "test"] {
@@ -380,6 +386,12 @@ mod tests {
         assert!(section.body.contains("| 3 | 2 of 2 | 98.70% ± 0.30% |"), "{}", section.body);
         let groups = margin_runs(&store).unwrap();
         assert_eq!(groups[1].get("min_class_weight_angle"), Some((30.5, 0.5)));
+        // The paper profile's wide runs share m and seed with the 2-D ones; Fig. 2 draws only 2-D runs.
+        let id = "feature_dim=256,m=2,seed=1";
+        let summary = vec![("label".into(), id.into()), ("status".into(), STATUS_FINISHED.into()), ("m".into(), 2u64.into()), ("feature_dim".into(), 256u64.into())];
+        store.record(&RunRecord { manifest: Manifest::new(id, "lsoftmax", "quick", id, 1, "Cpu"), summary, tables: Vec::new() }).unwrap();
+        let drawn: Vec<(f64, Option<f64>)> = fig2_runs(&store).unwrap().iter().map(|(m, r)| (*m, Table::get(r, "feature_dim").and_then(Cell::as_f64))).collect();
+        assert_eq!(drawn, [1.0, 2.0, 3.0, 4.0].map(|m| (m, Some(2.0))).to_vec());
 
         for seed in [1, 2] {
             record(&store, 4, seed, STATUS_DIVERGED, 0.0, 0.0);
