@@ -333,14 +333,14 @@ impl Experiment for LSoftmaxExperiment {
                  **Deviations.** The paper's 2-D network is not specified beyond a 2-D feature without bias; we use LeNets++ (width {}) \
                  with PReLU and no batch normalisation, trained for {} iterations at learning rate {} (×{} at iterations {}), λ annealed with the authors' base 1000, \
                  power 35 and λ_min 0 but γ rescaled so that λ reaches 1e-3 at {:.0}% of training. The MNIST error table \
-                 ({:?} %) used a wider network; the `paper` profile adds a 256-D feature run for it.\n",
+                 ({} %) used a wider network; the `paper` profile adds a 256-D feature run for it.\n",
                 f(first, "width").unwrap_or(f64::NAN),
                 f(first, "iterations").unwrap_or(f64::NAN),
                 f(first, "base_lr").unwrap_or(f64::NAN),
                 f(first, "lr_gamma").unwrap_or(f64::NAN),
                 Table::get(first, "lr_milestones").and_then(Cell::as_str).unwrap_or_default(),
                 100.0 * f(first, "lambda_reaches_1e3_at").unwrap_or(f64::NAN),
-                PAPER_ERROR_PERCENT,
+                PAPER_ERROR_PERCENT.map(|e| format!("{e:.2}")).join(" / "),
                 means_line = if seeds > 1 { format!("Mean ± std over the finished seeds (up to {seeds} per m); the claims compare the means.") } else { "One seed per m.".to_string() },
                 diverged = if diverged.is_empty() { String::new() } else { format!("Runs that did not finish: {}.\n\n", diverged.join("; ")) },
                 // The figures draw each m's lowest finished seed (`runs_by`).
