@@ -343,19 +343,28 @@ mod tests {
         store.record(&RunRecord { manifest, summary, tables: vec![("curves".into(), vec![vec![("step".into(), 1u64.into())]])] }).unwrap();
     }
 
-    #[test]
-    fn figures_see_the_best_profile_and_the_latest_run_of_each_label() {
-        let dir = std::env::temp_dir().join(format!("replicate-store-{}", std::process::id()));
+    /// An empty store of experiment "e" in a fresh temporary directory.
+    fn temp_store(name: &str) -> (PathBuf, Store) {
+        let dir = std::env::temp_dir().join(format!("replicate-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::new(&dir, "e");
+        (dir, store)
+    }
+
+    fn current_ids(store: &Store) -> Vec<String> {
+        let mut ids: Vec<String> = store.current_runs().unwrap().rows.iter().filter_map(|r| Some(Table::get(r, "run_id")?.as_str()?.to_string())).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn figures_see_the_best_profile_and_the_latest_run_of_each_label() {
+        let (dir, store) = temp_store("store");
         record(&store, "m=1-aaaa", "m=1", "quick", 10, 0.90);
         record(&store, "m=1-bbbb", "m=1", "quick", 20, 0.95);
         record(&store, "m=2-cccc", "m=2", "quick", 15, 0.97);
         record(&store, "m=1-dddd", "m=1", "smoke", 30, 0.10);
-        let current = store.current_runs().unwrap();
-        let mut ids: Vec<&str> = current.rows.iter().filter_map(|r| Table::get(r, "run_id")?.as_str()).collect();
-        ids.sort();
-        assert_eq!(ids, vec!["m=1-bbbb", "m=2-cccc"]);
+        assert_eq!(current_ids(&store), ["m=1-bbbb", "m=2-cccc"]);
         assert_eq!(store.done().unwrap().len(), 4, "every run stays recorded");
         assert_eq!(store.load("curves").unwrap().rows.len(), 4);
         std::fs::remove_dir_all(dir).unwrap();
@@ -365,19 +374,14 @@ mod tests {
     /// so the run that later retrains that slot replaces it in the figures.
     #[test]
     fn relabelled_runs_are_replaced_by_later_runs_of_their_new_label() {
-        let dir = std::env::temp_dir().join(format!("replicate-relabel-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::new(&dir, "e");
+        let (dir, store) = temp_store("relabel");
         record(&store, "m=1-old", "m=1", "quick", 10, 0.90);
         record(&store, "m=2,seed=1-aaaa", "m=2,seed=1", "quick", 11, 0.91);
         let labels: BTreeMap<String, String> = [("m=1-old", "m=1,seed=1"), ("m=2,seed=1-aaaa", "m=2,seed=1"), ("absent", "x")].map(|(a, b)| (a.to_string(), b.to_string())).into();
         assert_eq!(store.relabel(&labels).unwrap(), 1);
         assert_eq!(store.relabel(&labels).unwrap(), 0, "already relabelled");
         record(&store, "m=1,seed=1-new", "m=1,seed=1", "quick", 20, 0.95);
-        let current = store.current_runs().unwrap();
-        let mut ids: Vec<&str> = current.rows.iter().filter_map(|r| Table::get(r, "run_id")?.as_str()).collect();
-        ids.sort();
-        assert_eq!(ids, vec!["m=1,seed=1-new", "m=2,seed=1-aaaa"]);
+        assert_eq!(current_ids(&store), ["m=1,seed=1-new", "m=2,seed=1-aaaa"]);
         assert_eq!(store.done().unwrap().len(), 3, "the old run stays in the table");
         assert!(store.manifests(&store.path("runs")).unwrap().contains_key("m=1-old"), "its manifest too");
         std::fs::remove_dir_all(dir).unwrap();
