@@ -93,8 +93,8 @@ fn is_two_d(run: &crate::results::Row) -> bool {
 
 /// The run Fig. 2 draws for each m: the lowest finished seed of the 2-D sweep (the `paper`
 /// profile's wide runs have the same m values).
-fn fig2_runs(store: &Store) -> Result<Vec<(f64, crate::results::Row)>> {
-    Ok(first_of_each(store.current_runs()?.rows.into_iter().filter(is_two_d).collect(), "m"))
+fn fig2_runs(runs: &Table) -> Vec<(f64, crate::results::Row)> {
+    first_of_each(runs.rows.iter().filter(|r| is_two_d(r)).cloned().collect(), "m")
 }
 
 /// The 2-D sweep's runs grouped by m (ascending), averaged over seeds.
@@ -230,7 +230,7 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
-        let runs = fig2_runs(store)?;
+        let runs = fig2_runs(&store.current_runs()?);
         let features = store.load("features")?;
         let mut panels = Vec::new();
         for split in ["train", "test"] {
@@ -343,8 +343,7 @@ impl Experiment for LSoftmaxExperiment {
                 PAPER_ERROR_PERCENT.map(|e| format!("{e:.2}")).join(" / "),
                 means_line = if seeds > 1 { format!("Mean ± std over the finished seeds (up to {seeds} per m); the claims compare the means.") } else { "One seed per m.".to_string() },
                 diverged = if diverged.is_empty() { String::new() } else { format!("Runs that did not finish: {}.\n\n", diverged.join("; ")) },
-                // The figures draw each m's lowest finished seed (`runs_by`).
-                seed = runs.rows.iter().filter(|r| is_two_d(r) && Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).filter_map(|r| f(r, "seed")).reduce(f64::min).unwrap_or(1.0),
+                seed = fig2_runs(&runs).first().and_then(|(_, r)| f(r, "seed")).unwrap_or(1.0),
                 classes = ALL_DIGITS.len(),
                 bound = 360.0 / ALL_DIGITS.len() as f64,
             ),
@@ -390,7 +389,7 @@ mod tests {
         let id = "feature_dim=256,m=2,seed=1";
         let summary = vec![("label".into(), id.into()), ("status".into(), STATUS_FINISHED.into()), ("m".into(), 2u64.into()), ("feature_dim".into(), 256u64.into())];
         store.record(&RunRecord { manifest: Manifest::new(id, "lsoftmax", "quick", id, 1, "Cpu"), summary, tables: Vec::new() }).unwrap();
-        let drawn: Vec<(f64, Option<f64>)> = fig2_runs(&store).unwrap().iter().map(|(m, r)| (*m, Table::get(r, "feature_dim").and_then(Cell::as_f64))).collect();
+        let drawn: Vec<(f64, Option<f64>)> = fig2_runs(&store.current_runs().unwrap()).iter().map(|(m, r)| (*m, Table::get(r, "feature_dim").and_then(Cell::as_f64))).collect();
         assert_eq!(drawn, [1.0, 2.0, 3.0, 4.0].map(|m| (m, Some(2.0))).to_vec());
 
         for seed in [1, 2] {
