@@ -84,7 +84,31 @@ impl MarginRuns {
     }
 }
 
-const MARGIN_METRICS: [&str; 6] = ["test_accuracy", "final_lambda", "final_loss", "mean_angle_to_class_weight", "min_class_weight_angle", "r_ratio"];
+const MARGIN_METRICS: [&str; 9] = ["test_accuracy", "final_lambda", "final_loss", "mean_angle_to_class_weight", "min_class_weight_angle", MIN_RAY_GAP, MIN_RAY_GAP_80, MIN_RAY_GAP_95, "r_ratio"];
+
+/// Not runs.parquet columns: [`with_ray_gaps`] derives them from the test features recorded for
+/// Fig. 2. The claim reads the 90% arcs; the other two show how much it depends on that choice.
+const MIN_RAY_GAP: &str = "min_ray_gap";
+const MIN_RAY_GAP_80: &str = "min_ray_gap_80";
+const MIN_RAY_GAP_95: &str = "min_ray_gap_95";
+const RAY_COVERAGES: [(&str, f64); 3] = [(MIN_RAY_GAP, 0.9), (MIN_RAY_GAP_80, 0.8), (MIN_RAY_GAP_95, 0.95)];
+
+/// Each 2-D run with the smallest empty angle between neighbouring classes' rays at each of
+/// [`RAY_COVERAGES`], measured on the test features it recorded for Fig. 2 (the gaps the figure shows).
+fn with_ray_gaps(mut runs: Table, features: &Table) -> Table {
+    for run in runs.rows.iter_mut().filter(|r| is_two_d(r)) {
+        let run_id = Table::get(run, "run_id").and_then(Cell::as_str).unwrap_or_default();
+        let points = points_2d(features, run_id, "test");
+        let flat: Vec<f32> = points.iter().flat_map(|p| [p.0, p.1]).collect();
+        let labels: Vec<u8> = points.iter().map(|p| p.2).collect();
+        for (column, coverage) in RAY_COVERAGES {
+            if let Some(gap) = crate::metrics::min_ray_gap(&flat, 2, &labels, coverage) {
+                run.push((column.into(), gap.into()));
+            }
+        }
+    }
+    runs
+}
 
 /// A run of the 2-D sweep (Fig. 2), not the `paper` profile's wide-feature run.
 fn is_two_d(run: &crate::results::Row) -> bool {
@@ -99,7 +123,7 @@ fn fig2_runs(runs: &Table) -> Vec<(f64, crate::results::Row)> {
 
 /// The 2-D sweep's runs grouped by m (ascending), averaged over seeds.
 pub fn margin_runs(store: &Store) -> Result<Vec<MarginRuns>> {
-    Ok(margins(&store.current_runs()?))
+    Ok(margins(&with_ray_gaps(store.current_runs()?, &store.load("features")?)))
 }
 
 fn margins(runs: &Table) -> Vec<MarginRuns> {
@@ -266,7 +290,7 @@ impl Experiment for LSoftmaxExperiment {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        let runs = store.current_runs()?;
+        let runs = with_ray_gaps(store.current_runs()?, &store.load("features")?);
         // Width, iterations and schedule are the same for every run of the 2-D sweep.
         let Some(first) = runs.rows.iter().find(|r| is_two_d(r)) else { return Ok(None) };
         let groups = margins(&runs);
@@ -276,10 +300,11 @@ impl Experiment for LSoftmaxExperiment {
             None => "n/a".into(),
         };
         let deg = |v: f64| format!("{v:.2}°");
-        let mut table = String::from("| m | seeds finished | test accuracy | paper (2-D) | final λ | final loss | mean ∠(x, W_y) | min ∠(W_c, W_c') | R |\n|---|---|---|---|---|---|---|---|---|\n");
+        let deg1 = |v: f64| format!("{v:.1}°");
+        let mut table = String::from("| m | seeds finished | test accuracy | paper (2-D) | final λ | final loss | mean ∠(x, W_y) | min ∠(W_c, W_c') | min ray gap | R |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for g in &groups {
             table.push_str(&format!(
-                "| {} | {} of {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} of {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 g.m,
                 g.finished,
                 g.runs,
@@ -289,6 +314,7 @@ impl Experiment for LSoftmaxExperiment {
                 pm(g, "final_loss", &|v| format!("{v:.4}")),
                 pm(g, "mean_angle_to_class_weight", &deg),
                 pm(g, "min_class_weight_angle", &deg),
+                pm(g, MIN_RAY_GAP, &deg),
                 pm(g, "r_ratio", &|v| format!("{v:.4}")),
             ));
         }
@@ -304,6 +330,7 @@ impl Experiment for LSoftmaxExperiment {
         };
         let angles = means("min_class_weight_angle");
         let spread = means("mean_angle_to_class_weight");
+        let gaps = means(MIN_RAY_GAP);
         // Reproduced when monotone over every m, partly when only the ends are in order.
         let trend = |v: &[Option<f64>], up: bool| -> Verdict {
             let Some(v) = v.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else { return Verdict::NotReproduced };
@@ -323,12 +350,17 @@ impl Experiment for LSoftmaxExperiment {
             title: "L-Softmax (Liu et al., ICML 2016): the margin m, Fig. 2".into(),
             claims: vec![
                 ("Test accuracy of 2-D features does not fall from one m to the next (every m ≥ 97.5%)".into(), "98.45 / 98.96 / 99.22 / 99.34 %".into(), fmt_list("test_accuracy", &|a| fmt_pct(a)), acc_verdict),
-                ("The angular gaps between classes widen with m (smallest angle between class weights)".into(), "Fig. 2 (qualitative)".into(), fmt_list("min_class_weight_angle", &|a| format!("{a:.1}°")), trend(&angles, true)),
-                ("Each class narrows in angle as m grows (mean angle between x and W_y)".into(), "Fig. 2 (qualitative)".into(), fmt_list("mean_angle_to_class_weight", &|a| format!("{a:.1}°")), trend(&spread, false)),
+                ("The angular gaps between classes widen with m (smallest angle between class weights)".into(), "Fig. 2 (qualitative)".into(), fmt_list("min_class_weight_angle", &deg1), trend(&angles, true)),
+                ("The empty gaps between neighbouring class rays widen with m (smallest gap between the central 90% arcs of test features)".into(), "Fig. 2 (qualitative)".into(), fmt_list(MIN_RAY_GAP, &deg1), trend(&gaps, true)),
+                ("Each class narrows in angle as m grows (mean angle between x and W_y)".into(), "Fig. 2 (qualitative)".into(), fmt_list("mean_angle_to_class_weight", &deg1), trend(&spread, false)),
             ],
             body: format!(
                 "{means_line}\n\n{table}\n{diverged}In a plane, {classes} class weights are at most 360°/{classes} = {bound:.0}° apart at their closest pair (evenly spread), \
-                 so the smallest class-weight angle cannot keep growing with m once the margin has spread the weights almost evenly.\n\n\
+                 so the smallest class-weight angle cannot keep growing with m once the margin has spread the weights almost evenly. \
+                 The gaps that Fig. 2 shows are the empty angles between the rays of neighbouring classes, and they can widen as each ray narrows: \
+                 \"min ray gap\" takes, for each class, the arc around its mean direction that holds the central 90% of its test features \
+                 (those recorded for the figure in features.parquet), and gives the smallest angle between neighbouring arcs. \
+                 With 80% arcs the means are {gaps_80}; with 95% arcs, which reach the test images a run misclassifies into other classes' rays, {gaps_95}.\n\n\
                  The figures show seed {seed}.\n\n![Fig. 2](lsoftmax/fig2.png)\n\n![λ schedule](lsoftmax/lambda_schedule.png)\n\n\
                  **Deviations.** The paper's 2-D network is not specified beyond a 2-D feature without bias; we use LeNets++ (width {}) \
                  with PReLU and no batch normalisation, trained for {} iterations at learning rate {} (×{} at iterations {}), λ annealed with the authors' base 1000, \
@@ -346,6 +378,8 @@ impl Experiment for LSoftmaxExperiment {
                 seed = fig2_runs(&runs).first().and_then(|(_, r)| f(r, "seed")).unwrap_or(1.0),
                 classes = ALL_DIGITS.len(),
                 bound = 360.0 / ALL_DIGITS.len() as f64,
+                gaps_80 = fmt_list(MIN_RAY_GAP_80, &deg1),
+                gaps_95 = fmt_list(MIN_RAY_GAP_95, &deg1),
             ),
         }))
     }
@@ -360,10 +394,21 @@ mod tests {
         let id = format!("m={m},seed={seed}");
         let manifest = Manifest::new(&id, "lsoftmax", "quick", &id, seed, "Cpu");
         let mut summary: crate::results::Row = vec![("label".into(), id.clone().into()), ("status".into(), status.into()), ("note".into(), "NaN loss".into()), ("m".into(), (m as u64).into()), ("feature_dim".into(), 2u64.into())];
+        let mut tables = Vec::new();
         if status == STATUS_FINISHED {
             summary.extend([("test_accuracy".into(), accuracy.into()), ("min_class_weight_angle".into(), weight_angle.into()), ("mean_angle_to_class_weight".into(), (20.0 - m as f64).into())]);
+            tables.push(("features".to_string(), ray_features(10.0 - 2.0 * m as f64)));
         }
-        store.record(&RunRecord { manifest, summary, tables: Vec::new() }).unwrap();
+        store.record(&RunRecord { manifest, summary, tables }).unwrap();
+    }
+
+    /// Test features of ten classes, one ray every 36°, each three points at −half, 0 and +half
+    /// degrees from its centre: the smallest ray gap is 36 − 2·0.9·half.
+    fn ray_features(half: f64) -> Vec<crate::results::Row> {
+        (0..10u8)
+            .flat_map(|class| [-half, 0.0, half].map(move |offset| (class, (36.0 * class as f64 + offset).to_radians())))
+            .map(|(class, a)| vec![("split".into(), "test".into()), ("label".into(), (class as u64).into()), ("f0".into(), (10.0 * a.cos()).into()), ("f1".into(), (10.0 * a.sin()).into())])
+            .collect()
     }
 
     /// The claims compare means over seeds; a margin whose every seed diverged is "not
@@ -380,7 +425,9 @@ mod tests {
         }
         let section = LSoftmaxExperiment.report(&store).unwrap().unwrap();
         let verdicts: Vec<Verdict> = section.claims.iter().map(|c| c.3).collect();
-        assert_eq!(verdicts, vec![Verdict::Reproduced, Verdict::Reproduced, Verdict::Reproduced]);
+        assert_eq!(verdicts, vec![Verdict::Reproduced; 4]);
+        // The ray gaps come from the recorded test features: 36 − 1.8·(10 − 2m) for m = 1…4.
+        assert!(section.claims[2].2.contains("m=1: 21.6°") && section.claims[2].2.contains("m=4: 32.4°"), "{}", section.claims[2].2);
         assert!(section.claims[0].2.contains("m=3: 98.70%"), "{}", section.claims[0].2);
         assert!(section.body.contains("| 3 | 2 of 2 | 98.70% ± 0.30% |"), "{}", section.body);
         let groups = margin_runs(&store).unwrap();

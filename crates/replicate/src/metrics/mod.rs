@@ -8,7 +8,7 @@ pub mod pca;
 pub mod retrieval;
 pub mod verification;
 
-pub use angles::{mean_angle_to_class_weight, min_weight_angle};
+pub use angles::{mean_angle_to_class_weight, min_ray_gap, min_weight_angle};
 pub use classification::{accuracy, nearest_center};
 pub use compactness::{class_means, compactness, radial_fraction, Compactness};
 pub use pca::pca_project;
