@@ -188,6 +188,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 print_report(exp.name(), &report);
             }
             progress.finish();
+            println!("wrote {}", replicate::report::write(&opts.plan.results_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Merge { from } => {

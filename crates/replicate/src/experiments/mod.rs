@@ -14,7 +14,7 @@ pub mod leaderboard;
 pub mod lsoftmax;
 pub mod softmax_baseline;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -215,6 +215,8 @@ pub struct PlannedRun {
     pub config_hash: String,
     pub seed: u64,
     pub done: Option<String>,
+    /// The label runs.parquet holds for this config, when it is recorded.
+    pub recorded_label: Option<String>,
 }
 
 pub fn config_hash(experiment: &str, config: &Map<String, Value>) -> String {
@@ -270,7 +272,8 @@ pub fn plan(exp: &dyn Experiment, opts: &PlanOptions) -> Result<Vec<PlannedRun>>
             let run_id = recorded.map_or_else(|| format!("{label}-{}", &hash[..8]), |r| r.run_id.clone());
             let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
             let done = if opts.force { None } else { recorded.map(|r| r.status.clone()) };
-            planned.push(PlannedRun { run_id, label, config, config_hash: hash, seed, done });
+            let recorded_label = recorded.and_then(|r| r.label.clone());
+            planned.push(PlannedRun { run_id, label, config, config_hash: hash, seed, done, recorded_label });
         }
     }
     if let Some((i, n)) = opts.shard {
@@ -354,7 +357,9 @@ pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mni
     run_experiment_with(exp, opts, data, None)
 }
 
-/// As [`run_experiment`], reporting each finished run to a plan-wide progress.
+/// As [`run_experiment`], reporting each finished run to a plan-wide progress. Within a plan
+/// (reproduce-all) REPORT.md is rewritten only after an experiment that trained, so that an
+/// interrupted plan leaves it current; the plan writes it once more at its end.
 pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>, mut plan_progress: Option<&mut PlanProgress>) -> Result<Report> {
     let started = std::time::Instant::now();
     crate::results::git_state();
@@ -362,7 +367,10 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
     store.remove_stale_temporaries()?;
     let planned = plan(exp, &opts.plan)?;
     let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
-    store.relabel(&planned.iter().filter(|r| r.done.is_some()).map(|r| (r.run_id.clone(), r.label.clone())).collect())?;
+    let relabelled: BTreeMap<String, String> = planned.iter().filter(|r| r.done.is_some() && r.recorded_label.as_ref() != Some(&r.label)).map(|r| (r.run_id.clone(), r.label.clone())).collect();
+    if !relabelled.is_empty() {
+        store.relabel(&relabelled)?;
+    }
     eprintln!("{}: {} runs planned ({} to do, {} already recorded) on the {} profile", exp.name(), planned.len(), todo.len(), planned.len() - todo.len(), opts.plan.profile.name());
     let mut report = Report { cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(), ..Default::default() };
     let loaded;
@@ -394,7 +402,9 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
     }
     if store.path("runs").exists() {
         report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
-        report.figures.push(crate::report::write(&opts.plan.results_dir)?);
+        if plan_progress.is_none() || !report.executed.is_empty() {
+            report.figures.push(crate::report::write(&opts.plan.results_dir)?);
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -459,7 +469,9 @@ mod tests {
         let planned = plan(exp, &opts).unwrap();
         assert_eq!(planned.len(), 12);
         assert_eq!((planned[0].run_id.as_str(), planned[0].done.as_deref()), ("m=1-old", Some(crate::results::STATUS_FINISHED)));
-        assert!(planned[1..].iter().all(|r| r.done.is_none()));
+        assert!(planned[1..].iter().all(|r| r.done.is_none() && r.recorded_label.is_none()));
+        // run_experiment relabels exactly the recorded runs whose stored label differs.
+        assert_eq!(planned[0].recorded_label.as_deref(), Some("m=1"));
         opts.force = true;
         let forced = plan(exp, &opts).unwrap();
         assert_eq!((forced[0].run_id.as_str(), forced[0].done.as_deref()), ("m=1-old", None));

@@ -103,6 +103,8 @@ pub struct RunRecord {
 pub struct RecordedRun {
     pub run_id: String,
     pub status: String,
+    /// The label it was recorded under (a sweep may label the same config differently later).
+    pub label: Option<String>,
 }
 
 /// The result tables of one experiment.
@@ -182,7 +184,7 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 let text = |c: &str| Some(Table::get(r, c)?.as_str()?.to_string());
-                Some((text("config_hash")?, RecordedRun { run_id: text("run_id")?, status: text("status")? }))
+                Some((text("config_hash")?, RecordedRun { run_id: text("run_id")?, status: text("status")?, label: text("label") }))
             })
             .collect())
     }
