@@ -28,6 +28,21 @@ impl Verdict {
             Verdict::Incomplete => "incomplete: runs missing",
         }
     }
+
+    /// Whether `values` (in sweep order) rise (`rising`) or fall: reproduced when every step
+    /// goes that way, partly when only the ends are in order, not reproduced when fewer than two
+    /// values or any is missing (a setting whose runs all diverged).
+    pub fn of_trend(values: &[Option<f64>], rising: bool) -> Verdict {
+        let Some(v) = values.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else { return Verdict::NotReproduced };
+        let ordered = |a: f64, b: f64| if rising { b > a } else { b < a };
+        if v.windows(2).all(|w| ordered(w[0], w[1])) {
+            Verdict::Reproduced
+        } else if ordered(v[0], v[v.len() - 1]) {
+            Verdict::Partly
+        } else {
+            Verdict::NotReproduced
+        }
+    }
 }
 
 /// One experiment's part of the report.
@@ -168,6 +183,17 @@ pub fn write(results_dir: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trends_need_every_step_for_reproduced_and_the_ends_for_partly() {
+        let v = |xs: &[f64]| xs.iter().map(|&x| Some(x)).collect::<Vec<_>>();
+        assert_eq!(Verdict::of_trend(&v(&[23.8, 31.8, 31.7, 31.4]), true), Verdict::Partly);
+        assert_eq!(Verdict::of_trend(&v(&[13.8, 18.6, 20.6, 23.5]), true), Verdict::Reproduced);
+        assert_eq!(Verdict::of_trend(&v(&[11.2, 2.9, 2.5, 2.0]), false), Verdict::Reproduced);
+        assert_eq!(Verdict::of_trend(&v(&[2.0, 2.0]), true), Verdict::NotReproduced, "a tie is not a rise");
+        assert_eq!(Verdict::of_trend(&[Some(1.0), None, Some(3.0)], true), Verdict::NotReproduced);
+        assert_eq!(Verdict::of_trend(&v(&[1.0]), true), Verdict::NotReproduced);
+    }
 
     #[test]
     fn labels_and_sections() {

@@ -331,18 +331,6 @@ impl Experiment for LSoftmaxExperiment {
         let angles = means("min_class_weight_angle");
         let spread = means("mean_angle_to_class_weight");
         let gaps = means(MIN_RAY_GAP);
-        // Reproduced when monotone over every m, partly when only the ends are in order.
-        let trend = |v: &[Option<f64>], up: bool| -> Verdict {
-            let Some(v) = v.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else { return Verdict::NotReproduced };
-            let ordered = |a: f64, b: f64| if up { b > a } else { b < a };
-            if v.windows(2).all(|w| ordered(w[0], w[1])) {
-                Verdict::Reproduced
-            } else if ordered(v[0], v[v.len() - 1]) {
-                Verdict::Partly
-            } else {
-                Verdict::NotReproduced
-            }
-        };
         let fmt_list = |metric: &str, unit: &dyn Fn(f64) -> String| groups.iter().map(|g| format!("m={}: {}", g.m, g.get(metric).map(|v| unit(v.0)).unwrap_or("diverged".into()))).collect::<Vec<_>>().join(", ");
         let seeds = groups.iter().map(|g| g.runs).max().unwrap_or(1);
         let f = |r: &crate::results::Row, c: &str| Table::get(r, c).and_then(Cell::as_f64);
@@ -350,9 +338,9 @@ impl Experiment for LSoftmaxExperiment {
             title: "L-Softmax (Liu et al., ICML 2016): the margin m, Fig. 2".into(),
             claims: vec![
                 ("Test accuracy of 2-D features does not fall from one m to the next (every m ≥ 97.5%)".into(), "98.45 / 98.96 / 99.22 / 99.34 %".into(), fmt_list("test_accuracy", &|a| fmt_pct(a)), acc_verdict),
-                ("The angular gaps between classes widen with m (smallest angle between class weights)".into(), "Fig. 2 (qualitative)".into(), fmt_list("min_class_weight_angle", &deg1), trend(&angles, true)),
-                ("The empty gaps between neighbouring class rays widen with m (smallest gap between the central 90% arcs of test features)".into(), "Fig. 2 (qualitative)".into(), fmt_list(MIN_RAY_GAP, &deg1), trend(&gaps, true)),
-                ("Each class narrows in angle as m grows (mean angle between x and W_y)".into(), "Fig. 2 (qualitative)".into(), fmt_list("mean_angle_to_class_weight", &deg1), trend(&spread, false)),
+                ("The angular gaps between classes widen with m (smallest angle between class weights)".into(), "Fig. 2 (qualitative)".into(), fmt_list("min_class_weight_angle", &deg1), Verdict::of_trend(&angles, true)),
+                ("The empty gaps between neighbouring class rays widen with m (smallest gap between the central 90% arcs of test features)".into(), "Fig. 2 (qualitative)".into(), fmt_list(MIN_RAY_GAP, &deg1), Verdict::of_trend(&gaps, true)),
+                ("Each class narrows in angle as m grows (mean angle between x and W_y)".into(), "Fig. 2 (qualitative)".into(), fmt_list("mean_angle_to_class_weight", &deg1), Verdict::of_trend(&spread, false)),
             ],
             body: format!(
                 "{means_line}\n\n{table}\n{diverged}In a plane, {classes} class weights are at most 360°/{classes} = {bound:.0}° apart at their closest pair (evenly spread), \
