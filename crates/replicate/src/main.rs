@@ -184,7 +184,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 if todo > 0 && data.is_none() {
                     data = Some(experiments::load_data(&opts.data_dir)?);
                 }
-                let report = experiments::run_experiment_with(exp, &opts, data.as_ref(), Some(&mut progress))?;
+                let mut report = experiments::run_experiment_with(exp, &opts, data.as_ref(), Some(&mut progress))?;
+                // After an experiment that trained, so that an interrupted plan leaves REPORT.md current.
+                if !report.executed.is_empty() {
+                    report.figures.push(replicate::report::write(&opts.plan.results_dir)?);
+                }
                 print_report(exp.name(), &report);
             }
             progress.finish();

@@ -352,14 +352,19 @@ impl PlanProgress {
     }
 }
 
-/// Runs every unfinished run of `exp`, records each as soon as it ends, then redraws the figures.
+/// Runs every unfinished run of `exp`, records each as soon as it ends, then redraws the figures
+/// and REPORT.md.
 pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>) -> Result<Report> {
-    run_experiment_with(exp, opts, data, None)
+    let mut report = run_experiment_with(exp, opts, data, None)?;
+    if Store::new(&opts.plan.results_dir, exp.name()).path("runs").exists() {
+        report.figures.push(crate::report::write(&opts.plan.results_dir)?);
+    }
+    Ok(report)
 }
 
-/// As [`run_experiment`], reporting each finished run to a plan-wide progress. Within a plan
-/// (reproduce-all) REPORT.md is rewritten only after an experiment that trained, so that an
-/// interrupted plan leaves it current; the plan writes it once more at its end.
+/// As [`run_experiment`], reporting each finished run to a plan-wide progress, and leaving
+/// REPORT.md to the caller: a plan (reproduce-all) covers every experiment, so it decides when
+/// the report is worth rewriting.
 pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>, mut plan_progress: Option<&mut PlanProgress>) -> Result<Report> {
     let started = std::time::Instant::now();
     crate::results::git_state();
@@ -402,9 +407,6 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
     }
     if store.path("runs").exists() {
         report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
-        if plan_progress.is_none() || !report.executed.is_empty() {
-            report.figures.push(crate::report::write(&opts.plan.results_dir)?);
-        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
