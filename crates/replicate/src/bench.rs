@@ -52,7 +52,11 @@ pub fn lenetspp_speed(width: f64, kernels: Kernels, batch: usize, runs: usize) -
     let config = BackboneConfig { width, feature_dim: 2 };
     let model = Model::new(config, HeadKind::Linear { classes: 10 }, 1, kernels, &device)?;
     let mut rng = rng_for(1, "bench");
-    let x = Tensor::from_vec((0..batch * 784).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(), (batch, 1, 28, 28), &device)?;
+    let x = Tensor::from_vec(
+        (0..batch * 784).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(),
+        (batch, 1, 28, 28),
+        &device,
+    )?;
     let y = Tensor::from_vec((0..batch).map(|i| (i % 10) as u32).collect::<Vec<_>>(), batch, &device)?;
     let mut sgd = Sgd::new(SgdConfig { momentum: 0.9, weight_decay: 5e-4 }, &model.params);
     let train = median_seconds(2, runs, || {
@@ -68,7 +72,13 @@ pub fn lenetspp_speed(width: f64, kernels: Kernels, batch: usize, runs: usize) -
     })?;
     // Forward, input gradient and weight gradient: about 3 × 2 × MACs per image.
     let flops = 6.0 * config.forward_macs() as f64 * batch as f64;
-    Ok(SpeedRow { width, kernels, train_images_per_second: batch as f64 / train, inference_images_per_second: batch as f64 / infer, train_gflops: flops / train / 1e9 })
+    Ok(SpeedRow {
+        width,
+        kernels,
+        train_images_per_second: batch as f64 / train,
+        inference_images_per_second: batch as f64 / infer,
+        train_gflops: flops / train / 1e9,
+    })
 }
 
 /// Median milliseconds of one TripletLoss forward + backward on `batch` × `dim` embeddings
@@ -76,7 +86,11 @@ pub fn lenetspp_speed(width: f64, kernels: Kernels, batch: usize, runs: usize) -
 pub fn mining_ms(mining: Mining, batch: usize, dim: usize, classes: usize) -> Result<f64> {
     let device = Device::Cpu;
     let mut rng = rng_for(2, "bench-mining");
-    let e = Tensor::from_vec((0..batch * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(), (batch, dim), &device)?;
+    let e = Tensor::from_vec(
+        (0..batch * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(),
+        (batch, dim),
+        &device,
+    )?;
     let e = crate::nn::l2_normalize(&e)?;
     let var = candle_core::Var::from_tensor(&e)?;
     let labels = Tensor::from_vec((0..batch).map(|i| (i % classes) as u32).collect::<Vec<_>>(), batch, &device)?;
@@ -98,20 +112,33 @@ pub fn run(quick: bool) -> Result<()> {
     for width in [1.0, 0.5] {
         for kernels in [Kernels::Candle, Kernels::Fast] {
             let r = lenetspp_speed(width, kernels, 128, if kernels == Kernels::Candle { runs.min(3) } else { runs })?;
-            println!("{:<7} {:<8} {:>12.1} {:>12.1} {:>10.1}", width, format!("{:?}", kernels).to_lowercase(), r.train_images_per_second, r.inference_images_per_second, r.train_gflops);
+            println!(
+                "{:<7} {:<8} {:>12.1} {:>12.1} {:>10.1}",
+                width,
+                format!("{:?}", kernels).to_lowercase(),
+                r.train_images_per_second,
+                r.inference_images_per_second,
+                r.train_gflops
+            );
             rows.push(r);
         }
     }
     for width in [1.0, 0.5] {
         let get = |k: Kernels| rows.iter().find(|r| r.width == width && r.kernels == k).expect("measured");
         let (c, f) = (get(Kernels::Candle), get(Kernels::Fast));
-        println!("width {width}: fast/candle train {:.2}x, inference {:.2}x", f.train_images_per_second / c.train_images_per_second, f.inference_images_per_second / c.inference_images_per_second);
+        println!(
+            "width {width}: fast/candle train {:.2}x, inference {:.2}x",
+            f.train_images_per_second / c.train_images_per_second,
+            f.inference_images_per_second / c.inference_images_per_second
+        );
     }
     if let Some(mib) = peak_rss_mib() {
         println!("peak resident memory of this process (all of the above): {mib:.0} MiB");
     }
     println!();
-    println!("Triplet mining on FaceNet's batch: 1800 × 128 L2-normalised embeddings, 45 classes × 40 (forward + backward)");
+    println!(
+        "Triplet mining on FaceNet's batch: 1800 × 128 L2-normalised embeddings, 45 classes × 40 (forward + backward)"
+    );
     for mining in [Mining::SemiHard, Mining::BatchHard, Mining::HardestNegative] {
         println!("{:<18} {:>8.1} ms", mining.name(), mining_ms(mining, 1800, 128, 45)?);
     }
@@ -122,9 +149,16 @@ pub fn run(quick: bool) -> Result<()> {
 pub fn layer_breakdown(width: f64) -> Result<()> {
     let device = Device::Cpu;
     let c = BackboneConfig { width, feature_dim: 2 }.channels();
-    let layers = [(1, c[0], 28), (c[0], c[0], 28), (c[0], c[1], 14), (c[1], c[1], 14), (c[1], c[2], 7), (c[2], c[2], 7)];
+    let layers =
+        [(1, c[0], 28), (c[0], c[0], 28), (c[0], c[1], 14), (c[1], c[1], 14), (c[1], c[2], 7), (c[2], c[2], 7)];
     let mut rng = rng_for(3, "bench-layers");
-    let mut rand = |shape: &[usize]| -> Result<Tensor> { Ok(Tensor::from_vec((0..shape.iter().product::<usize>()).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(), shape, &device)?) };
+    let mut rand = |shape: &[usize]| -> Result<Tensor> {
+        Ok(Tensor::from_vec(
+            (0..shape.iter().product::<usize>()).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(),
+            shape,
+            &device,
+        )?)
+    };
     println!("{:<16} {:>9} {:>9} {:>9} {:>9} {:>9}", "layer", "fwd ms", "dx ms", "dw ms", "prelu ms", "GFLOP/s");
     for (cin, cout, side) in layers {
         let x = candle_core::Var::from_tensor(&rand(&[128, side, side, cin])?)?;
@@ -151,7 +185,15 @@ pub fn layer_breakdown(width: f64) -> Result<()> {
         })?;
         let macs = (128 * cin * cout * 25 * side * side) as f64;
         let (dx, dw) = (both - dw_only, dw_only - fwd);
-        println!("{:<16} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}", format!("{cin}->{cout} {side}x{side}"), fwd * 1e3, dx * 1e3, dw * 1e3, prelu * 1e3, 6.0 * macs / both / 1e9);
+        println!(
+            "{:<16} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            format!("{cin}->{cout} {side}x{side}"),
+            fwd * 1e3,
+            dx * 1e3,
+            dw * 1e3,
+            prelu * 1e3,
+            6.0 * macs / both / 1e9
+        );
     }
     Ok(())
 }

@@ -92,17 +92,23 @@ impl RunArgs {
         let overrides = self
             .set
             .iter()
-            .map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).with_context(|| format!("--set takes key=value, got {kv:?}")))
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .with_context(|| format!("--set takes key=value, got {kv:?}"))
+            })
             .collect::<Result<Vec<_>>>()?;
         let device = match self.device.as_str() {
             "cpu" => candle_core::Device::Cpu,
-            "cuda" => candle_core::Device::new_cuda(0).context("cannot open CUDA device 0 (is the binary built with `--features cuda`?)")?,
+            "cuda" => candle_core::Device::new_cuda(0)
+                .context("cannot open CUDA device 0 (is the binary built with `--features cuda`?)")?,
             other => anyhow::bail!("unknown device {other:?}; valid devices: cpu, cuda"),
         };
         let shard = match &self.shard {
             None => None,
             Some(s) => {
-                let parsed = s.split_once('/').and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+                let parsed =
+                    s.split_once('/').and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
                 match parsed {
                     Some((i, n)) if n > 0 && i < n => Some((i, n)),
                     _ => anyhow::bail!("--shard takes i/n with 0 ≤ i < n, got {s:?}"),
@@ -110,7 +116,13 @@ impl RunArgs {
             }
         };
         Ok(RunOptions {
-            plan: PlanOptions { profile: Profile::parse(&self.profile)?, overrides, force: self.force, results_dir: cli.results_dir.clone().unwrap_or_else(util::default_results_dir), shard },
+            plan: PlanOptions {
+                profile: Profile::parse(&self.profile)?,
+                overrides,
+                force: self.force,
+                results_dir: cli.results_dir.clone().unwrap_or_else(util::default_results_dir),
+                shard,
+            },
             data_dir: cli.data_dir.clone().unwrap_or_else(util::default_data_dir),
             device,
         })
@@ -165,15 +177,31 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let opts = args.options(cli)?;
             // The plan, from what is recorded now (the leaderboard's λ follow the sweeps run before it).
             let mut total = (0usize, 0usize, 0.0f64);
-            println!("reproduce-all on the {} profile{}:", opts.plan.profile.name(), opts.plan.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default());
+            println!(
+                "reproduce-all on the {} profile{}:",
+                opts.plan.profile.name(),
+                opts.plan.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default()
+            );
             for exp in experiments::registry() {
                 let planned = experiments::plan(exp, &opts.plan)?;
                 let todo: Vec<_> = planned.iter().filter(|r| r.done.is_none()).collect();
                 let estimate: f64 = todo.iter().map(|r| experiments::estimated_seconds(&r.config)).sum();
-                println!("  {:<18} {:>3} runs to do, {:>3} recorded, about {}", exp.name(), todo.len(), planned.len() - todo.len(), replicate::train::fmt_secs(estimate));
+                println!(
+                    "  {:<18} {:>3} runs to do, {:>3} recorded, about {}",
+                    exp.name(),
+                    todo.len(),
+                    planned.len() - todo.len(),
+                    replicate::train::fmt_secs(estimate)
+                );
                 total = (total.0 + todo.len(), total.1 + planned.len() - todo.len(), total.2 + estimate);
             }
-            println!("  {:<18} {:>3} runs to do, {:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)", "total", total.0, total.1, replicate::train::fmt_secs(total.2));
+            println!(
+                "  {:<18} {:>3} runs to do, {:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)",
+                "total",
+                total.0,
+                total.1,
+                replicate::train::fmt_secs(total.2)
+            );
             if *plan_only {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -216,7 +244,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 let counts: Vec<String> = [Profile::Smoke, Profile::Quick, Profile::Paper]
                     .iter()
                     .map(|p| {
-                        let runs: std::collections::BTreeSet<String> = exp.sweeps(*p, &cli.results_dir.clone().unwrap_or_else(util::default_results_dir)).iter().flat_map(|s| s.runs()).map(|(_, c)| experiments::config_hash(exp.name(), &c)).collect();
+                        let runs: std::collections::BTreeSet<String> = exp
+                            .sweeps(*p, &cli.results_dir.clone().unwrap_or_else(util::default_results_dir))
+                            .iter()
+                            .flat_map(|s| s.runs())
+                            .map(|(_, c)| experiments::config_hash(exp.name(), &c))
+                            .collect();
                         format!("{} {}", p.name(), runs.len())
                     })
                     .collect();
@@ -229,7 +262,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 replicate::bench::layer_breakdown(1.0)?;
             } else if let Some(width) = speed {
                 let r = replicate::bench::lenetspp_speed(*width, replicate::nn::Kernels::Fast, 128, 7)?;
-                println!("train img/s: {:.1}\ninference img/s: {:.1}", r.train_images_per_second, r.inference_images_per_second);
+                println!(
+                    "train img/s: {:.1}\ninference img/s: {:.1}",
+                    r.train_images_per_second, r.inference_images_per_second
+                );
             } else {
                 replicate::bench::run(*quick)?;
             }

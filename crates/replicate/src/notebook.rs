@@ -76,7 +76,10 @@ pub struct Image {
 impl Image {
     pub fn evcxr_display(&self) {
         match std::fs::read(&self.path) {
-            Ok(bytes) => println!("EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT", base64::engine::general_purpose::STANDARD.encode(bytes)),
+            Ok(bytes) => println!(
+                "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            ),
             Err(e) => println!("cannot show {}: {e}", self.path.display()),
         }
     }
@@ -108,14 +111,19 @@ pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
     let profile = crate::Profile::parse(&std::env::var("REPLICATE_PROFILE").unwrap_or_else(|_| "quick".into()))?;
     eprintln!("{} has no results yet: running it on the {} profile", experiment, profile.name());
     let exp = crate::experiments::find(experiment)?;
-    let opts = crate::RunOptions { plan: crate::experiments::PlanOptions::new(profile, &results_dir), data_dir: crate::util::default_data_dir(), device: candle_core::Device::Cpu };
+    let opts = crate::RunOptions {
+        plan: crate::experiments::PlanOptions::new(profile, &results_dir),
+        data_dir: crate::util::default_data_dir(),
+        device: candle_core::Device::Cpu,
+    };
     crate::experiments::run_experiment(exp, &opts, None)?;
     Ok(results)
 }
 
 /// Images per digit in each split of MNIST.
 pub fn digit_counts(mnist: &crate::data::Mnist) -> PolarsResult<DataFrame> {
-    let counts = |labels: &[u8]| (0..10u8).map(|d| labels.iter().filter(|&&l| l == d).count() as u64).collect::<Vec<_>>();
+    let counts =
+        |labels: &[u8]| (0..10u8).map(|d| labels.iter().filter(|&&l| l == d).count() as u64).collect::<Vec<_>>();
     DataFrame::new(
         10,
         vec![
@@ -128,9 +136,18 @@ pub fn digit_counts(mnist: &crate::data::Mnist) -> PolarsResult<DataFrame> {
 
 /// A report section's claim table as HTML (the verdict cell of a paper notebook).
 pub fn markdown_claims(section: &crate::report::Section) -> String {
-    let mut html = format!("<h3>{}</h3><table><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th></tr></thead><tbody>", escape(&section.title));
+    let mut html = format!(
+        "<h3>{}</h3><table><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th></tr></thead><tbody>",
+        escape(&section.title)
+    );
     for (claim, paper, ours, verdict) in &section.claims {
-        html.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b></td></tr>", escape(claim), escape(paper), escape(ours), verdict.text()));
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b></td></tr>",
+            escape(claim),
+            escape(paper),
+            escape(ours),
+            verdict.text()
+        ));
     }
     html.push_str("</tbody></table>");
     html
@@ -153,7 +170,11 @@ mod tests {
 
     #[test]
     fn html_table_escapes_and_truncates() {
-        let df = DataFrame::new(3, vec![Column::new("a<b".into(), vec![1.5f64, 2.0, 3.25]), Column::new("s".into(), vec!["x", "y&", "z"])]).unwrap();
+        let df = DataFrame::new(
+            3,
+            vec![Column::new("a<b".into(), vec![1.5f64, 2.0, 3.25]), Column::new("s".into(), vec!["x", "y&", "z"])],
+        )
+        .unwrap();
         let t = table(&df, 2);
         assert!(t.html.contains("<th>a&lt;b</th>"));
         assert!(t.html.contains("<td>1.5000</td>") && t.html.contains("<td>y&amp;</td>"));

@@ -48,7 +48,11 @@ impl Sgd {
             let (lr_mult, decay_mult) = Self::multipliers(p.kind);
             let w = p.var.as_detached_tensor();
             let g = g.detach();
-            let decayed = if self.config.weight_decay * decay_mult != 0.0 { (g + (&w * (self.config.weight_decay * decay_mult))?)? } else { g };
+            let decayed = if self.config.weight_decay * decay_mult != 0.0 {
+                (g + (&w * (self.config.weight_decay * decay_mult))?)?
+            } else {
+                g
+            };
             let scaled = (decayed * (lr * lr_mult))?;
             let v = match slot.take() {
                 Some(v) if self.config.momentum != 0.0 => ((v * self.config.momentum)? + scaled)?,

@@ -33,7 +33,9 @@ impl Verdict {
     /// goes that way, partly when only the ends are in order, not reproduced when fewer than two
     /// values or any is missing (a setting whose runs all diverged).
     pub fn of_trend(values: &[Option<f64>], rising: bool) -> Verdict {
-        let Some(v) = values.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else { return Verdict::NotReproduced };
+        let Some(v) = values.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else {
+            return Verdict::NotReproduced;
+        };
         let ordered = |a: f64, b: f64| if rising { b > a } else { b < a };
         if v.windows(2).all(|w| ordered(w[0], w[1])) {
             Verdict::Reproduced
@@ -96,7 +98,12 @@ pub fn runs_by(store: &Store, key: &str) -> Result<Vec<(f64, Row)>> {
 /// [`runs_by`] over rows already chosen (for an experiment whose runs differ in more than `key`).
 pub fn first_of_each(mut rows: Vec<Row>, key: &str) -> Vec<(f64, Row)> {
     let mut out: Vec<(f64, Row)> = Vec::new();
-    rows.sort_by_key(|r| (Table::get(r, "status").and_then(Cell::as_str) != Some(STATUS_FINISHED), Table::get(r, "seed").and_then(Cell::as_f64).map(|s| s as i64).unwrap_or(0)));
+    rows.sort_by_key(|r| {
+        (
+            Table::get(r, "status").and_then(Cell::as_str) != Some(STATUS_FINISHED),
+            Table::get(r, "seed").and_then(Cell::as_f64).map(|s| s as i64).unwrap_or(0),
+        )
+    });
     for row in rows {
         // A column holding "inf" among numbers is stored as text.
         let value = match Table::get(&row, key) {
@@ -121,7 +128,11 @@ pub fn first_of_each(mut rows: Vec<Row>, key: &str) -> Vec<(f64, Row)> {
 
 /// (recorded, planned, profile name): how many of the runs that the profile of the experiment's
 /// current runs plans (without overrides) are recorded.
-fn plan_coverage(exp: &dyn crate::experiments::Experiment, store: &Store, results_dir: &Path) -> Result<(usize, usize, &'static str)> {
+fn plan_coverage(
+    exp: &dyn crate::experiments::Experiment,
+    store: &Store,
+    results_dir: &Path,
+) -> Result<(usize, usize, &'static str)> {
     let runs = store.current_runs()?;
     let Some(profile) = runs.rows.first().and_then(|r| Table::get(r, "profile")).and_then(Cell::as_str) else {
         return Ok((0, 0, "no"));
@@ -201,7 +212,14 @@ mod tests {
         assert_eq!(lambda_label(1e-4), "1e-4");
         assert_eq!(lambda_label(0.05), "0.05");
         assert_eq!(lambda_label(f64::INFINITY), "∞");
-        let s = Section { title: "T".into(), claims: vec![("c".into(), "p".into(), "o".into(), Verdict::Partly)], body: "b\n".into() };
-        assert_eq!(s.markdown(), "## T\n\n| claim | paper | ours | verdict |\n|---|---|---|---|\n| c | p | o | **partly** |\n\nb\n");
+        let s = Section {
+            title: "T".into(),
+            claims: vec![("c".into(), "p".into(), "o".into(), Verdict::Partly)],
+            body: "b\n".into(),
+        };
+        assert_eq!(
+            s.markdown(),
+            "## T\n\n| claim | paper | ours | verdict |\n|---|---|---|---|\n| c | p | o | **partly** |\n\nb\n"
+        );
     }
 }

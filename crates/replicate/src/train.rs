@@ -126,7 +126,13 @@ impl Progress {
         } else if self.last_line.elapsed().as_secs_f64() >= 30.0 || done == self.total {
             let elapsed = self.start.elapsed().as_secs_f64();
             let eta = if done > 0 { elapsed / done as f64 * (self.total - done) as f64 } else { f64::NAN };
-            eprintln!("{} {done}/{} {message} (elapsed {}, ETA {})", self.label, self.total, fmt_secs(elapsed), fmt_secs(eta));
+            eprintln!(
+                "{} {done}/{} {message} (elapsed {}, ETA {})",
+                self.label,
+                self.total,
+                fmt_secs(elapsed),
+                fmt_secs(eta)
+            );
             self.last_line = Instant::now();
         }
     }
@@ -227,7 +233,12 @@ pub fn train(
                 values.extend(eval(model, step + 1)?);
                 eval_seconds += t.elapsed().as_secs_f64();
             }
-            let message = values.iter().filter(|(n, _)| n == "loss" || n.ends_with("accuracy")).map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" ");
+            let message = values
+                .iter()
+                .filter(|(n, _)| n == "loss" || n.ends_with("accuracy"))
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(" ");
             progress.update(step + 1, &format!("lr {lr:.2e} {message}"));
             curves.push(CurveRow { step: step + 1, epoch: sampler.epochs(), lr, values });
             sums.clear();
@@ -292,7 +303,12 @@ impl Embedded {
         let c = self.num_classes();
         self.logits.as_ref().map(|l| {
             l.chunks(c)
-                .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0)
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                        .0
+                })
                 .collect()
         })
     }

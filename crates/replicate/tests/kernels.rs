@@ -44,20 +44,36 @@ fn probe(y: &Tensor, rng: &mut ChaCha8Rng) -> Tensor {
 #[test]
 fn convolution_matches_candle() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    for (b, c, h, w, m, k, pad) in [(1, 1, 28, 28, 4, 5, 2), (3, 5, 9, 7, 6, 5, 2), (2, 3, 7, 7, 8, 3, 1), (4, 2, 6, 5, 3, 3, 0), (1, 4, 5, 5, 2, 5, 2), (2, 16, 14, 14, 24, 5, 2)] {
+    for (b, c, h, w, m, k, pad) in [
+        (1, 1, 28, 28, 4, 5, 2),
+        (3, 5, 9, 7, 6, 5, 2),
+        (2, 3, 7, 7, 8, 3, 1),
+        (4, 2, 6, 5, 3, 3, 0),
+        (1, 4, 5, 5, 2, 5, 2),
+        (2, 16, 14, 14, 24, 5, 2),
+    ] {
         let x = random(&mut rng, &[b, c, h, w]);
         let wt = random(&mut rng, &[m, c, k, k]);
         let bias = random(&mut rng, &[m]);
         let what = format!("conv b{b} c{c} {h}x{w} m{m} k{k} pad{pad}");
         let ours = nchw(&kernels::conv2d_nhwc(&nhwc(x.as_tensor()), wt.as_tensor(), bias.as_tensor(), pad).unwrap());
-        let theirs = x.as_tensor().conv2d(wt.as_tensor(), pad, 1, 1, 1).unwrap().broadcast_add(&bias.as_tensor().reshape((1, m, 1, 1)).unwrap()).unwrap();
+        let theirs = x
+            .as_tensor()
+            .conv2d(wt.as_tensor(), pad, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&bias.as_tensor().reshape((1, m, 1, 1)).unwrap())
+            .unwrap();
         assert_close(&format!("{what} forward"), &ours, &theirs);
         let mut seed = ChaCha8Rng::seed_from_u64(99);
         let g_ours = probe(&ours, &mut seed).backward().unwrap();
         let mut seed = ChaCha8Rng::seed_from_u64(99);
         let g_theirs = probe(&theirs, &mut seed).backward().unwrap();
         for (name, v) in [("input", &x), ("weight", &wt), ("bias", &bias)] {
-            assert_close(&format!("{what} {name} gradient"), g_ours.get(v.as_tensor()).unwrap(), g_theirs.get(v.as_tensor()).unwrap());
+            assert_close(
+                &format!("{what} {name} gradient"),
+                g_ours.get(v.as_tensor()).unwrap(),
+                g_theirs.get(v.as_tensor()).unwrap(),
+            );
         }
     }
 }
@@ -90,8 +106,16 @@ fn prelu_matches_candle() {
         let g_ours = probe(&ours, &mut seed).backward().unwrap();
         let mut seed = ChaCha8Rng::seed_from_u64(7);
         let g_theirs = probe(&theirs, &mut seed).backward().unwrap();
-        assert_close(&format!("prelu {shape:?} dx"), g_ours.get(x.as_tensor()).unwrap(), g_theirs.get(x.as_tensor()).unwrap());
-        assert_close(&format!("prelu {shape:?} dslope"), g_ours.get(slope.as_tensor()).unwrap(), g_theirs.get(slope.as_tensor()).unwrap());
+        assert_close(
+            &format!("prelu {shape:?} dx"),
+            g_ours.get(x.as_tensor()).unwrap(),
+            g_theirs.get(x.as_tensor()).unwrap(),
+        );
+        assert_close(
+            &format!("prelu {shape:?} dslope"),
+            g_ours.get(slope.as_tensor()).unwrap(),
+            g_theirs.get(slope.as_tensor()).unwrap(),
+        );
     }
 }
 
@@ -149,7 +173,11 @@ fn max_pool_matches_candle() {
         let g_ours = probe(&ours, &mut seed).backward().unwrap();
         let mut seed = ChaCha8Rng::seed_from_u64(8);
         let g_theirs = probe(&theirs, &mut seed).backward().unwrap();
-        assert_close(&format!("pool {shape:?} dx"), g_ours.get(x.as_tensor()).unwrap(), g_theirs.get(x.as_tensor()).unwrap());
+        assert_close(
+            &format!("pool {shape:?} dx"),
+            g_ours.get(x.as_tensor()).unwrap(),
+            g_theirs.get(x.as_tensor()).unwrap(),
+        );
     }
 }
 
@@ -177,14 +205,29 @@ fn training_curves_match_candle_step_for_step() {
     let results = std::env::temp_dir().join(format!("replicate-kernels-curves-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
     let opts = RunOptions {
-        plan: PlanOptions { overrides: [("iterations", "20"), ("log_every", "1"), ("kernels", "fast,candle")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..PlanOptions::new(Profile::Smoke, &results) },
+        plan: PlanOptions {
+            overrides: [("iterations", "20"), ("log_every", "1"), ("kernels", "fast,candle")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..PlanOptions::new(Profile::Smoke, &results)
+        },
         data_dir,
         device: DEV,
     };
     experiments::run_experiment(experiments::find("softmax-baseline").unwrap(), &opts, None).unwrap();
     let curves = Store::new(&results, "softmax-baseline").load("curves").unwrap();
     let losses = |kernels: &str| -> Vec<f64> {
-        curves.rows.iter().filter(|r| Table::get(r, "run_id").and_then(Cell::as_str).is_some_and(|id| id.starts_with(&format!("kernels={kernels}-")))).map(|r| Table::get(r, "loss").and_then(Cell::as_f64).unwrap()).collect()
+        curves
+            .rows
+            .iter()
+            .filter(|r| {
+                Table::get(r, "run_id")
+                    .and_then(Cell::as_str)
+                    .is_some_and(|id| id.starts_with(&format!("kernels={kernels}-")))
+            })
+            .map(|r| Table::get(r, "loss").and_then(Cell::as_f64).unwrap())
+            .collect()
     };
     let (fast, candle) = (losses("fast"), losses("candle"));
     assert_eq!((fast.len(), candle.len()), (20, 20));

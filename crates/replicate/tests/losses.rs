@@ -31,7 +31,10 @@ fn scalar(t: &Tensor) -> f64 {
 fn assert_close(what: &str, got: &[f64], want: &[f64], rel: f64, abs: f64) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= abs + rel * w.abs(), "{what}[{i}]: got {g}, want {w} (rel {rel}, abs {abs})\n got  {got:?}\n want {want:?}");
+        assert!(
+            (g - w).abs() <= abs + rel * w.abs(),
+            "{what}[{i}]: got {g}, want {w} (rel {rel}, abs {abs})\n got  {got:?}\n want {want:?}"
+        );
     }
 }
 
@@ -59,7 +62,8 @@ fn finite_difference(f: &dyn Fn(&Tensor) -> Tensor, x: &[f64], shape: (usize, us
 }
 
 fn reference() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/losses.json")).expect("tests/reference/losses.json");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/losses.json"))
+        .expect("tests/reference/losses.json");
     serde_json::from_str(&text).expect("valid JSON")
 }
 
@@ -101,7 +105,11 @@ fn vendored_reference_matches_shared_copy() {
     let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/losses.json");
     if let Ok(theirs) = std::fs::read(&shared) {
         let ours = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/losses.json")).unwrap();
-        assert!(ours == theirs, "tests/reference/losses.json differs from {}: copy the new version in", shared.display());
+        assert!(
+            ours == theirs,
+            "tests/reference/losses.json differs from {}: copy the new version in",
+            shared.display()
+        );
     }
 }
 
@@ -125,10 +133,15 @@ fn every_reference_case_passes() {
             "contrastive" => {
                 let x = rows(&case["features"]);
                 let labels = labels_tensor(&ints(&case["labels"]));
-                let form = if case["form"] == "distance" { ContrastiveForm::Distance } else { ContrastiveForm::SquaredDistance };
+                let form = if case["form"] == "distance" {
+                    ContrastiveForm::Distance
+                } else {
+                    ContrastiveForm::SquaredDistance
+                };
                 let margin = case["margin"].as_f64().unwrap();
                 let shape = (x.len(), x[0].len());
-                let (loss, grad) = value_and_grad(&|f| contrastive_loss(f, &labels, margin, form).unwrap(), &x.concat(), shape);
+                let (loss, grad) =
+                    value_and_grad(&|f| contrastive_loss(f, &labels, margin, form).unwrap(), &x.concat(), shape);
                 assert_close(&what, &[loss], &[case["loss"].as_f64().unwrap()], VALUE_REL, ABS);
                 match &case["grad_features"] {
                     Value::Null => assert!(grad.iter().all(|g| g.is_finite()), "{what}: gradient not finite: {grad:?}"),
@@ -138,7 +151,11 @@ fn every_reference_case_passes() {
             "triplet" => {
                 let x = rows(&case["features"]);
                 let labels = labels_tensor(&ints(&case["labels"]));
-                let loss_fn = TripletLoss { margin: case["margin"].as_f64().unwrap(), mining: mining(case["mining"].as_str().unwrap()), distance: distance(case["distance"].as_str().unwrap()) };
+                let loss_fn = TripletLoss {
+                    margin: case["margin"].as_f64().unwrap(),
+                    mining: mining(case["mining"].as_str().unwrap()),
+                    distance: distance(case["distance"].as_str().unwrap()),
+                };
                 let shape = (x.len(), x[0].len());
                 let (loss, grad) = value_and_grad(&|f| loss_fn.forward(f, &labels).unwrap().loss, &x.concat(), shape);
                 let what = format!("{what} {:?} {:?}", loss_fn.mining, loss_fn.distance);
@@ -158,7 +175,13 @@ fn every_reference_case_passes() {
                 assert_close(&what, &[loss], &[case["loss"].as_f64().unwrap()], VALUE_REL, ABS);
                 assert_close(&what, &grad, &rows(&case["grad_features"]).concat(), GRAD_REL, ABS);
                 center.update(&matrix(&x), &labels).unwrap();
-                assert_close(&what, &flat(center.centers()), &rows(&case["centers_after_update"]).concat(), VALUE_REL, ABS);
+                assert_close(
+                    &what,
+                    &flat(center.centers()),
+                    &rows(&case["centers_after_update"]).concat(),
+                    VALUE_REL,
+                    ABS,
+                );
             }
             "lsoftmax" => {
                 let x = rows(&case["features"]);
@@ -169,12 +192,36 @@ fn every_reference_case_passes() {
                 let wv = Var::from_tensor(&matrix(&w)).unwrap();
                 let layer = LSoftmax::new(wv.as_tensor().clone(), m).unwrap();
                 let logits = layer.train_logits(xv.as_tensor(), &labels, lambda).unwrap();
-                assert_close(&format!("{what} logits"), &flat(&logits), &rows(&case["train_logits"]).concat(), VALUE_REL, ABS);
+                assert_close(
+                    &format!("{what} logits"),
+                    &flat(&logits),
+                    &rows(&case["train_logits"]).concat(),
+                    VALUE_REL,
+                    ABS,
+                );
                 let loss = softmax_loss(&logits, &labels).unwrap();
-                assert_close(&format!("{what} loss"), &[scalar(&loss)], &[case["loss"].as_f64().unwrap()], VALUE_REL, ABS);
+                assert_close(
+                    &format!("{what} loss"),
+                    &[scalar(&loss)],
+                    &[case["loss"].as_f64().unwrap()],
+                    VALUE_REL,
+                    ABS,
+                );
                 let grads = loss.backward().unwrap();
-                assert_close(&format!("{what} grad x"), &flat(grads.get(xv.as_tensor()).unwrap()), &rows(&case["grad_features"]).concat(), GRAD_REL, ABS);
-                assert_close(&format!("{what} grad W"), &flat(grads.get(wv.as_tensor()).unwrap()), &rows(&case["grad_weight"]).concat(), GRAD_REL, ABS);
+                assert_close(
+                    &format!("{what} grad x"),
+                    &flat(grads.get(xv.as_tensor()).unwrap()),
+                    &rows(&case["grad_features"]).concat(),
+                    GRAD_REL,
+                    ABS,
+                );
+                assert_close(
+                    &format!("{what} grad W"),
+                    &flat(grads.get(wv.as_tensor()).unwrap()),
+                    &rows(&case["grad_weight"]).concat(),
+                    GRAD_REL,
+                    ABS,
+                );
             }
             "psi" => {
                 let cos = nums(&case["cos"]);
@@ -183,8 +230,14 @@ fn every_reference_case_passes() {
                 assert_close(&what, &got, &nums(&case["psi"]), VALUE_REL, ABS);
             }
             "lambda_schedule" => {
-                let s = LambdaSchedule { base: case["base"].as_f64().unwrap(), gamma: case["gamma"].as_f64().unwrap(), power: case["power"].as_f64().unwrap(), lambda_min: case["lambda_min"].as_f64().unwrap() };
-                let got: Vec<f64> = case["iters"].as_array().unwrap().iter().map(|i| s.at(i.as_u64().unwrap())).collect();
+                let s = LambdaSchedule {
+                    base: case["base"].as_f64().unwrap(),
+                    gamma: case["gamma"].as_f64().unwrap(),
+                    power: case["power"].as_f64().unwrap(),
+                    lambda_min: case["lambda_min"].as_f64().unwrap(),
+                };
+                let got: Vec<f64> =
+                    case["iters"].as_array().unwrap().iter().map(|i| s.at(i.as_u64().unwrap())).collect();
                 assert_close(&what, &got, &nums(&case["lambda"]), VALUE_REL, ABS);
             }
             other => panic!("unknown reference kind {other}"),
@@ -275,7 +328,11 @@ fn oracle_triplet(x: &[Vec<f64>], labels: &[u32], margin: f64, rule: Mining, dis
                 for &p in &pos {
                     let dap = d(a, p);
                     let farther = neg.iter().map(|&n| d(a, n)).filter(|&dn| dn > dap).fold(f64::INFINITY, f64::min);
-                    let dan = if farther.is_finite() { farther } else { neg.iter().map(|&n| d(a, n)).fold(f64::NEG_INFINITY, f64::max) };
+                    let dan = if farther.is_finite() {
+                        farther
+                    } else {
+                        neg.iter().map(|&n| d(a, n)).fold(f64::NEG_INFINITY, f64::max)
+                    };
                     terms.push((dap - dan + margin).max(0.0));
                 }
             }
@@ -331,41 +388,68 @@ fn losses_match_loop_oracles_on_random_batches() {
         let xt = matrix(&x);
         let what = format!("trial {trial} (B={b}, D={d}, labels {labels:?})");
         let margin = rng.random_range(0.1..2.0);
-        assert_close(&format!("softmax {what}"), &[scalar(&softmax_loss(&xt, &lt.clamp(0u32, d as u32 - 1).unwrap()).unwrap())], &[oracle_softmax(&x, &labels.iter().map(|&l| l.min(d as u32 - 1)).collect::<Vec<_>>())], 1e-12, 1e-12);
+        assert_close(
+            &format!("softmax {what}"),
+            &[scalar(&softmax_loss(&xt, &lt.clamp(0u32, d as u32 - 1).unwrap()).unwrap())],
+            &[oracle_softmax(&x, &labels.iter().map(|&l| l.min(d as u32 - 1)).collect::<Vec<_>>())],
+            1e-12,
+            1e-12,
+        );
         for form in [ContrastiveForm::Distance, ContrastiveForm::SquaredDistance] {
-            assert_close(&format!("contrastive {form:?} {what}"), &[scalar(&contrastive_loss(&xt, &lt, margin, form).unwrap())], &[oracle_contrastive(&x, &labels, margin, form)], 1e-10, 1e-12);
+            assert_close(
+                &format!("contrastive {form:?} {what}"),
+                &[scalar(&contrastive_loss(&xt, &lt, margin, form).unwrap())],
+                &[oracle_contrastive(&x, &labels, margin, form)],
+                1e-10,
+                1e-12,
+            );
         }
         for rule in Mining::ALL {
             for distance in [Distance::Euclidean, Distance::SquaredEuclidean] {
                 let got = TripletLoss { margin, mining: rule, distance }.forward(&xt, &lt).unwrap();
-                assert_close(&format!("triplet {rule:?} {distance:?} {what}"), &[scalar(&got.loss)], &[oracle_triplet(&x, &labels, margin, rule, distance)], 1e-10, 1e-12);
+                assert_close(
+                    &format!("triplet {rule:?} {distance:?} {what}"),
+                    &[scalar(&got.loss)],
+                    &[oracle_triplet(&x, &labels, margin, rule, distance)],
+                    1e-10,
+                    1e-12,
+                );
             }
         }
         let c = 5usize;
         let centers: Vec<Vec<f64>> = (0..c).map(|_| (0..d).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
         let alpha = rng.random_range(0.0..1.0);
         let mut center = CenterLoss::from_centers(matrix(&centers), alpha).unwrap();
-        let loss: f64 = x.iter().zip(&labels).map(|(xi, &y)| 0.5 * dist2(xi, &centers[y as usize])).sum::<f64>() / b as f64;
+        let loss: f64 =
+            x.iter().zip(&labels).map(|(xi, &y)| 0.5 * dist2(xi, &centers[y as usize])).sum::<f64>() / b as f64;
         assert_close(&format!("center {what}"), &[scalar(&center.loss(&xt, &lt).unwrap())], &[loss], 1e-12, 1e-12);
         center.update(&xt, &lt).unwrap();
         let mut expected = centers.clone();
         for j in 0..c {
             let members: Vec<usize> = (0..b).filter(|&i| labels[i] as usize == j).collect();
             for k in 0..d {
-                let delta: f64 = members.iter().map(|&i| centers[j][k] - x[i][k]).sum::<f64>() / (1.0 + members.len() as f64);
+                let delta: f64 =
+                    members.iter().map(|&i| centers[j][k] - x[i][k]).sum::<f64>() / (1.0 + members.len() as f64);
                 expected[j][k] = centers[j][k] - alpha * delta;
             }
         }
         assert_close(&format!("center update {what}"), &flat(center.centers()), &expected.concat(), 1e-12, 1e-12);
         let classes = rng.random_range(2..6usize);
-        let w: Vec<Vec<f64>> = (0..classes).map(|_| (0..d.max(2)).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+        let w: Vec<Vec<f64>> =
+            (0..classes).map(|_| (0..d.max(2)).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
         let xw: Vec<Vec<f64>> = (0..b).map(|_| (0..d.max(2)).map(|_| rng.random_range(-3.0..3.0)).collect()).collect();
         let ly: Vec<u32> = (0..b).map(|_| rng.random_range(0..classes as u32)).collect();
         for m in 1..=4 {
             let lambda = [0.0, 0.5, 10.0][trial % 3];
             let layer = LSoftmax::new(matrix(&w), m).unwrap();
             let got = flat(&layer.train_logits(&matrix(&xw), &labels_tensor(&ly), lambda).unwrap());
-            assert_close(&format!("lsoftmax m={m} λ={lambda} {what}"), &got, &oracle_lsoftmax_logits(&xw, &w, &ly, m, lambda), 1e-9, 1e-9);
+            assert_close(
+                &format!("lsoftmax m={m} λ={lambda} {what}"),
+                &got,
+                &oracle_lsoftmax_logits(&xw, &w, &ly, m, lambda),
+                1e-9,
+                1e-9,
+            );
         }
     }
 }
@@ -384,27 +468,56 @@ fn gradients_match_finite_differences() {
         let (x, labels) = random_batch(&mut rng, b, d, 3);
         let lt = labels_tensor(&labels);
         let shape = (b, d);
-        check(&format!("softmax {trial}"), &|z| softmax_loss(z, &lt.clamp(0u32, d as u32 - 1).unwrap()).unwrap(), &x.concat(), shape);
+        check(
+            &format!("softmax {trial}"),
+            &|z| softmax_loss(z, &lt.clamp(0u32, d as u32 - 1).unwrap()).unwrap(),
+            &x.concat(),
+            shape,
+        );
         // Margins large enough that no hinge sits at a kink for these random points.
         for form in [ContrastiveForm::Distance, ContrastiveForm::SquaredDistance] {
-            check(&format!("contrastive {form:?} {trial}"), &|f| contrastive_loss(f, &lt, 1.3, form).unwrap(), &x.concat(), shape);
+            check(
+                &format!("contrastive {form:?} {trial}"),
+                &|f| contrastive_loss(f, &lt, 1.3, form).unwrap(),
+                &x.concat(),
+                shape,
+            );
         }
         for rule in Mining::ALL {
             for distance in [Distance::Euclidean, Distance::SquaredEuclidean] {
                 let loss = TripletLoss { margin: 0.7, mining: rule, distance };
-                check(&format!("triplet {rule:?} {distance:?} {trial}"), &|f| loss.forward(f, &lt).unwrap().loss, &x.concat(), shape);
+                check(
+                    &format!("triplet {rule:?} {distance:?} {trial}"),
+                    &|f| loss.forward(f, &lt).unwrap().loss,
+                    &x.concat(),
+                    shape,
+                );
             }
         }
-        let centers = matrix(&(0..3).map(|_| (0..d).map(|_| rng.random_range(-1.0..1.0)).collect()).collect::<Vec<Vec<f64>>>());
+        let centers =
+            matrix(&(0..3).map(|_| (0..d).map(|_| rng.random_range(-1.0..1.0)).collect()).collect::<Vec<Vec<f64>>>());
         let center = CenterLoss::from_centers(centers, 0.5).unwrap();
         check(&format!("center {trial}"), &|f| center.loss(f, &lt).unwrap(), &x.concat(), shape);
         let w: Vec<f64> = (0..3 * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         for m in 1..=4 {
             let wt = Tensor::from_vec(w.clone(), (3, d), &DEV).unwrap();
             let layer = LSoftmax::new(wt, m).unwrap();
-            check(&format!("lsoftmax x m={m} {trial}"), &|f| softmax_loss(&layer.train_logits(f, &lt, 0.3).unwrap(), &lt).unwrap(), &x.concat(), shape);
+            check(
+                &format!("lsoftmax x m={m} {trial}"),
+                &|f| softmax_loss(&layer.train_logits(f, &lt, 0.3).unwrap(), &lt).unwrap(),
+                &x.concat(),
+                shape,
+            );
             let xt = matrix(&x);
-            check(&format!("lsoftmax W m={m} {trial}"), &|wv| softmax_loss(&LSoftmax::new(wv.clone(), m).unwrap().train_logits(&xt, &lt, 0.3).unwrap(), &lt).unwrap(), &w, (3, d));
+            check(
+                &format!("lsoftmax W m={m} {trial}"),
+                &|wv| {
+                    softmax_loss(&LSoftmax::new(wv.clone(), m).unwrap().train_logits(&xt, &lt, 0.3).unwrap(), &lt)
+                        .unwrap()
+                },
+                &w,
+                (3, d),
+            );
         }
     }
 }
@@ -427,19 +540,35 @@ fn degenerate_batches_give_finite_losses_and_gradients() {
         let mut fns: Vec<(String, LossFn)> = Vec::new();
         for form in [ContrastiveForm::Distance, ContrastiveForm::SquaredDistance] {
             let lt = lt.clone();
-            fns.push((format!("contrastive {form:?}"), Box::new(move |f| contrastive_loss(f, &lt, 1.0, form).unwrap())));
+            fns.push((
+                format!("contrastive {form:?}"),
+                Box::new(move |f| contrastive_loss(f, &lt, 1.0, form).unwrap()),
+            ));
         }
         for rule in Mining::ALL {
             for distance in [Distance::Euclidean, Distance::SquaredEuclidean] {
                 let lt = lt.clone();
-                fns.push((format!("triplet {rule:?} {distance:?}"), Box::new(move |f| TripletLoss { margin: 0.2, mining: rule, distance }.forward(f, &lt).unwrap().loss)));
+                fns.push((
+                    format!("triplet {rule:?} {distance:?}"),
+                    Box::new(move |f| {
+                        TripletLoss { margin: 0.2, mining: rule, distance }.forward(f, &lt).unwrap().loss
+                    }),
+                ));
             }
         }
         let ltc = lt.clone();
-        fns.push(("center".into(), Box::new(move |f| CenterLoss::new(4, 2, 0.5, &DEV).unwrap().loss(&f.to_dtype(DType::F32).unwrap(), &ltc).unwrap())));
+        fns.push((
+            "center".into(),
+            Box::new(move |f| {
+                CenterLoss::new(4, 2, 0.5, &DEV).unwrap().loss(&f.to_dtype(DType::F32).unwrap(), &ltc).unwrap()
+            }),
+        ));
         for (name, f) in &fns {
             let (loss, grad) = value_and_grad(f.as_ref(), &x.concat(), shape);
-            assert!(loss.is_finite() && grad.iter().all(|g| g.is_finite()), "{name} on labels {labels:?}: loss {loss}, grad {grad:?}");
+            assert!(
+                loss.is_finite() && grad.iter().all(|g| g.is_finite()),
+                "{name} on labels {labels:?}: loss {loss}, grad {grad:?}"
+            );
         }
     }
     // No valid triplet: loss exactly 0 and a zero (not missing) gradient.
@@ -478,7 +607,10 @@ fn lsoftmax_properties() {
             assert!(p[i] <= p[i - 1] + 1e-12, "ψ increases at θ = {} for m = {m}", thetas[i]);
             assert!((p[i] - p[i - 1]).abs() < 2e-3 * m as f64, "ψ jumps at θ = {} for m = {m}", thetas[i]);
         }
-        assert!((p[0] - 1.0).abs() < 1e-12 && (p[p.len() - 1] - (1.0 - 2.0 * m as f64)).abs() < 1e-9, "ψ(0) = 1 and ψ(π) = 1 − 2m");
+        assert!(
+            (p[0] - 1.0).abs() < 1e-12 && (p[p.len() - 1] - (1.0 - 2.0 * m as f64)).abs() < 1e-9,
+            "ψ(0) = 1 and ψ(π) = 1 − 2m"
+        );
     }
     assert!(LSoftmax::new(wt.clone(), 5).is_err() && LSoftmax::new(wt, 0).is_err());
     // The authors' MNIST schedule and the rescaled one.
@@ -515,7 +647,9 @@ fn mining_statistics_and_rules_on_a_hand_built_batch() {
     // 1-D points: anchors of class 0 at 0 and 1; class 1 at 0.5, 2 and 5.
     let x = Tensor::new(&[[0.0f64], [1.0], [0.5], [2.0], [5.0]], &DEV).unwrap();
     let labels = [0u32, 0, 1, 1, 1];
-    let d = replicate::losses::distance::to_host(&replicate::losses::distance::pairwise(&x, Distance::Euclidean).unwrap()).unwrap();
+    let d =
+        replicate::losses::distance::to_host(&replicate::losses::distance::pairwise(&x, Distance::Euclidean).unwrap())
+            .unwrap();
     // SemiHard for (0, 1): d_ap = 1, negatives at 0.5, 2, 5 → the closest farther than 1 is 2 (index 3).
     let t = mine(Mining::SemiHard, &d, &labels);
     let pos = t.anchors.iter().zip(&t.positives).position(|(&a, &p)| (a, p) == (0, 1)).unwrap();
@@ -528,7 +662,9 @@ fn mining_statistics_and_rules_on_a_hand_built_batch() {
     let t = mine(Mining::SemiHard, &d, &labels);
     let pos = t.anchors.iter().zip(&t.positives).position(|(&a, &p)| (a, p) == (4, 2)).unwrap();
     assert_eq!(t.negatives[pos], 0);
-    let out = TripletLoss { margin: 0.2, mining: Mining::BatchHard, distance: Distance::Euclidean }.forward(&x, &labels_tensor(&labels)).unwrap();
+    let out = TripletLoss { margin: 0.2, mining: Mining::BatchHard, distance: Distance::Euclidean }
+        .forward(&x, &labels_tensor(&labels))
+        .unwrap();
     assert_eq!(out.terms, 5);
     assert!(out.active_fraction > 0.0 && out.mean_ap > 0.0 && out.mean_an > 0.0);
 }

@@ -26,7 +26,10 @@ fn data_dir() -> PathBuf {
 
 fn options(results: &Path, overrides: &[(&str, &str)]) -> RunOptions {
     RunOptions {
-        plan: PlanOptions { overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..PlanOptions::new(Profile::Smoke, results) },
+        plan: PlanOptions {
+            overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..PlanOptions::new(Profile::Smoke, results)
+        },
         data_dir: data_dir(),
         device: candle_core::Device::Cpu,
     }
@@ -91,7 +94,13 @@ fn column(table: &Table, name: &str) -> Vec<Cell> {
 /// Every column except wall-clock timing and the time a run was recorded.
 fn deterministic_part(table: &Table) -> Table {
     let skip = ["train_seconds", "images_per_second", "finished_at_unix"];
-    Table { rows: table.rows.iter().map(|r| r.iter().filter(|(n, _)| !skip.contains(&n.as_str())).cloned().collect()).collect() }
+    Table {
+        rows: table
+            .rows
+            .iter()
+            .map(|r| r.iter().filter(|(n, _)| !skip.contains(&n.as_str())).cloned().collect())
+            .collect(),
+    }
 }
 
 #[test]
@@ -102,7 +111,11 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
     for exp in experiments::registry() {
         let report = experiments::run_experiment(exp, &options(&a, &[]), Some(&data)).unwrap();
         assert!(!report.executed.is_empty(), "{}: nothing ran", exp.name());
-        assert!(report.figures.iter().any(|f| f.extension().is_some_and(|e| e == "png")), "{}: no PNG figure", exp.name());
+        assert!(
+            report.figures.iter().any(|f| f.extension().is_some_and(|e| e == "png")),
+            "{}: no PNG figure",
+            exp.name()
+        );
         for f in &report.figures {
             let bytes = std::fs::read(f).unwrap();
             assert!(bytes.len() > 1000, "{} is nearly empty", f.display());
@@ -110,7 +123,9 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
         let store = Store::new(&a, exp.name());
         let runs = store.load("runs").unwrap();
         assert_eq!(runs.rows.len(), report.executed.len());
-        for col in ["run_id", "experiment", "seed", "status", "config_hash", "git_commit", "git_dirty", "crate_versions"] {
+        for col in
+            ["run_id", "experiment", "seed", "status", "config_hash", "git_commit", "git_dirty", "crate_versions"]
+        {
             assert!(runs.columns().contains(&col.to_string()), "{}: runs.parquet lacks {col}", exp.name());
         }
         let curves = store.load("curves").unwrap();
@@ -119,11 +134,16 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
         experiments::run_experiment(exp, &options(&b, &[]), Some(&data)).unwrap();
         let other = Store::new(&b, exp.name());
         for table in ["runs", "curves", "features"] {
-            let (x, y) = (deterministic_part(&store.load(table).unwrap()), deterministic_part(&other.load(table).unwrap()));
+            let (x, y) =
+                (deterministic_part(&store.load(table).unwrap()), deterministic_part(&other.load(table).unwrap()));
             assert_eq!(x.rows.len(), y.rows.len(), "{}: {table}.parquet has a different number of rows", exp.name());
             for (rx, ry) in x.rows.iter().zip(&y.rows) {
                 let diff = rx.iter().zip(ry).find(|(a, b)| a != b);
-                assert!(diff.is_none(), "{}: {table}.parquet differs between two runs with the same seed: {diff:?}", exp.name());
+                assert!(
+                    diff.is_none(),
+                    "{}: {table}.parquet differs between two runs with the same seed: {diff:?}",
+                    exp.name()
+                );
             }
         }
         assert!(column(&runs, "status").iter().all(|s| matches!(s, Cell::Str(_))));
@@ -139,7 +159,16 @@ fn an_interrupted_sweep_resumes_without_redoing_finished_runs() {
     let sweep = ["--set", "seed=1,2,3", "--set", "iterations=60"];
     let bin = env!("CARGO_BIN_EXE_replicate");
     let mut child = Command::new(bin)
-        .args(["--data-dir", data.to_str().unwrap(), "--results-dir", results.to_str().unwrap(), "run", "softmax-baseline", "--profile", "smoke"])
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--results-dir",
+            results.to_str().unwrap(),
+            "run",
+            "softmax-baseline",
+            "--profile",
+            "smoke",
+        ])
         .args(sweep)
         .env("REPLICATE_PLAIN_PROGRESS", "1")
         .spawn()
@@ -158,17 +187,33 @@ fn an_interrupted_sweep_resumes_without_redoing_finished_runs() {
     child.wait().unwrap();
     let first = store.load("runs").unwrap();
     let done_before: Vec<Cell> = column(&first, "run_id");
-    assert!(!done_before.is_empty() && done_before.len() < 3, "expected an interrupted sweep, found {} runs", done_before.len());
+    assert!(
+        !done_before.is_empty() && done_before.len() < 3,
+        "expected an interrupted sweep, found {} runs",
+        done_before.len()
+    );
     let seconds_before = column(&first, "train_seconds");
 
     let out = Command::new(bin)
-        .args(["--data-dir", data.to_str().unwrap(), "--results-dir", results.to_str().unwrap(), "run", "softmax-baseline", "--profile", "smoke"])
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--results-dir",
+            results.to_str().unwrap(),
+            "run",
+            "softmax-baseline",
+            "--profile",
+            "smoke",
+        ])
         .args(sweep)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&format!("{} runs executed, {} already recorded", 3 - done_before.len(), done_before.len())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{} runs executed, {} already recorded", 3 - done_before.len(), done_before.len())),
+        "{stdout}"
+    );
     let after = store.load("runs").unwrap();
     assert_eq!(after.rows.len(), 3);
     // The finished runs were not recomputed: their rows, timing included, are unchanged.
@@ -177,7 +222,11 @@ fn an_interrupted_sweep_resumes_without_redoing_finished_runs() {
         assert_eq!(Table::get(row, "train_seconds"), Some(secs));
     }
     // No half-written files were left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(store.dir()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(store.dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     std::fs::remove_dir_all(results).unwrap();
 }
@@ -213,7 +262,11 @@ fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
         .collect();
     let diverged = statuses.iter().find(|s| s.0 == "base_lr=1000000000.0").expect("the large-lr run");
     assert_eq!(diverged.1, "diverged");
-    assert!(diverged.2.contains("diverged at step") && diverged.2.contains("loss") && diverged.2.contains("base_lr="), "{}", diverged.2);
+    assert!(
+        diverged.2.contains("diverged at step") && diverged.2.contains("loss") && diverged.2.contains("base_lr="),
+        "{}",
+        diverged.2
+    );
     assert!(statuses.iter().any(|s| s.0 == "base_lr=0.01" && s.1 == "finished"), "{statuses:?}");
     std::fs::remove_dir_all(results).unwrap();
 }
@@ -225,7 +278,18 @@ fn two_shards_merged_equal_one_unsharded_sweep() {
     let bin = env!("CARGO_BIN_EXE_replicate");
     let run = |dir: &Path, extra: &[&str]| {
         let out = Command::new(bin)
-            .args(["--data-dir", data.to_str().unwrap(), "--results-dir", dir.to_str().unwrap(), "run", "softmax-baseline", "--profile", "smoke", "--set", "seed=1,2,3"])
+            .args([
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--results-dir",
+                dir.to_str().unwrap(),
+                "run",
+                "softmax-baseline",
+                "--profile",
+                "smoke",
+                "--set",
+                "seed=1,2,3",
+            ])
             .args(extra)
             .output()
             .unwrap();
@@ -236,7 +300,10 @@ fn two_shards_merged_equal_one_unsharded_sweep() {
     run(&whole, &[]);
     assert!(run(&a, &["--shard", "0/2"]).contains("2 runs executed"));
     assert!(run(&b, &["--shard", "1/2"]).contains("1 runs executed"));
-    let out = Command::new(bin).args(["--results-dir", merged.to_str().unwrap(), "merge", a.to_str().unwrap(), b.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["--results-dir", merged.to_str().unwrap(), "merge", a.to_str().unwrap(), b.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for table in ["runs", "curves", "features"] {
         let x = deterministic_part(&Store::new(&whole, "softmax-baseline").load(table).unwrap());
@@ -257,7 +324,18 @@ fn the_report_withholds_verdicts_until_every_planned_run_is_recorded() {
     let data = data_dir();
     let run = |shard: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_replicate"))
-            .args(["--data-dir", data.to_str().unwrap(), "--results-dir", results.to_str().unwrap(), "run", "lsoftmax", "--profile", "smoke", "--shard", shard])
+            .args([
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--results-dir",
+                results.to_str().unwrap(),
+                "run",
+                "lsoftmax",
+                "--profile",
+                "smoke",
+                "--shard",
+                shard,
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -266,7 +344,10 @@ fn the_report_withholds_verdicts_until_every_planned_run_is_recorded() {
     let half = run("0/2");
     assert!(half.contains("**Incomplete:** 2 of the 4 runs the smoke profile plans are recorded"), "{half}");
     let verdicts: Vec<&str> = half.lines().filter(|l| l.starts_with("| L-Softmax")).collect();
-    assert!(!verdicts.is_empty() && verdicts.iter().all(|l| l.ends_with("| incomplete: runs missing |")), "{verdicts:?}");
+    assert!(
+        !verdicts.is_empty() && verdicts.iter().all(|l| l.ends_with("| incomplete: runs missing |")),
+        "{verdicts:?}"
+    );
     let whole = run("1/2");
     assert!(!whole.contains("**Incomplete:**") && !whole.contains("incomplete: runs missing"), "{whole}");
     std::fs::remove_dir_all(results).unwrap();

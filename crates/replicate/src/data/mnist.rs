@@ -62,7 +62,10 @@ pub fn validate_idx(bytes: &[u8], file: &IdxFile) -> Result<(), String> {
         return Err("the file is still gzip-compressed (expected a raw IDX file)".into());
     }
     if bytes.len() < header {
-        return Err(format!("the file is {} bytes, shorter than the {header}-byte IDX header (truncated?)", bytes.len()));
+        return Err(format!(
+            "the file is {} bytes, shorter than the {header}-byte IDX header (truncated?)",
+            bytes.len()
+        ));
     }
     let word = |i: usize| u32::from_be_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]);
     if word(0) != magic {
@@ -166,10 +169,7 @@ impl Mnist {
         }
         let mut parts = parts.into_iter();
         let mut next = || parts.next().expect("four files");
-        Ok(Mnist {
-            train: Split { images: next(), labels: next() },
-            test: Split { images: next(), labels: next() },
-        })
+        Ok(Mnist { train: Split { images: next(), labels: next() }, test: Split { images: next(), labels: next() } })
     }
 }
 
@@ -314,7 +314,10 @@ mod tests {
 
     #[test]
     fn batch_normalises_like_caffe_face() {
-        let split = Split { images: vec![0u8; IMAGE_PIXELS].into_iter().chain(vec![255u8; IMAGE_PIXELS]).collect(), labels: vec![3, 7] };
+        let split = Split {
+            images: vec![0u8; IMAGE_PIXELS].into_iter().chain(vec![255u8; IMAGE_PIXELS]).collect(),
+            labels: vec![3, 7],
+        };
         let (x, y) = split.batch(&[1, 0], &Device::Cpu).unwrap();
         assert_eq!(x.dims(), &[2, 1, 28, 28]);
         let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();

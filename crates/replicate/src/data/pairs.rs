@@ -52,7 +52,8 @@ impl Pairs {
                 bucket.push(key);
             }
         }
-        let mut all: Vec<((usize, usize), bool)> = same.into_iter().map(|p| (p, true)).chain(diff.into_iter().map(|p| (p, false))).collect();
+        let mut all: Vec<((usize, usize), bool)> =
+            same.into_iter().map(|p| (p, true)).chain(diff.into_iter().map(|p| (p, false))).collect();
         rand::seq::SliceRandom::shuffle(&mut all[..], rng);
         Pairs {
             a: all.iter().map(|p| p.0 .0).collect(),

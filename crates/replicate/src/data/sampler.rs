@@ -63,18 +63,28 @@ pub struct ClassBalancedBatches {
 
 impl ClassBalancedBatches {
     /// `labels[i]` is the class of index `pool[i]`.
-    pub fn new(pool: &[usize], labels: &[u8], classes_per_batch: usize, per_class: usize, rng: ChaCha8Rng) -> Result<Self, String> {
+    pub fn new(
+        pool: &[usize],
+        labels: &[u8],
+        classes_per_batch: usize,
+        per_class: usize,
+        rng: ChaCha8Rng,
+    ) -> Result<Self, String> {
         let num_classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
         let mut by_class = vec![Vec::new(); num_classes];
         for (&i, &l) in pool.iter().zip(labels) {
             by_class[l as usize].push(i);
         }
-        let queues: Vec<(Vec<usize>, usize)> = by_class.into_iter().filter(|v| !v.is_empty()).map(|v| (v, usize::MAX)).collect();
+        let queues: Vec<(Vec<usize>, usize)> =
+            by_class.into_iter().filter(|v| !v.is_empty()).map(|v| (v, usize::MAX)).collect();
         if classes_per_batch == 0 || per_class == 0 {
             return Err("classes_per_batch and per_class must be at least 1".into());
         }
         if classes_per_batch > queues.len() {
-            return Err(format!("classes_per_batch = {classes_per_batch} but the pool holds only {} classes", queues.len()));
+            return Err(format!(
+                "classes_per_batch = {classes_per_batch} but the pool holds only {} classes",
+                queues.len()
+            ));
         }
         Ok(ClassBalancedBatches { queues, pool_len: pool.len(), classes_per_batch, per_class, drawn: 0, rng })
     }

@@ -9,7 +9,10 @@ use anyhow::Result;
 use candle_core::Tensor;
 use serde_json::{Map, Value};
 
-use super::common::{accuracy_hook, compactness_metrics, curve_rows, feature_rows, plot_sample, timing_metrics, train_or_diverge, Common, Training};
+use super::common::{
+    accuracy_hook, compactness_metrics, curve_rows, feature_rows, plot_sample, timing_metrics, train_or_diverge,
+    Common, Training,
+};
 use super::softmax_baseline::{lenetspp_2d, points_2d, ALL_DIGITS};
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{softmax_loss, CenterLoss};
@@ -60,11 +63,15 @@ impl SoftmaxCenter {
 
 impl Objective for SoftmaxCenter {
     fn loss(&mut self, out: &ModelOutput, labels: &Tensor, _step: u64) -> candle_core::Result<LossTerms> {
-        let logits = out.logits.as_ref().ok_or_else(|| candle_core::Error::Msg("center loss needs a classifier head".into()))?;
+        let logits =
+            out.logits.as_ref().ok_or_else(|| candle_core::Error::Msg("center loss needs a classifier head".into()))?;
         let softmax = softmax_loss(logits, labels)?;
         let center = self.center.loss(&out.features, labels)?;
         let total = (&softmax + (&center * self.lambda)?)?;
-        Ok(LossTerms { terms: vec![("loss", total), ("softmax_loss", softmax), ("center_loss", center)], stats: Vec::new() })
+        Ok(LossTerms {
+            terms: vec![("loss", total), ("softmax_loss", softmax), ("center_loss", center)],
+            stats: Vec::new(),
+        })
     }
 
     fn after_step(&mut self, out: &ModelOutput, labels: &Tensor, step: u64) -> candle_core::Result<()> {
@@ -104,14 +111,27 @@ impl Experiment for CenterLossExperiment {
     }
 
     fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
-        let config = Config { common: sweep_length(lenetspp_2d(profile), profile), lambda: 0.0, alpha: 0.5, center_update: CenterUpdate::Paper };
+        let config = Config {
+            common: sweep_length(lenetspp_2d(profile), profile),
+            lambda: 0.0,
+            alpha: 0.5,
+            center_update: CenterUpdate::Paper,
+        };
         vec![Sweep::new(&config).axis("lambda", &LAMBDAS)]
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = super::common::parse(config)?;
-        anyhow::ensure!(c.lambda >= 0.0 && c.lambda.is_finite(), "lambda must be a finite number ≥ 0, got {}", c.lambda);
-        anyhow::ensure!((0.0..=1.0).contains(&c.alpha), "alpha must lie in [0, 1] (the paper's range), got {}", c.alpha);
+        anyhow::ensure!(
+            c.lambda >= 0.0 && c.lambda.is_finite(),
+            "lambda must be a finite number ≥ 0, got {}",
+            c.lambda
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&c.alpha),
+            "alpha must lie in [0, 1] (the paper's range), got {}",
+            c.alpha
+        );
         Ok(())
     }
 
@@ -137,9 +157,16 @@ impl Experiment for CenterLossExperiment {
                 let train = embed(&model, &data.train, &train_sample, ctx.device)?;
                 let centers: Vec<f32> = objective.center.centers().flatten_all()?.to_vec1()?;
                 let nearest = crate::metrics::nearest_center(&test.features, test.dim, &centers);
-                metrics.push(("test_accuracy".into(), crate::metrics::accuracy(&test.predictions().expect("classifier"), &test.labels).into()));
-                metrics.push(("nearest_center_accuracy".into(), crate::metrics::accuracy(&nearest, &test.labels).into()));
-                metrics.push(("train_accuracy".into(), crate::metrics::accuracy(&train.predictions().expect("classifier"), &train.labels).into()));
+                metrics.push((
+                    "test_accuracy".into(),
+                    crate::metrics::accuracy(&test.predictions().expect("classifier"), &test.labels).into(),
+                ));
+                metrics
+                    .push(("nearest_center_accuracy".into(), crate::metrics::accuracy(&nearest, &test.labels).into()));
+                metrics.push((
+                    "train_accuracy".into(),
+                    crate::metrics::accuracy(&train.predictions().expect("classifier"), &train.labels).into(),
+                ));
                 metrics.extend(compactness_metrics(&test));
                 let mut rows = feature_rows("train", &train, &train_sample, c.plot_points);
                 rows.extend(feature_rows("test", &test, &test_pool, c.plot_points));
@@ -183,28 +210,50 @@ impl Experiment for CenterLossExperiment {
         }
         let mut files = save(
             &store.dir().join("fig3"),
-            &ScatterFigure { title: "Softmax + λ·center loss: 2-D test features and centers (cf. center loss, Fig. 3)".into(), panels, cols: 3, class_names: ALL_DIGITS.iter().map(|d| d.to_string()).collect() },
+            &ScatterFigure {
+                title: "Softmax + λ·center loss: 2-D test features and centers (cf. center loss, Fig. 3)".into(),
+                panels,
+                cols: 3,
+                class_names: ALL_DIGITS.iter().map(|d| d.to_string()).collect(),
+            },
         )?;
         let categories: Vec<String> = runs.iter().map(|(l, _)| lambda_label(*l)).collect();
         let series = |name: &str, column: &str, colour: usize, scale: f64| Series {
             name: name.into(),
-            points: runs.iter().enumerate().filter_map(|(i, (_, r))| Some((i as f64, Table::get(r, column)?.as_f64()? * scale))).collect(),
+            points: runs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, r))| Some((i as f64, Table::get(r, column)?.as_f64()? * scale)))
+                .collect(),
             colour,
             markers: true,
             ..Default::default()
         };
         let charts = vec![
-            LineChart { title: "Compactness R = intra / inter (test)".into(), x_label: "λ".into(), y_label: "R".into(), x_categories: Some(categories.clone()), series: vec![series("R", "r_ratio", 0, 1.0)], ..Default::default() },
+            LineChart {
+                title: "Compactness R = intra / inter (test)".into(),
+                x_label: "λ".into(),
+                y_label: "R".into(),
+                x_categories: Some(categories.clone()),
+                series: vec![series("R", "r_ratio", 0, 1.0)],
+                ..Default::default()
+            },
             LineChart {
                 title: "Test accuracy".into(),
                 x_label: "λ".into(),
                 y_label: "accuracy (%)".into(),
                 x_categories: Some(categories),
-                series: vec![series("softmax head", "test_accuracy", 1, 100.0), series("nearest center", "nearest_center_accuracy", 2, 100.0)],
+                series: vec![
+                    series("softmax head", "test_accuracy", 1, 100.0),
+                    series("nearest center", "nearest_center_accuracy", 2, 100.0),
+                ],
                 ..Default::default()
             },
         ];
-        files.extend(save(&store.dir().join("r_vs_lambda"), &LineFigure { title: "Center loss: compactness and accuracy against λ".into(), charts, cols: 2 })?);
+        files.extend(save(
+            &store.dir().join("r_vs_lambda"),
+            &LineFigure { title: "Center loss: compactness and accuracy against λ".into(), charts, cols: 2 },
+        )?);
         Ok(files)
     }
 
@@ -213,7 +262,8 @@ impl Experiment for CenterLossExperiment {
         if runs.is_empty() {
             return Ok(None);
         }
-        let get = |l: f64, col: &str| runs.iter().find(|(x, _)| *x == l).and_then(|(_, r)| Table::get(r, col)?.as_f64());
+        let get =
+            |l: f64, col: &str| runs.iter().find(|(x, _)| *x == l).and_then(|(_, r)| Table::get(r, col)?.as_f64());
         let mut table = String::from("| λ | status | test accuracy | nearest-center accuracy | intra | inter | R | mean ‖x‖ |\n|---|---|---|---|---|---|---|---|\n");
         for (l, r) in &runs {
             let f = |c: &str| Table::get(r, c).and_then(Cell::as_f64);
@@ -231,8 +281,14 @@ impl Experiment for CenterLossExperiment {
         }
         let positive: Vec<f64> = runs.iter().map(|(l, _)| *l).filter(|l| *l > 0.0).collect();
         let rs: Vec<Option<f64>> = positive.iter().map(|&l| get(l, "r_ratio")).collect();
-        let falls = rs.len() >= 2 && rs.iter().all(Option::is_some) && rs.windows(2).all(|w| w[1].unwrap() < w[0].unwrap());
-        let r_text = positive.iter().zip(&rs).map(|(l, r)| format!("{}: {}", lambda_label(*l), r.map(|v| format!("{v:.4}")).unwrap_or("n/a".into()))).collect::<Vec<_>>().join(", ");
+        let falls =
+            rs.len() >= 2 && rs.iter().all(Option::is_some) && rs.windows(2).all(|w| w[1].unwrap() < w[0].unwrap());
+        let r_text = positive
+            .iter()
+            .zip(&rs)
+            .map(|(l, r)| format!("{}: {}", lambda_label(*l), r.map(|v| format!("{v:.4}")).unwrap_or("n/a".into())))
+            .collect::<Vec<_>>()
+            .join(", ");
         let (acc0, acc2) = (get(0.0, "test_accuracy"), get(1e-2, "test_accuracy"));
         let acc_claim = match (acc0, acc2) {
             (Some(a0), Some(a2)) => (

@@ -83,10 +83,18 @@ impl Common {
         Box::new(ShuffledBatches::new(pool, self.batch_size, rng_for(self.seed, "batches")))
     }
 
-    pub fn class_balanced(&self, split: &Split, pool: &[usize], classes_per_batch: usize) -> Result<Box<dyn BatchSampler>> {
+    pub fn class_balanced(
+        &self,
+        split: &Split,
+        pool: &[usize],
+        classes_per_batch: usize,
+    ) -> Result<Box<dyn BatchSampler>> {
         let labels: Vec<u8> = pool.iter().map(|&i| split.labels[i]).collect();
         let per_class = (self.batch_size / classes_per_batch.max(1)).max(2);
-        Ok(Box::new(ClassBalancedBatches::new(pool, &labels, classes_per_batch, per_class, rng_for(self.seed, "batches")).map_err(anyhow::Error::msg)?))
+        Ok(Box::new(
+            ClassBalancedBatches::new(pool, &labels, classes_per_batch, per_class, rng_for(self.seed, "batches"))
+                .map_err(anyhow::Error::msg)?,
+        ))
     }
 }
 
@@ -97,7 +105,11 @@ pub fn parse<T: serde::de::DeserializeOwned>(config: &serde_json::Map<String, se
 
 /// P × K batches need 2..=7 of the training digits.
 pub fn check_classes_per_batch(n: usize) -> Result<()> {
-    anyhow::ensure!((2..=TRAIN_DIGITS.len()).contains(&n), "classes_per_batch must be 2..={} (the training digits), got {n}", TRAIN_DIGITS.len());
+    anyhow::ensure!(
+        (2..=TRAIN_DIGITS.len()).contains(&n),
+        "classes_per_batch must be 2..={} (the training digits), got {n}",
+        TRAIN_DIGITS.len()
+    );
     Ok(())
 }
 
@@ -116,9 +128,27 @@ impl Training {
 }
 
 /// Trains, turning a divergence into a recorded outcome rather than an error.
-pub fn train_or_diverge(common: &Common, model: &Model, objective: &mut dyn Objective, split: &Split, sampler: &mut dyn BatchSampler, ctx: &RunContext, eval: &mut EvalHook<'_>) -> Result<Training> {
-    match train(model, objective, Feed { split, sampler }, &common.train_config(), ctx.device, eval, &ctx.progress_label) {
-        Ok(t) => Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second }),
+pub fn train_or_diverge(
+    common: &Common,
+    model: &Model,
+    objective: &mut dyn Objective,
+    split: &Split,
+    sampler: &mut dyn BatchSampler,
+    ctx: &RunContext,
+    eval: &mut EvalHook<'_>,
+) -> Result<Training> {
+    match train(
+        model,
+        objective,
+        Feed { split, sampler },
+        &common.train_config(),
+        ctx.device,
+        eval,
+        &ctx.progress_label,
+    ) {
+        Ok(t) => {
+            Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second })
+        }
         Err(e) => match e.downcast::<Diverged>() {
             Ok(d) => Ok(Training::Diverged { note: format!("{}: {d}", ctx.progress_label), curves: d.curves }),
             Err(other) => Err(other),
@@ -127,7 +157,11 @@ pub fn train_or_diverge(common: &Common, model: &Model, objective: &mut dyn Obje
 }
 
 /// Test accuracy of a classifier on a fixed subset of test images, for the curves.
-pub fn accuracy_hook<'a>(data: &'a Mnist, indices: Vec<usize>, ctx: &'a RunContext<'a>) -> impl FnMut(&Model, u64) -> Result<Vec<(String, f64)>> + 'a {
+pub fn accuracy_hook<'a>(
+    data: &'a Mnist,
+    indices: Vec<usize>,
+    ctx: &'a RunContext<'a>,
+) -> impl FnMut(&Model, u64) -> Result<Vec<(String, f64)>> + 'a {
     move |model: &Model, _step| {
         let e = embed(model, &data.test, &indices, ctx.device)?;
         Ok(match e.predictions() {
@@ -142,7 +176,8 @@ pub fn curve_rows(curves: &[CurveRow]) -> Vec<Row> {
     curves
         .iter()
         .map(|c| {
-            let mut row: Row = vec![("step".into(), c.step.into()), ("epoch".into(), c.epoch.into()), ("lr".into(), c.lr.into())];
+            let mut row: Row =
+                vec![("step".into(), c.step.into()), ("epoch".into(), c.epoch.into()), ("lr".into(), c.lr.into())];
             row.extend(c.values.iter().map(|(n, v)| (n.clone(), Cell::F64(*v))));
             row
         })
@@ -153,8 +188,17 @@ pub fn curve_rows(curves: &[CurveRow]) -> Vec<Row> {
 pub fn feature_rows(split: &str, e: &Embedded, indices: &[usize], n: usize) -> Vec<Row> {
     (0..e.len().min(n))
         .map(|i| {
-            let mut row: Row = vec![("split".into(), split.into()), ("index".into(), indices[i].into()), ("label".into(), e.labels[i].into())];
-            row.extend(e.features[i * e.dim..(i + 1) * e.dim].iter().enumerate().map(|(d, &v)| (format!("f{d}"), Cell::F64(v as f64))));
+            let mut row: Row = vec![
+                ("split".into(), split.into()),
+                ("index".into(), indices[i].into()),
+                ("label".into(), e.labels[i].into()),
+            ];
+            row.extend(
+                e.features[i * e.dim..(i + 1) * e.dim]
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &v)| (format!("f{d}"), Cell::F64(v as f64))),
+            );
             row
         })
         .collect()
@@ -163,7 +207,11 @@ pub fn feature_rows(split: &str, e: &Embedded, indices: &[usize], n: usize) -> V
 /// A series' points from table rows (x = the row's position, y in percent) and, with
 /// `std_column`, its ± error bars; rows lacking the value are skipped for both, so every error
 /// bar stays on its point.
-pub fn percent_points<'a>(rows: impl IntoIterator<Item = &'a Row>, column: &str, std_column: Option<&str>) -> (Vec<(f64, f64)>, Vec<f64>) {
+pub fn percent_points<'a>(
+    rows: impl IntoIterator<Item = &'a Row>,
+    column: &str,
+    std_column: Option<&str>,
+) -> (Vec<(f64, f64)>, Vec<f64>) {
     let mut points = Vec::new();
     let mut errors = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {

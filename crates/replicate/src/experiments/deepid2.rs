@@ -11,7 +11,10 @@ use anyhow::Result;
 use candle_core::Tensor;
 use serde_json::{Map, Value};
 
-use super::common::{compactness_metrics, curve_rows, maybe_infinite, percent_points, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS};
+use super::common::{
+    compactness_metrics, curve_rows, maybe_infinite, percent_points, timing_metrics, train_or_diverge, Common,
+    Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS,
+};
 use super::softmax_baseline::{lenetspp_2d, ALL_DIGITS};
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{contrastive_loss, softmax_loss, ContrastiveForm};
@@ -74,10 +77,14 @@ impl Objective for IdentVerif {
         if self.lambda.is_infinite() {
             return Ok(LossTerms { terms: vec![("loss", verif.clone()), ("verification_loss", verif)], stats });
         }
-        let logits = out.logits.as_ref().ok_or_else(|| candle_core::Error::Msg("DeepID2 needs a classifier head".into()))?;
+        let logits =
+            out.logits.as_ref().ok_or_else(|| candle_core::Error::Msg("DeepID2 needs a classifier head".into()))?;
         let ident = softmax_loss(logits, labels)?;
         let total = (&ident + (&verif * self.lambda)?)?;
-        Ok(LossTerms { terms: vec![("loss", total), ("identification_loss", ident), ("verification_loss", verif)], stats })
+        Ok(LossTerms {
+            terms: vec![("loss", total), ("identification_loss", ident), ("verification_loss", verif)],
+            stats,
+        })
     }
 
     fn after_step(&mut self, out: &ModelOutput, labels: &Tensor, step: u64) -> candle_core::Result<()> {
@@ -118,8 +125,17 @@ pub const LAMBDAS: [f64; 8] = [0.0, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 1.0, f64::INFIN
 pub fn config(profile: Profile) -> Config {
     let base = lenetspp_2d(profile);
     // Higher-dimensional embeddings learn faster than the 2-D ones: a shorter quick run.
-    let base = if profile == Profile::Quick { Common { iterations: 600, lr_milestones: vec![400, 520], eval_every: 200, ..base } } else { base };
-    let common = Common { feature_dim: 16, batch_size: if profile == Profile::Smoke { 35 } else { 126 }, plot_points: if profile == Profile::Smoke { 120 } else { 1200 }, ..base };
+    let base = if profile == Profile::Quick {
+        Common { iterations: 600, lr_milestones: vec![400, 520], eval_every: 200, ..base }
+    } else {
+        base
+    };
+    let common = Common {
+        feature_dim: 16,
+        batch_size: if profile == Profile::Smoke { 35 } else { 126 },
+        plot_points: if profile == Profile::Smoke { 120 } else { 1200 },
+        ..base
+    };
     Config {
         common,
         lambda: 0.0,
@@ -169,7 +185,10 @@ impl Experiment for DeepId2 {
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &held_out.indices, ctx.device)?;
             let d = held_out.pairs.squared_distances(&e.features, e.dim);
-            Ok(vec![("held_out_verification_accuracy".into(), crate::metrics::kfold_accuracy(&d, &held_out.pairs.same, 10).mean)])
+            Ok(vec![(
+                "held_out_verification_accuracy".into(),
+                crate::metrics::kfold_accuracy(&d, &held_out.pairs.same, 10).mean,
+            )])
         };
         let training = train_or_diverge(c, &model, &mut objective, &data.train, sampler.as_mut(), ctx, &mut hook)?;
         let mut metrics = timing_metrics(&training);
@@ -183,7 +202,11 @@ impl Experiment for DeepId2 {
                 let a = embed(&model, &data.test, &all.indices, ctx.device)?;
                 metrics.extend(all.metrics(&a.features, a.dim, "all_digits"));
                 let seen = embed(&model, &data.test, &c.test_pool(&data.test, &TRAIN_DIGITS), ctx.device)?;
-                let ident = if cfg.lambda.is_infinite() { f64::NAN } else { crate::metrics::accuracy(&seen.predictions().expect("classifier"), &seen.labels) };
+                let ident = if cfg.lambda.is_infinite() {
+                    f64::NAN
+                } else {
+                    crate::metrics::accuracy(&seen.predictions().expect("classifier"), &seen.labels)
+                };
                 metrics.push(("identification_accuracy".into(), ident.into()));
                 metrics.extend(compactness_metrics(&seen));
                 let held = crate::metrics::compactness(&h.features, h.dim, &h.labels);
@@ -210,29 +233,71 @@ impl Experiment for DeepId2 {
             y_label: "accuracy (%)".into(),
             x_categories: Some(categories),
             series: vec![
-                series("held-out digits 7-9 (± std over the 10 folds)", "held_out_verification_accuracy", Some("held_out_verification_accuracy_std"), 0),
+                series(
+                    "held-out digits 7-9 (± std over the 10 folds)",
+                    "held_out_verification_accuracy",
+                    Some("held_out_verification_accuracy_std"),
+                    0,
+                ),
                 series("all digits", "all_digits_verification_accuracy", None, 1),
             ],
             ..Default::default()
         }];
-        let mut files = save(&store.dir().join("lambda_sweep"), &LineFigure { title: "DeepID2: verification accuracy against the verification weight λ".into(), charts, cols: 1 })?;
+        let mut files = save(
+            &store.dir().join("lambda_sweep"),
+            &LineFigure {
+                title: "DeepID2: verification accuracy against the verification weight λ".into(),
+                charts,
+                cols: 1,
+            },
+        )?;
         let best = best_interior(&runs);
         let features = store.load("features")?;
         let mut panels = Vec::new();
-        for (which, lambda) in [("identification only", Some(0.0)), ("best λ", best.map(|b| b.0)), ("verification only", Some(f64::INFINITY))] {
+        for (which, lambda) in [
+            ("identification only", Some(0.0)),
+            ("best λ", best.map(|b| b.0)),
+            ("verification only", Some(f64::INFINITY)),
+        ] {
             let Some(lambda) = lambda else { continue };
             let Some((_, run)) = runs.iter().find(|(l, _)| *l == lambda) else { continue };
             let id = Table::get(run, "run_id").and_then(Cell::as_str).unwrap_or_default();
-            let rows: Vec<&Row> = features.rows.iter().filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(id)).collect();
-            let dim = (0..).take_while(|d| rows.first().is_some_and(|r| Table::get(r, &format!("f{d}")).is_some())).count();
-            let flat: Vec<f32> = rows.iter().flat_map(|r| (0..dim).map(|d| Table::get(r, &format!("f{d}")).and_then(Cell::as_f64).unwrap_or(0.0) as f32)).collect();
-            let labels: Vec<u8> = rows.iter().map(|r| Table::get(r, "label").and_then(Cell::as_f64).unwrap_or(0.0) as u8).collect();
+            let rows: Vec<&Row> =
+                features.rows.iter().filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(id)).collect();
+            let dim =
+                (0..).take_while(|d| rows.first().is_some_and(|r| Table::get(r, &format!("f{d}")).is_some())).count();
+            let flat: Vec<f32> = rows
+                .iter()
+                .flat_map(|r| {
+                    (0..dim).map(|d| Table::get(r, &format!("f{d}")).and_then(Cell::as_f64).unwrap_or(0.0) as f32)
+                })
+                .collect();
+            let labels: Vec<u8> =
+                rows.iter().map(|r| Table::get(r, "label").and_then(Cell::as_f64).unwrap_or(0.0) as u8).collect();
             let projected = crate::metrics::pca_project(&flat, dim.max(1), 2);
-            let points = projected.iter().zip(&labels).map(|(p, &l)| (p[0] as f32, p.get(1).copied().unwrap_or(0.0) as f32, l)).collect();
-            panels.push(ScatterPanel { title: format!("λ = {} ({which})", lambda_label(lambda)), points, centers: Vec::new() });
+            let points = projected
+                .iter()
+                .zip(&labels)
+                .map(|(p, &l)| (p[0] as f32, p.get(1).copied().unwrap_or(0.0) as f32, l))
+                .collect();
+            panels.push(ScatterPanel {
+                title: format!("λ = {} ({which})", lambda_label(lambda)),
+                points,
+                centers: Vec::new(),
+            });
         }
-        let names = (0..10).map(|d| if TRAIN_DIGITS.contains(&(d as u8)) { format!("{d} (train)") } else { format!("{d} (held out)") }).collect();
-        files.extend(save(&store.dir().join("pca"), &ScatterFigure { title: "DeepID2 features of six identities, first two principal components".into(), panels, cols: 3, class_names: names })?);
+        let names = (0..10)
+            .map(|d| if TRAIN_DIGITS.contains(&(d as u8)) { format!("{d} (train)") } else { format!("{d} (held out)") })
+            .collect();
+        files.extend(save(
+            &store.dir().join("pca"),
+            &ScatterFigure {
+                title: "DeepID2 features of six identities, first two principal components".into(),
+                panels,
+                cols: 3,
+                class_names: names,
+            },
+        )?);
         Ok(files)
     }
 
@@ -266,7 +331,10 @@ impl Experiment for DeepId2 {
         let (u_text, u_verdict) = match (best, zero, inf) {
             (Some((bl, ba)), Some(z), Some(i)) => (
                 {
-                    let std = runs.iter().find(|(l, _)| *l == bl).and_then(|(_, r)| f(r, "held_out_verification_accuracy_std"));
+                    let std = runs
+                        .iter()
+                        .find(|(l, _)| *l == bl)
+                        .and_then(|(_, r)| f(r, "held_out_verification_accuracy_std"));
                     format!(
                         "best interior λ = {} at {}; λ = 0: {}; λ = ∞: {} (the best is {:+.2} points from λ = 0, against a fold std of {})",
                         lambda_label(bl),

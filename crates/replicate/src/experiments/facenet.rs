@@ -10,7 +10,9 @@ use anyhow::Result;
 use candle_core::Tensor;
 use serde_json::{Map, Value};
 
-use super::common::{curve_rows, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS};
+use super::common::{
+    curve_rows, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS,
+};
 use super::softmax_baseline::{lenetspp_2d, ALL_DIGITS};
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{Distance, Mining, TripletLoss};
@@ -74,10 +76,20 @@ impl Objective for Triplet {
 pub fn config(profile: Profile) -> Config {
     let base = lenetspp_2d(profile);
     // Higher-dimensional embeddings learn faster than the 2-D ones: a shorter quick run.
-    let base = if profile == Profile::Quick { Common { iterations: 600, lr_milestones: vec![400, 520], eval_every: 200, ..base } } else { base };
+    let base = if profile == Profile::Quick {
+        Common { iterations: 600, lr_milestones: vec![400, 520], eval_every: 200, ..base }
+    } else {
+        base
+    };
     let smoke = profile == Profile::Smoke;
     Config {
-        common: Common { feature_dim: 64, batch_size: if smoke { 35 } else { 140 }, plot_points: 0, base_lr: 0.05, ..base },
+        common: Common {
+            feature_dim: 64,
+            batch_size: if smoke { 35 } else { 140 },
+            plot_points: 0,
+            base_lr: 0.05,
+            ..base
+        },
         margin: 0.2,
         mining: Mining::SemiHard,
         distance: Distance::SquaredEuclidean,
@@ -91,7 +103,8 @@ pub fn config(profile: Profile) -> Config {
 /// Our held-out VAL@1e-3 per embedding dimension beside FaceNet's Table 5.
 pub fn dimension_table(store: &Store) -> Result<polars::prelude::DataFrame> {
     let (_, by_dim) = split_runs(store)?;
-    let mut dims: Vec<f64> = by_dim.iter().filter_map(|r| f(r, "feature_dim")).chain(PAPER_TABLE5.iter().map(|p| p.0)).collect();
+    let mut dims: Vec<f64> =
+        by_dim.iter().filter_map(|r| f(r, "feature_dim")).chain(PAPER_TABLE5.iter().map(|p| p.0)).collect();
     dims.sort_by(f64::total_cmp);
     dims.dedup();
     let table = Table {
@@ -101,9 +114,20 @@ pub fn dimension_table(store: &Store) -> Result<polars::prelude::DataFrame> {
                 let ours = by_dim.iter().find(|r| f(r, "feature_dim") == Some(d));
                 vec![
                     ("embedding dimension".to_string(), Cell::I64(d as i64)),
-                    ("ours: VAL@1e-3, digits 7-9 (%)".to_string(), ours.and_then(|r| f(r, "held_out_val_at_far_1e-3")).map(|v| Cell::F64(100.0 * v)).unwrap_or(Cell::Null)),
-                    ("ours: precision@1 (%)".to_string(), ours.and_then(|r| f(r, "precision_at_1")).map(|v| Cell::F64(100.0 * v)).unwrap_or(Cell::Null)),
-                    ("paper: VAL@1e-3, Table 5 (%)".to_string(), PAPER_TABLE5.iter().find(|p| p.0 == d).map(|p| Cell::F64(p.1)).unwrap_or(Cell::Null)),
+                    (
+                        "ours: VAL@1e-3, digits 7-9 (%)".to_string(),
+                        ours.and_then(|r| f(r, "held_out_val_at_far_1e-3"))
+                            .map(|v| Cell::F64(100.0 * v))
+                            .unwrap_or(Cell::Null),
+                    ),
+                    (
+                        "ours: precision@1 (%)".to_string(),
+                        ours.and_then(|r| f(r, "precision_at_1")).map(|v| Cell::F64(100.0 * v)).unwrap_or(Cell::Null),
+                    ),
+                    (
+                        "paper: VAL@1e-3, Table 5 (%)".to_string(),
+                        PAPER_TABLE5.iter().find(|p| p.0 == d).map(|p| Cell::F64(p.1)).unwrap_or(Cell::Null),
+                    ),
                 ]
             })
             .collect(),
@@ -124,8 +148,22 @@ fn f(r: &Row, c: &str) -> Option<f64> {
 /// The dimension-64 (default) run of each mining rule, and the semi-hard run of each dimension.
 fn split_runs(store: &Store) -> Result<(Vec<Row>, Vec<Row>)> {
     let runs = store.current_runs()?;
-    let default_dim = runs.rows.iter().filter(|r| mining_of(r) != Some("semi_hard")).filter_map(|r| f(r, "feature_dim")).next().unwrap_or(64.0);
-    let mut by_mining: Vec<Row> = Mining::ALL.iter().filter_map(|m| runs.rows.iter().find(|r| mining_of(r) == Some(m.name()) && f(r, "feature_dim") == Some(default_dim)).cloned()).collect();
+    let default_dim = runs
+        .rows
+        .iter()
+        .filter(|r| mining_of(r) != Some("semi_hard"))
+        .filter_map(|r| f(r, "feature_dim"))
+        .next()
+        .unwrap_or(64.0);
+    let mut by_mining: Vec<Row> = Mining::ALL
+        .iter()
+        .filter_map(|m| {
+            runs.rows
+                .iter()
+                .find(|r| mining_of(r) == Some(m.name()) && f(r, "feature_dim") == Some(default_dim))
+                .cloned()
+        })
+        .collect();
     by_mining.dedup();
     let mut by_dim: Vec<Row> = runs.rows.iter().filter(|r| mining_of(r) == Some("semi_hard")).cloned().collect();
     by_dim.sort_by(|a, b| f(a, "feature_dim").unwrap_or(0.0).total_cmp(&f(b, "feature_dim").unwrap_or(0.0)));
@@ -144,7 +182,10 @@ impl Experiment for FaceNet {
     fn sweeps(&self, profile: Profile, _results_dir: &std::path::Path) -> Vec<Sweep> {
         let base = config(profile);
         let mining: Vec<Value> = Mining::ALL.iter().map(|m| Value::from(m.name())).collect();
-        vec![Sweep::new(&base).axis("mining", &mining), Sweep::new(&base).axis("feature_dim", &[8usize, 16, 32, 64, 128])]
+        vec![
+            Sweep::new(&base).axis("mining", &mining),
+            Sweep::new(&base).axis("feature_dim", &[8usize, 16, 32, 64, 128]),
+        ]
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
@@ -161,20 +202,29 @@ impl Experiment for FaceNet {
         let model = c.model(HeadKind::Embedding, ctx)?;
         let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;
-        let mut objective = Triplet { loss: TripletLoss { margin: cfg.margin, mining: cfg.mining, distance: cfg.distance } };
+        let mut objective =
+            Triplet { loss: TripletLoss { margin: cfg.margin, mining: cfg.mining, distance: cfg.distance } };
         let balanced = VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
         let every_pair = VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images);
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &every_pair.indices, ctx.device)?;
             let d = every_pair.pairs.squared_distances(&e.embedding, e.dim);
-            Ok(vec![("held_out_val_at_far_1e-3".into(), crate::metrics::val_at_far(&d, &every_pair.pairs.same, 1e-3, 10).val)])
+            Ok(vec![(
+                "held_out_val_at_far_1e-3".into(),
+                crate::metrics::val_at_far(&d, &every_pair.pairs.same, 1e-3, 10).val,
+            )])
         };
         let training = train_or_diverge(c, &model, &mut objective, &data.train, sampler.as_mut(), ctx, &mut hook)?;
         let mut metrics = timing_metrics(&training);
-        let spread: Vec<f64> = training.curves().iter().filter_map(|r| r.values.iter().find(|(n, _)| n == "mean_pairwise_distance").map(|v| v.1)).collect();
+        let spread: Vec<f64> = training
+            .curves()
+            .iter()
+            .filter_map(|r| r.values.iter().find(|(n, _)| n == "mean_pairwise_distance").map(|v| v.1))
+            .collect();
         let final_spread = spread.last().copied().unwrap_or(f64::NAN);
         metrics.push(("final_mean_pairwise_distance".into(), final_spread.into()));
-        metrics.push(("min_mean_pairwise_distance".into(), spread.iter().copied().fold(f64::INFINITY, f64::min).into()));
+        metrics
+            .push(("min_mean_pairwise_distance".into(), spread.iter().copied().fold(f64::INFINITY, f64::min).into()));
         let mut tables = vec![("curves".to_string(), curve_rows(training.curves()))];
         let (status, note) = match &training {
             Training::Diverged { note, .. } => (STATUS_DIVERGED, note.clone()),
@@ -182,7 +232,12 @@ impl Experiment for FaceNet {
                 let h = embed(&model, &data.test, &every_pair.indices, ctx.device)?;
                 metrics.extend(every_pair.metrics(&h.embedding, h.dim, "held_out"));
                 let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
-                metrics.extend(balanced.metrics(&b.embedding, b.dim, "held_out_balanced").into_iter().filter(|(n, _)| n.contains("accuracy")));
+                metrics.extend(
+                    balanced
+                        .metrics(&b.embedding, b.dim, "held_out_balanced")
+                        .into_iter()
+                        .filter(|(n, _)| n.contains("accuracy")),
+                );
                 let all = VerificationSet::balanced(&data.test, &ALL_DIGITS, c.test_images, cfg.verification_pairs);
                 let a = embed(&model, &data.test, &all.indices, ctx.device)?;
                 metrics.extend(all.metrics(&a.embedding, a.dim, "all_digits"));
@@ -191,7 +246,14 @@ impl Experiment for FaceNet {
                 metrics.push(("map_at_r".into(), r.map_at_r.into()));
                 let d = every_pair.pairs.squared_distances(&h.embedding, h.dim);
                 let roc = crate::metrics::roc(&d, &every_pair.pairs.same, 200);
-                tables.push(("roc".into(), roc.iter().map(|&(far, val, t)| vec![("far".into(), far.into()), ("val".into(), val.into()), ("threshold".into(), t.into())]).collect()));
+                tables.push((
+                    "roc".into(),
+                    roc.iter()
+                        .map(|&(far, val, t)| {
+                            vec![("far".into(), far.into()), ("val".into(), val.into()), ("threshold".into(), t.into())]
+                        })
+                        .collect(),
+                ));
                 if final_spread < cfg.collapse_below {
                     (STATUS_COLLAPSED, format!("{}: the mean pairwise squared distance of the embeddings fell to {final_spread:.4} (< {}): f(x) collapsed towards a constant", ctx.progress_label, cfg.collapse_below))
                 } else {
@@ -208,27 +270,109 @@ impl Experiment for FaceNet {
         let roc = store.load("roc")?;
         let curves = store.load("curves")?;
         let pick = |table: &Table, run: &str, x: &str, y: &str| -> Vec<(f64, f64)> {
-            table.rows.iter().filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run)).filter_map(|r| Some((f(r, x)?, f(r, y)?))).collect()
+            table
+                .rows
+                .iter()
+                .filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run))
+                .filter_map(|r| Some((f(r, x)?, f(r, y)?)))
+                .collect()
         };
-        let name = |r: &Row| format!("{} ({})", mining_of(r).unwrap_or("?"), Table::get(r, "status").and_then(Cell::as_str).unwrap_or("?"));
-        let roc_series = by_mining.iter().enumerate().map(|(i, r)| Series { name: name(r), points: pick(&roc, &id(r), "far", "val").into_iter().filter(|p| p.0 > 0.0).map(|(x, y)| (x, 100.0 * y)).collect(), colour: i, markers: false, ..Default::default() }).collect();
+        let name = |r: &Row| {
+            format!(
+                "{} ({})",
+                mining_of(r).unwrap_or("?"),
+                Table::get(r, "status").and_then(Cell::as_str).unwrap_or("?")
+            )
+        };
+        let roc_series = by_mining
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Series {
+                name: name(r),
+                points: pick(&roc, &id(r), "far", "val")
+                    .into_iter()
+                    .filter(|p| p.0 > 0.0)
+                    .map(|(x, y)| (x, 100.0 * y))
+                    .collect(),
+                colour: i,
+                markers: false,
+                ..Default::default()
+            })
+            .collect();
         let mut files = save(
             &store.dir().join("roc"),
-            &LineFigure { title: "FaceNet-style ROC on unseen digits 7-9 (cf. FaceNet, Fig. 5)".into(), charts: vec![LineChart { title: "VAL against FAR, all pairs of held-out test images".into(), x_label: "FAR".into(), y_label: "VAL (%)".into(), x_log: true, series: roc_series, ..Default::default() }], cols: 1 },
+            &LineFigure {
+                title: "FaceNet-style ROC on unseen digits 7-9 (cf. FaceNet, Fig. 5)".into(),
+                charts: vec![LineChart {
+                    title: "VAL against FAR, all pairs of held-out test images".into(),
+                    x_label: "FAR".into(),
+                    y_label: "VAL (%)".into(),
+                    x_log: true,
+                    series: roc_series,
+                    ..Default::default()
+                }],
+                cols: 1,
+            },
         )?;
-        let spread = by_mining.iter().enumerate().map(|(i, r)| Series { name: name(r), points: pick(&curves, &id(r), "step", "mean_pairwise_distance"), colour: i, markers: false, ..Default::default() }).collect();
+        let spread = by_mining
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Series {
+                name: name(r),
+                points: pick(&curves, &id(r), "step", "mean_pairwise_distance"),
+                colour: i,
+                markers: false,
+                ..Default::default()
+            })
+            .collect();
         files.extend(save(
             &store.dir().join("collapse"),
-            &LineFigure { title: "Collapse: mean pairwise squared distance of a batch's embeddings during training".into(), charts: vec![LineChart { title: "2 = spread over the sphere, 0 = f(x) constant".into(), x_label: "iteration".into(), y_label: "mean ‖f(x_i) − f(x_j)‖²".into(), series: spread, ..Default::default() }], cols: 1 },
+            &LineFigure {
+                title: "Collapse: mean pairwise squared distance of a batch's embeddings during training".into(),
+                charts: vec![LineChart {
+                    title: "2 = spread over the sphere, 0 = f(x) constant".into(),
+                    x_label: "iteration".into(),
+                    y_label: "mean ‖f(x_i) − f(x_j)‖²".into(),
+                    series: spread,
+                    ..Default::default()
+                }],
+                cols: 1,
+            },
         )?);
-        let ours: Vec<(f64, f64)> = by_dim.iter().filter_map(|r| Some((f(r, "feature_dim")?, 100.0 * f(r, "held_out_val_at_far_1e-3")?))).collect();
+        let ours: Vec<(f64, f64)> = by_dim
+            .iter()
+            .filter_map(|r| Some((f(r, "feature_dim")?, 100.0 * f(r, "held_out_val_at_far_1e-3")?)))
+            .collect();
         let dims = vec![
-            Series { name: "ours: MNIST digits 7-9, semi-hard".into(), points: ours, colour: 0, markers: true, ..Default::default() },
-            Series { name: "paper: Table 5 (NN1, faces)".into(), points: PAPER_TABLE5.to_vec(), colour: 1, markers: true, ..Default::default() },
+            Series {
+                name: "ours: MNIST digits 7-9, semi-hard".into(),
+                points: ours,
+                colour: 0,
+                markers: true,
+                ..Default::default()
+            },
+            Series {
+                name: "paper: Table 5 (NN1, faces)".into(),
+                points: PAPER_TABLE5.to_vec(),
+                colour: 1,
+                markers: true,
+                ..Default::default()
+            },
         ];
         files.extend(save(
             &store.dir().join("dimension"),
-            &LineFigure { title: "VAL at FAR = 1e-3 against embedding dimension (cf. FaceNet, Table 5)".into(), charts: vec![LineChart { title: String::new(), x_label: "embedding dimension".into(), y_label: "VAL@1e-3 (%)".into(), x_log: true, series: dims, ..Default::default() }], cols: 1 },
+            &LineFigure {
+                title: "VAL at FAR = 1e-3 against embedding dimension (cf. FaceNet, Table 5)".into(),
+                charts: vec![LineChart {
+                    title: String::new(),
+                    x_label: "embedding dimension".into(),
+                    y_label: "VAL@1e-3 (%)".into(),
+                    x_log: true,
+                    series: dims,
+                    ..Default::default()
+                }],
+                cols: 1,
+            },
         )?);
         Ok(files)
     }
@@ -257,13 +401,18 @@ impl Experiment for FaceNet {
                 f(r, "min_mean_pairwise_distance").map(|v| format!("{v:.3}")).unwrap_or_default(),
             ));
         }
-        let val = |m: &str| by_mining.iter().find(|r| mining_of(r) == Some(m)).and_then(|r| f(r, "held_out_val_at_far_1e-3"));
+        let val =
+            |m: &str| by_mining.iter().find(|r| mining_of(r) == Some(m)).and_then(|r| f(r, "held_out_val_at_far_1e-3"));
         let (semi, hard) = (val("semi_hard"), val("hardest_negative"));
         let hard_run = by_mining.iter().find(|r| mining_of(r) == Some("hardest_negative"));
         let hard_status = hard_run.and_then(|r| Table::get(r, "status").and_then(Cell::as_str)).unwrap_or("n/a");
         let hard_min = hard_run.and_then(|r| f(r, "min_mean_pairwise_distance"));
-        let semi_min = by_mining.iter().find(|r| mining_of(r) == Some("semi_hard")).and_then(|r| f(r, "min_mean_pairwise_distance"));
-        let dims: Vec<(f64, f64)> = by_dim.iter().filter_map(|r| Some((f(r, "feature_dim")?, f(r, "held_out_val_at_far_1e-3")?))).collect();
+        let semi_min = by_mining
+            .iter()
+            .find(|r| mining_of(r) == Some("semi_hard"))
+            .and_then(|r| f(r, "min_mean_pairwise_distance"));
+        let dims: Vec<(f64, f64)> =
+            by_dim.iter().filter_map(|r| Some((f(r, "feature_dim")?, f(r, "held_out_val_at_far_1e-3")?))).collect();
         let wide: Vec<f64> = dims.iter().filter(|(d, _)| *d >= 32.0).map(|(_, v)| *v).collect();
         // Relative spread over dimensions ≥ 32 (Table 5 varies by 2.6% of its best value).
         let best = wide.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -10,7 +10,10 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::center_loss::{CenterUpdate, SoftmaxCenter};
-use super::common::{compactness_metrics, curve_rows, percent_points, timing_metrics, train_or_diverge, Common, Training, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS};
+use super::common::{
+    compactness_metrics, curve_rows, percent_points, timing_metrics, train_or_diverge, Common, Training,
+    VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS,
+};
 use super::deepid2::IdentVerif;
 use super::facenet::Triplet;
 use super::lsoftmax::LSoftmaxLoss;
@@ -36,7 +39,8 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [Method::Softmax, Method::Contrastive, Method::Triplet, Method::Center, Method::Lsoftmax];
+    pub const ALL: [Method; 5] =
+        [Method::Softmax, Method::Contrastive, Method::Triplet, Method::Center, Method::Lsoftmax];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -96,8 +100,14 @@ fn best_lambdas(results_dir: &Path) -> (f64, f64, String) {
     let center = runs_by(&Store::new(results_dir, "center-loss"), "lambda")
         .ok()
         .and_then(|runs| {
-            let base = runs.iter().find(|(l, _)| *l == 0.0).and_then(|(_, r)| Table::get(r, "test_accuracy")?.as_f64())?;
-            runs.iter().filter(|(l, r)| *l > 0.0 && Table::get(r, "test_accuracy").and_then(Cell::as_f64).is_some_and(|a| a >= base - 0.005)).map(|(l, _)| *l).fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))))
+            let base =
+                runs.iter().find(|(l, _)| *l == 0.0).and_then(|(_, r)| Table::get(r, "test_accuracy")?.as_f64())?;
+            runs.iter()
+                .filter(|(l, r)| {
+                    *l > 0.0 && Table::get(r, "test_accuracy").and_then(Cell::as_f64).is_some_and(|a| a >= base - 0.005)
+                })
+                .map(|(l, _)| *l)
+                .fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))))
         })
         .inspect(|l| source.push(format!("center λ = {} from results/center-loss", lambda_label(*l))))
         .unwrap_or_else(|| {
@@ -110,7 +120,11 @@ fn best_lambdas(results_dir: &Path) -> (f64, f64, String) {
 pub fn config(profile: Profile, results_dir: &Path) -> Config {
     let base = lenetspp_2d(profile);
     let smoke = profile == Profile::Smoke;
-    let base = if profile == Profile::Quick { Common { iterations: 600, lr_milestones: vec![400, 520], eval_every: 0, ..base } } else { base };
+    let base = if profile == Profile::Quick {
+        Common { iterations: 600, lr_milestones: vec![400, 520], eval_every: 0, ..base }
+    } else {
+        base
+    };
     let (contrastive_lambda, center_lambda, lambda_source) = best_lambdas(results_dir);
     Config {
         common: Common { feature_dim: 64, batch_size: if smoke { 35 } else { 126 }, plot_points: 0, ..base },
@@ -132,13 +146,26 @@ impl Leaderboard {
         Ok(match cfg.method {
             Method::Softmax => Box::new(Softmax),
             // DeepID2's adaptive margin, re-set every 50 steps as in its own experiment.
-            Method::Contrastive => Box::new(IdentVerif::new(cfg.contrastive_lambda, 1.0, ContrastiveForm::Distance, Some(50))),
-            Method::Triplet => Box::new(Triplet { loss: TripletLoss { margin: 0.2, mining: Mining::SemiHard, distance: Distance::SquaredEuclidean } }),
-            Method::Center => Box::new(SoftmaxCenter::new(CenterLoss::new(TRAIN_DIGITS.len(), c.feature_dim, 0.5, device)?, cfg.center_lambda, CenterUpdate::Paper, c.train_config().lr, c.momentum)),
+            Method::Contrastive => {
+                Box::new(IdentVerif::new(cfg.contrastive_lambda, 1.0, ContrastiveForm::Distance, Some(50)))
+            }
+            Method::Triplet => Box::new(Triplet {
+                loss: TripletLoss { margin: 0.2, mining: Mining::SemiHard, distance: Distance::SquaredEuclidean },
+            }),
+            Method::Center => Box::new(SoftmaxCenter::new(
+                CenterLoss::new(TRAIN_DIGITS.len(), c.feature_dim, 0.5, device)?,
+                cfg.center_lambda,
+                CenterUpdate::Paper,
+                c.train_config().lr,
+                c.momentum,
+            )),
             Method::Lsoftmax => {
                 let Head::LSoftmax(layer) = head else { anyhow::bail!("L-Softmax needs its head") };
                 let at = (c.iterations as f64 * 2.0 / 3.0).round().max(1.0) as u64;
-                Box::new(LSoftmaxLoss { layer: layer.clone(), schedule: LambdaSchedule::rescaled(1000.0, 35.0, 0.0, 1e-3, at) })
+                Box::new(LSoftmaxLoss {
+                    layer: layer.clone(),
+                    schedule: LambdaSchedule::rescaled(1000.0, 35.0, 0.0, 1e-3, at),
+                })
             }
         })
     }
@@ -178,7 +205,10 @@ impl Experiment for Leaderboard {
         let mut objective = Self::objective(&cfg, &model.head, ctx.device)?;
         let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;
-        let training = train_or_diverge(c, &model, objective.as_mut(), &data.train, sampler.as_mut(), ctx, &mut |_, _| Ok(Vec::new()))?;
+        let training =
+            train_or_diverge(c, &model, objective.as_mut(), &data.train, sampler.as_mut(), ctx, &mut |_, _| {
+                Ok(Vec::new())
+            })?;
         let mut metrics = timing_metrics(&training);
         let tables = vec![("curves".to_string(), curve_rows(training.curves()))];
         let (status, note) = match &training {
@@ -197,22 +227,46 @@ impl Experiment for Leaderboard {
                         crate::metrics::nearest_center(&seen.embedding, seen.dim, &means)
                     }
                 };
-                metrics.push(("identification_accuracy".into(), crate::metrics::accuracy(&predictions, &seen.labels).into()));
+                metrics.push((
+                    "identification_accuracy".into(),
+                    crate::metrics::accuracy(&predictions, &seen.labels).into(),
+                ));
                 metrics.extend(compactness_metrics(&seen));
                 // Verification and retrieval compare directions (cosine), the usual score for
                 // softmax-trained face features and what FaceNet's unit embedding does by
                 // construction: raw L2 would penalise losses whose feature norms carry confidence,
                 // not identity (L-Softmax's). Raw L2 is kept under `held_out_l2_*`.
-                let balanced = VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
+                let balanced =
+                    VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
                 let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
                 let b_unit = crate::metrics::unit_rows(&b.embedding, b.dim);
-                metrics.extend(balanced.metrics(&b_unit, b.dim, "held_out_balanced").into_iter().filter(|(n, _)| n.contains("accuracy")));
-                metrics.extend(balanced.metrics(&b.embedding, b.dim, "held_out_l2_balanced").into_iter().filter(|(n, _)| n.contains("accuracy")));
+                metrics.extend(
+                    balanced
+                        .metrics(&b_unit, b.dim, "held_out_balanced")
+                        .into_iter()
+                        .filter(|(n, _)| n.contains("accuracy")),
+                );
+                metrics.extend(
+                    balanced
+                        .metrics(&b.embedding, b.dim, "held_out_l2_balanced")
+                        .into_iter()
+                        .filter(|(n, _)| n.contains("accuracy")),
+                );
                 let every_pair = VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images);
                 let h = embed(&model, &data.test, &every_pair.indices, ctx.device)?;
                 let h_unit = crate::metrics::unit_rows(&h.embedding, h.dim);
-                metrics.extend(every_pair.metrics(&h_unit, h.dim, "held_out").into_iter().filter(|(n, _)| n.contains("val_at_far")));
-                metrics.extend(every_pair.metrics(&h.embedding, h.dim, "held_out_l2").into_iter().filter(|(n, _)| n.contains("val_at_far")));
+                metrics.extend(
+                    every_pair
+                        .metrics(&h_unit, h.dim, "held_out")
+                        .into_iter()
+                        .filter(|(n, _)| n.contains("val_at_far")),
+                );
+                metrics.extend(
+                    every_pair
+                        .metrics(&h.embedding, h.dim, "held_out_l2")
+                        .into_iter()
+                        .filter(|(n, _)| n.contains("val_at_far")),
+                );
                 let r = crate::metrics::retrieval(&h_unit, h.dim, &h.labels);
                 metrics.push(("precision_at_1".into(), r.precision_at_1.into()));
                 metrics.push(("map_at_r".into(), r.map_at_r.into()));
@@ -228,9 +282,11 @@ impl Experiment for Leaderboard {
         let mut frame = board.to_frame()?;
         let path = results_dir.join("leaderboard.parquet");
         crate::results::write_parquet(&path, &mut frame, vec![("replicate.table".into(), "leaderboard".into())])?;
-        let methods: Vec<String> = board.rows.iter().filter_map(|r| Some(Table::get(r, "method")?.as_str()?.to_string())).collect();
+        let methods: Vec<String> =
+            board.rows.iter().filter_map(|r| Some(Table::get(r, "method")?.as_str()?.to_string())).collect();
         let series = |name: &str, metric: &str, colour: usize| {
-            let (points, errors) = percent_points(&board.rows, &format!("{metric}_mean"), Some(&format!("{metric}_std")));
+            let (points, errors) =
+                percent_points(&board.rows, &format!("{metric}_mean"), Some(&format!("{metric}_std")));
             Series { name: name.into(), points, errors, colour, markers: true, no_line: true }
         };
         let chart = |title: &str, metric: &str, colour: usize| LineChart {
@@ -247,7 +303,10 @@ impl Experiment for Leaderboard {
             chart("precision@1, digits 7-9", "precision_at_1", 2),
             chart("identification accuracy, digits 0-6", "identification_accuracy", 3),
         ];
-        let mut files = save(&store.dir().join("leaderboard"), &LineFigure { title: "Every loss on the same 64-D LeNets++, data and budget".into(), charts, cols: 2 })?;
+        let mut files = save(
+            &store.dir().join("leaderboard"),
+            &LineFigure { title: "Every loss on the same 64-D LeNets++, data and budget".into(), charts, cols: 2 },
+        )?;
         files.push(path);
         Ok(files)
     }
@@ -260,7 +319,8 @@ impl Experiment for Leaderboard {
         let runs = store.current_runs()?;
         let first = runs.rows.first();
         let f = |c: &str| first.and_then(|r| Table::get(r, c)).and_then(Cell::as_f64).unwrap_or(f64::NAN);
-        let source = first.and_then(|r| Table::get(r, "lambda_source")).and_then(Cell::as_str).unwrap_or_default().to_string();
+        let source =
+            first.and_then(|r| Table::get(r, "lambda_source")).and_then(Cell::as_str).unwrap_or_default().to_string();
         let cols = [
             ("identification_accuracy", "identification (0-6)"),
             ("held_out_balanced_verification_accuracy", "verification (7-9, 10-fold)"),
@@ -271,10 +331,17 @@ impl Experiment for Leaderboard {
             ("map_at_r", "MAP@R (7-9)"),
             ("train_seconds", "train s"),
         ];
-        let mut table = format!("| method | runs |{}\n|---|---|{}\n", cols.iter().map(|c| format!(" {} |", c.1)).collect::<String>(), "---|".repeat(cols.len()));
+        let mut table = format!(
+            "| method | runs |{}\n|---|---|{}\n",
+            cols.iter().map(|c| format!(" {} |", c.1)).collect::<String>(),
+            "---|".repeat(cols.len())
+        );
         for r in &board.rows {
             let cell = |metric: &str| {
-                let (m, s) = (Table::get(r, &format!("{metric}_mean")).and_then(Cell::as_f64), Table::get(r, &format!("{metric}_std")).and_then(Cell::as_f64));
+                let (m, s) = (
+                    Table::get(r, &format!("{metric}_mean")).and_then(Cell::as_f64),
+                    Table::get(r, &format!("{metric}_std")).and_then(Cell::as_f64),
+                );
                 match (m, s) {
                     (Some(m), Some(s)) if metric == "r_ratio" => format!("{m:.3} ± {s:.3}"),
                     (Some(m), Some(s)) if metric == "train_seconds" => format!("{m:.0} ± {s:.0}"),
@@ -292,9 +359,18 @@ impl Experiment for Leaderboard {
         let best = board
             .rows
             .iter()
-            .filter_map(|r| Some((Table::get(r, "method")?.as_str()?.to_string(), Table::get(r, "held_out_val_at_far_1e-3_mean")?.as_f64()?)))
+            .filter_map(|r| {
+                Some((
+                    Table::get(r, "method")?.as_str()?.to_string(),
+                    Table::get(r, "held_out_val_at_far_1e-3_mean")?.as_f64()?,
+                ))
+            })
             .fold(None, |b: Option<(String, f64)>, x| if b.as_ref().is_none_or(|b| x.1 > b.1) { Some(x) } else { b });
-        let softmax = board.rows.iter().find(|r| Table::get(r, "method").and_then(Cell::as_str) == Some("softmax")).and_then(|r| Table::get(r, "held_out_val_at_far_1e-3_mean")?.as_f64());
+        let softmax = board
+            .rows
+            .iter()
+            .find(|r| Table::get(r, "method").and_then(Cell::as_str) == Some("softmax"))
+            .and_then(|r| Table::get(r, "held_out_val_at_far_1e-3_mean")?.as_f64());
         Ok(Some(Section {
             title: "Leaderboard: every loss on the same network, data and budget".into(),
             claims: vec![(
@@ -343,14 +419,28 @@ pub fn aggregate(store: &Store) -> Result<Table> {
     let runs = store.current_runs()?;
     let mut rows = Vec::new();
     for method in Method::ALL {
-        let mine: Vec<&Row> = runs.rows.iter().filter(|r| Table::get(r, "method").and_then(Cell::as_str) == Some(method.name())).collect();
+        let mine: Vec<&Row> = runs
+            .rows
+            .iter()
+            .filter(|r| Table::get(r, "method").and_then(Cell::as_str) == Some(method.name()))
+            .collect();
         if mine.is_empty() {
             continue;
         }
-        let finished: Vec<&&Row> = mine.iter().filter(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).collect();
-        let mut row: Row = vec![("method".into(), method.name().into()), ("description".into(), method.label().into()), ("runs".into(), mine.len().into()), ("finished_runs".into(), finished.len().into())];
+        let finished: Vec<&&Row> =
+            mine.iter().filter(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).collect();
+        let mut row: Row = vec![
+            ("method".into(), method.name().into()),
+            ("description".into(), method.label().into()),
+            ("runs".into(), mine.len().into()),
+            ("finished_runs".into(), finished.len().into()),
+        ];
         for metric in BOARD_METRICS {
-            let values: Vec<f64> = finished.iter().filter_map(|r| Table::get(r, metric).and_then(Cell::as_f64)).filter(|v| v.is_finite()).collect();
+            let values: Vec<f64> = finished
+                .iter()
+                .filter_map(|r| Table::get(r, metric).and_then(Cell::as_f64))
+                .filter(|v| v.is_finite())
+                .collect();
             let (m, s) = mean_std(&values);
             row.push((format!("{metric}_mean"), m.into()));
             row.push((format!("{metric}_std"), s.into()));

@@ -9,7 +9,10 @@ use anyhow::Result;
 use candle_core::Tensor;
 use serde_json::{Map, Value};
 
-use super::common::{accuracy_hook, compactness_metrics, curve_rows, feature_rows, plot_sample, timing_metrics, train_or_diverge, Common, Training};
+use super::common::{
+    accuracy_hook, compactness_metrics, curve_rows, feature_rows, plot_sample, timing_metrics, train_or_diverge,
+    Common, Training,
+};
 use super::softmax_baseline::{lenetspp_2d, points_2d, ALL_DIGITS};
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{softmax_loss, LSoftmax, LambdaSchedule};
@@ -62,7 +65,11 @@ impl Objective for LSoftmaxLoss {
 
     fn diverged(&self, terms: &[(&'static str, f64)]) -> Option<String> {
         let loss = terms.iter().find(|(n, _)| *n == "loss")?.1;
-        (loss >= CAFFE_PLATEAU).then(|| format!("the loss reached {loss:.2} ≥ {CAFFE_PLATEAU} (Caffe's plateau, the target's probability underflowing)"))
+        (loss >= CAFFE_PLATEAU).then(|| {
+            format!(
+                "the loss reached {loss:.2} ≥ {CAFFE_PLATEAU} (Caffe's plateau, the target's probability underflowing)"
+            )
+        })
     }
 }
 
@@ -84,7 +91,17 @@ impl MarginRuns {
     }
 }
 
-const MARGIN_METRICS: [&str; 9] = ["test_accuracy", "final_lambda", "final_loss", "mean_angle_to_class_weight", "min_class_weight_angle", MIN_RAY_GAP, MIN_RAY_GAP_80, MIN_RAY_GAP_95, "r_ratio"];
+const MARGIN_METRICS: [&str; 9] = [
+    "test_accuracy",
+    "final_lambda",
+    "final_loss",
+    "mean_angle_to_class_weight",
+    "min_class_weight_angle",
+    MIN_RAY_GAP,
+    MIN_RAY_GAP_80,
+    MIN_RAY_GAP_95,
+    "r_ratio",
+];
 
 /// Not runs.parquet columns: [`with_ray_gaps`] derives them from the test features recorded for
 /// Fig. 2. The claim reads the 90% arcs; the other two show how much it depends on that choice.
@@ -130,15 +147,28 @@ fn margins(runs: &Table) -> Vec<MarginRuns> {
     let two_d: Vec<&crate::results::Row> = runs.rows.iter().filter(|r| is_two_d(r)).collect();
     let mut out = Vec::new();
     for m in 1..=4usize {
-        let of_m: Vec<_> = two_d.iter().filter(|r| Table::get(r, "m").and_then(Cell::as_f64) == Some(m as f64)).collect();
+        let of_m: Vec<_> =
+            two_d.iter().filter(|r| Table::get(r, "m").and_then(Cell::as_f64) == Some(m as f64)).collect();
         if of_m.is_empty() {
             continue;
         }
-        let finished: Vec<_> = of_m.iter().filter(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).collect();
-        let notes = of_m.iter().filter(|r| Table::get(r, "status").and_then(Cell::as_str) != Some(STATUS_FINISHED)).map(|r| Table::get(r, "note").and_then(Cell::as_str).unwrap_or_default().to_string()).collect();
+        let finished: Vec<_> =
+            of_m.iter().filter(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).collect();
+        let notes = of_m
+            .iter()
+            .filter(|r| Table::get(r, "status").and_then(Cell::as_str) != Some(STATUS_FINISHED))
+            .map(|r| Table::get(r, "note").and_then(Cell::as_str).unwrap_or_default().to_string())
+            .collect();
         let metrics = MARGIN_METRICS
             .iter()
-            .map(|&name| (name, crate::metrics::mean_std(&finished.iter().filter_map(|r| Table::get(r, name).and_then(Cell::as_f64)).collect::<Vec<_>>())))
+            .map(|&name| {
+                (
+                    name,
+                    crate::metrics::mean_std(
+                        &finished.iter().filter_map(|r| Table::get(r, name).and_then(Cell::as_f64)).collect::<Vec<_>>(),
+                    ),
+                )
+            })
             .collect();
         out.push(MarginRuns { m, runs: of_m.len(), finished: finished.len(), notes, metrics });
     }
@@ -148,7 +178,9 @@ fn margins(runs: &Table) -> Vec<MarginRuns> {
 /// Our test accuracy for each m (mean ± std over seeds) beside the paper's 2-D accuracy (Fig. 2)
 /// and its MNIST error table (a wider network).
 pub fn paper_comparison(store: &Store) -> Result<polars::prelude::DataFrame> {
-    let pct = |v: Option<(f64, f64)>, i: usize| v.map(|v| Cell::F64(100.0 * if i == 0 { v.0 } else { v.1 })).unwrap_or(Cell::Null);
+    let pct = |v: Option<(f64, f64)>, i: usize| {
+        v.map(|v| Cell::F64(100.0 * if i == 0 { v.0 } else { v.1 })).unwrap_or(Cell::Null)
+    };
     let table = Table {
         // Accuracy only: the ray gaps (and the features they need) stay out of it.
         rows: margins(&store.current_runs()?)
@@ -184,18 +216,39 @@ impl Experiment for LSoftmaxExperiment {
         // learning rate falls ÷10 at each step, as in the authors' L-Softmax solver, not ×0.8 as in
         // caffe-face's: with ×0.8 the last third (λ ≈ 0, pure margin) stays noisy, and a seed's final
         // accuracy swung by more than the gaps between margins that the earlier evaluations showed.
-        let common = if profile == Profile::Quick { Common { lr_gamma: 0.1, ..lenetspp_2d(profile) } } else { lenetspp_2d(profile) };
-        let base = Config { common, m: 1, lambda_base: 1000.0, lambda_power: 35.0, lambda_min: 0.0, lambda_reaches_1e3_at: 2.0 / 3.0 };
+        let common = if profile == Profile::Quick {
+            Common { lr_gamma: 0.1, ..lenetspp_2d(profile) }
+        } else {
+            lenetspp_2d(profile)
+        };
+        let base = Config {
+            common,
+            m: 1,
+            lambda_base: 1000.0,
+            lambda_power: 35.0,
+            lambda_min: 0.0,
+            lambda_reaches_1e3_at: 2.0 / 3.0,
+        };
         let two_d = Sweep::new(&base).axis("m", &[1usize, 2, 3, 4]);
         match profile {
             Profile::Paper => {
                 // The authors' MNIST solver (lr 0.1, ×0.1 at 5k/7.5k/10k, 30k iterations, batch 128), and the error
                 // table's run with a wide feature.
-                let solver = Common { base_lr: 0.1, lr_gamma: 0.1, lr_milestones: vec![5_000, 7_500, 10_000], iterations: 30_000, eval_every: 2_000, ..lenetspp_2d(profile) };
+                let solver = Common {
+                    base_lr: 0.1,
+                    lr_gamma: 0.1,
+                    lr_milestones: vec![5_000, 7_500, 10_000],
+                    iterations: 30_000,
+                    eval_every: 2_000,
+                    ..lenetspp_2d(profile)
+                };
                 let authors = Config { common: solver.clone(), ..base.clone() };
                 let wide = Config { common: Common { feature_dim: 256, plot_points: 0, ..solver }, ..base };
                 // feature_dim in the wide runs' labels, which must differ from the 2-D runs'.
-                vec![Sweep::new(&authors).axis("m", &[1usize, 2, 3, 4]), Sweep::new(&wide).axis("feature_dim", &[256usize]).axis("m", &[1usize, 2, 3, 4])]
+                vec![
+                    Sweep::new(&authors).axis("m", &[1usize, 2, 3, 4]),
+                    Sweep::new(&wide).axis("feature_dim", &[256usize]).axis("m", &[1usize, 2, 3, 4]),
+                ]
             }
             // Three seeds: the differences between m = 2, 3 and 4 are a few tenths of a percent and a
             // degree or two, the size of one seed's noise.
@@ -207,7 +260,11 @@ impl Experiment for LSoftmaxExperiment {
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = super::common::parse(config)?;
         anyhow::ensure!((1..=4).contains(&c.m), "m must be 1, 2, 3 or 4 (the authors' SINGLE…QUADRUPLE), got {}", c.m);
-        anyhow::ensure!(c.lambda_reaches_1e3_at > 0.0, "lambda_reaches_1e3_at must be > 0, got {}", c.lambda_reaches_1e3_at);
+        anyhow::ensure!(
+            c.lambda_reaches_1e3_at > 0.0,
+            "lambda_reaches_1e3_at must be > 0, got {}",
+            c.lambda_reaches_1e3_at
+        );
         Ok(())
     }
 
@@ -238,10 +295,22 @@ impl Experiment for LSoftmaxExperiment {
                 let train_sample = plot_sample(&train_pool, c.plot_points, "plot-train");
                 let train = embed(&model, &data.train, &train_sample, ctx.device)?;
                 let weight: Vec<f32> = layer.weight().flatten_all()?.to_vec1()?;
-                metrics.push(("test_accuracy".into(), crate::metrics::accuracy(&test.predictions().expect("classifier"), &test.labels).into()));
-                metrics.push(("train_accuracy".into(), crate::metrics::accuracy(&train.predictions().expect("classifier"), &train.labels).into()));
-                metrics.push(("mean_angle_to_class_weight".into(), crate::metrics::mean_angle_to_class_weight(&test.features, test.dim, &test.labels, &weight).into()));
-                metrics.push(("min_class_weight_angle".into(), crate::metrics::min_weight_angle(&weight, test.dim).into()));
+                metrics.push((
+                    "test_accuracy".into(),
+                    crate::metrics::accuracy(&test.predictions().expect("classifier"), &test.labels).into(),
+                ));
+                metrics.push((
+                    "train_accuracy".into(),
+                    crate::metrics::accuracy(&train.predictions().expect("classifier"), &train.labels).into(),
+                ));
+                metrics.push((
+                    "mean_angle_to_class_weight".into(),
+                    crate::metrics::mean_angle_to_class_weight(&test.features, test.dim, &test.labels, &weight).into(),
+                ));
+                metrics.push((
+                    "min_class_weight_angle".into(),
+                    crate::metrics::min_weight_angle(&weight, test.dim).into(),
+                ));
                 metrics.extend(compactness_metrics(&test));
                 if c.plot_points > 0 {
                     let mut rows = feature_rows("train", &train, &train_sample, c.plot_points);
@@ -263,13 +332,24 @@ impl Experiment for LSoftmaxExperiment {
                 let run_id = Table::get(run, "run_id").and_then(Cell::as_str).unwrap_or_default();
                 let title = match Table::get(run, &format!("{split}_accuracy")).and_then(Cell::as_f64) {
                     Some(a) => format!("m = {m}, {split} accuracy {}", fmt_pct(a)),
-                    None => format!("m = {m} ({split}): {}", Table::get(run, "status").and_then(Cell::as_str).unwrap_or_default()),
+                    None => format!(
+                        "m = {m} ({split}): {}",
+                        Table::get(run, "status").and_then(Cell::as_str).unwrap_or_default()
+                    ),
                 };
                 panels.push(ScatterPanel { title, points: points_2d(&features, run_id, split), centers: Vec::new() });
             }
         }
         let cols = runs.len().max(1);
-        let mut files = save(&store.dir().join("fig2"), &ScatterFigure { title: "L-Softmax 2-D features, training (top) and test (bottom) rows (cf. L-Softmax, Fig. 2)".into(), panels, cols, class_names: ALL_DIGITS.iter().map(|d| d.to_string()).collect() })?;
+        let mut files = save(
+            &store.dir().join("fig2"),
+            &ScatterFigure {
+                title: "L-Softmax 2-D features, training (top) and test (bottom) rows (cf. L-Softmax, Fig. 2)".into(),
+                panels,
+                cols,
+                class_names: ALL_DIGITS.iter().map(|d| d.to_string()).collect(),
+            },
+        )?;
         let curves = store.load("curves")?;
         let series = runs
             .iter()
@@ -285,8 +365,22 @@ impl Experiment for LSoftmaxExperiment {
                 Series { name: format!("m = {m}"), points, colour: i, markers: false, ..Default::default() }
             })
             .collect();
-        let chart = LineChart { title: "λ used at each logged step (logged means)".into(), x_label: "iteration".into(), y_label: "λ".into(), y_log: true, series, ..Default::default() };
-        files.extend(save(&store.dir().join("lambda_schedule"), &LineFigure { title: "L-Softmax λ annealing, λ = max(λ_min, base·(1 + γ·iter)^−power)".into(), charts: vec![chart], cols: 1 })?);
+        let chart = LineChart {
+            title: "λ used at each logged step (logged means)".into(),
+            x_label: "iteration".into(),
+            y_label: "λ".into(),
+            y_log: true,
+            series,
+            ..Default::default()
+        };
+        files.extend(save(
+            &store.dir().join("lambda_schedule"),
+            &LineFigure {
+                title: "L-Softmax λ annealing, λ = max(λ_min, base·(1 + γ·iter)^−power)".into(),
+                charts: vec![chart],
+                cols: 1,
+            },
+        )?);
         Ok(files)
     }
 
@@ -319,20 +413,29 @@ impl Experiment for LSoftmaxExperiment {
                 pm(g, "r_ratio", &|v| format!("{v:.4}")),
             ));
         }
-        let diverged: Vec<String> = groups.iter().flat_map(|g| g.notes.iter().map(move |n| format!("m = {}: {n}", g.m))).collect();
+        let diverged: Vec<String> =
+            groups.iter().flat_map(|g| g.notes.iter().map(move |n| format!("m = {}: {n}", g.m))).collect();
         let means = |metric: &str| -> Vec<Option<f64>> { groups.iter().map(|g| g.get(metric).map(|v| v.0)).collect() };
         let accs = means("test_accuracy");
         // A margin with no finished seed (every seed diverged) counts against the claim; runs not
         // yet trained are report.rs's business (it withholds every verdict until the plan is done).
         let acc_verdict = match accs.iter().copied().collect::<Option<Vec<f64>>>() {
-            Some(a) if a.len() == 4 && a.windows(2).all(|w| w[1] >= w[0]) && a.iter().all(|&x| x >= 0.975) => Verdict::Reproduced,
+            Some(a) if a.len() == 4 && a.windows(2).all(|w| w[1] >= w[0]) && a.iter().all(|&x| x >= 0.975) => {
+                Verdict::Reproduced
+            }
             Some(a) if a.len() == 4 && a[3] >= a[0] => Verdict::Partly,
             _ => Verdict::NotReproduced,
         };
         let angles = means("min_class_weight_angle");
         let spread = means("mean_angle_to_class_weight");
         let gaps = means(MIN_RAY_GAP);
-        let fmt_list = |metric: &str, unit: &dyn Fn(f64) -> String| groups.iter().map(|g| format!("m={}: {}", g.m, g.get(metric).map(|v| unit(v.0)).unwrap_or("diverged".into()))).collect::<Vec<_>>().join(", ");
+        let fmt_list = |metric: &str, unit: &dyn Fn(f64) -> String| {
+            groups
+                .iter()
+                .map(|g| format!("m={}: {}", g.m, g.get(metric).map(|v| unit(v.0)).unwrap_or("diverged".into())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let seeds = groups.iter().map(|g| g.runs).max().unwrap_or(1);
         let f = |r: &crate::results::Row, c: &str| Table::get(r, c).and_then(Cell::as_f64);
         Ok(Some(Section {
@@ -382,10 +485,20 @@ mod tests {
     fn record(store: &Store, m: usize, seed: u64, status: &str, accuracy: f64, weight_angle: f64) {
         let id = format!("m={m},seed={seed}");
         let manifest = Manifest::new(&id, "lsoftmax", "quick", &id, seed, "Cpu");
-        let mut summary: crate::results::Row = vec![("label".into(), id.clone().into()), ("status".into(), status.into()), ("note".into(), "NaN loss".into()), ("m".into(), (m as u64).into()), ("feature_dim".into(), 2u64.into())];
+        let mut summary: crate::results::Row = vec![
+            ("label".into(), id.clone().into()),
+            ("status".into(), status.into()),
+            ("note".into(), "NaN loss".into()),
+            ("m".into(), (m as u64).into()),
+            ("feature_dim".into(), 2u64.into()),
+        ];
         let mut tables = Vec::new();
         if status == STATUS_FINISHED {
-            summary.extend([("test_accuracy".into(), accuracy.into()), ("min_class_weight_angle".into(), weight_angle.into()), ("mean_angle_to_class_weight".into(), (20.0 - m as f64).into())]);
+            summary.extend([
+                ("test_accuracy".into(), accuracy.into()),
+                ("min_class_weight_angle".into(), weight_angle.into()),
+                ("mean_angle_to_class_weight".into(), (20.0 - m as f64).into()),
+            ]);
             tables.push(("features".to_string(), ray_features(10.0 - 2.0 * m as f64)));
         }
         store.record(&RunRecord { manifest, summary, tables }).unwrap();
@@ -395,8 +508,17 @@ mod tests {
     /// degrees from its centre: the smallest ray gap is 36 − 2·0.9·half.
     fn ray_features(half: f64) -> Vec<crate::results::Row> {
         (0..10u8)
-            .flat_map(|class| [-half, 0.0, half].map(move |offset| (class, (36.0 * class as f64 + offset).to_radians())))
-            .map(|(class, a)| vec![("split".into(), "test".into()), ("label".into(), (class as u64).into()), ("f0".into(), (10.0 * a.cos()).into()), ("f1".into(), (10.0 * a.sin()).into())])
+            .flat_map(|class| {
+                [-half, 0.0, half].map(move |offset| (class, (36.0 * class as f64 + offset).to_radians()))
+            })
+            .map(|(class, a)| {
+                vec![
+                    ("split".into(), "test".into()),
+                    ("label".into(), (class as u64).into()),
+                    ("f0".into(), (10.0 * a.cos()).into()),
+                    ("f1".into(), (10.0 * a.sin()).into()),
+                ]
+            })
             .collect()
     }
 
@@ -408,7 +530,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::new(&dir, "lsoftmax");
         // Seed 1 alone would put m = 3 above m = 4 in both metrics; the means are in order.
-        for (m, a1, a2, w1, w2) in [(1, 0.975, 0.977, 20.0, 22.0), (2, 0.984, 0.986, 30.0, 31.0), (3, 0.990, 0.984, 33.0, 31.0), (4, 0.989, 0.989, 32.5, 33.0)] {
+        for (m, a1, a2, w1, w2) in [
+            (1, 0.975, 0.977, 20.0, 22.0),
+            (2, 0.984, 0.986, 30.0, 31.0),
+            (3, 0.990, 0.984, 33.0, 31.0),
+            (4, 0.989, 0.989, 32.5, 33.0),
+        ] {
             record(&store, m, 1, STATUS_FINISHED, a1, w1);
             record(&store, m, 2, STATUS_FINISHED, a2, w2);
         }
@@ -416,16 +543,34 @@ mod tests {
         let verdicts: Vec<Verdict> = section.claims.iter().map(|c| c.3).collect();
         assert_eq!(verdicts, vec![Verdict::Reproduced; 4]);
         // The ray gaps come from the recorded test features: 36 − 1.8·(10 − 2m) for m = 1…4.
-        assert!(section.claims[2].2.contains("m=1: 21.6°") && section.claims[2].2.contains("m=4: 32.4°"), "{}", section.claims[2].2);
+        assert!(
+            section.claims[2].2.contains("m=1: 21.6°") && section.claims[2].2.contains("m=4: 32.4°"),
+            "{}",
+            section.claims[2].2
+        );
         assert!(section.claims[0].2.contains("m=3: 98.70%"), "{}", section.claims[0].2);
         assert!(section.body.contains("| 3 | 2 of 2 | 98.70% ± 0.30% |"), "{}", section.body);
         let groups = margin_runs(&store).unwrap();
         assert_eq!(groups[1].get("min_class_weight_angle"), Some((30.5, 0.5)));
         // The paper profile's wide runs share m and seed with the 2-D ones; Fig. 2 draws only 2-D runs.
         let id = "feature_dim=256,m=2,seed=1";
-        let summary = vec![("label".into(), id.into()), ("status".into(), STATUS_FINISHED.into()), ("m".into(), 2u64.into()), ("feature_dim".into(), 256u64.into())];
-        store.record(&RunRecord { manifest: Manifest::new(id, "lsoftmax", "quick", id, 1, "Cpu"), summary, tables: Vec::new() }).unwrap();
-        let drawn: Vec<(f64, Option<f64>)> = fig2_runs(&store.current_runs().unwrap()).iter().map(|(m, r)| (*m, Table::get(r, "feature_dim").and_then(Cell::as_f64))).collect();
+        let summary = vec![
+            ("label".into(), id.into()),
+            ("status".into(), STATUS_FINISHED.into()),
+            ("m".into(), 2u64.into()),
+            ("feature_dim".into(), 256u64.into()),
+        ];
+        store
+            .record(&RunRecord {
+                manifest: Manifest::new(id, "lsoftmax", "quick", id, 1, "Cpu"),
+                summary,
+                tables: Vec::new(),
+            })
+            .unwrap();
+        let drawn: Vec<(f64, Option<f64>)> = fig2_runs(&store.current_runs().unwrap())
+            .iter()
+            .map(|(m, r)| (*m, Table::get(r, "feature_dim").and_then(Cell::as_f64)))
+            .collect();
         assert_eq!(drawn, [1.0, 2.0, 3.0, 4.0].map(|m| (m, Some(2.0))).to_vec());
 
         for seed in [1, 2] {
@@ -433,7 +578,11 @@ mod tests {
         }
         let section = LSoftmaxExperiment.report(&store).unwrap().unwrap();
         assert!(section.claims.iter().all(|c| c.3 == Verdict::NotReproduced), "{:?}", section.claims);
-        assert!(section.claims[0].2.contains("m=4: diverged") && section.body.contains("m = 4: NaN loss"), "{}", section.body);
+        assert!(
+            section.claims[0].2.contains("m=4: diverged") && section.body.contains("m = 4: NaN loss"),
+            "{}",
+            section.body
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

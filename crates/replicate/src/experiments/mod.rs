@@ -123,7 +123,9 @@ impl Sweep {
                 })
                 .collect();
         }
-        out.into_iter().map(|(label, cfg)| (if label.is_empty() { "default".to_string() } else { label.join(",") }, cfg)).collect()
+        out.into_iter()
+            .map(|(label, cfg)| (if label.is_empty() { "default".to_string() } else { label.join(",") }, cfg))
+            .collect()
     }
 }
 
@@ -147,11 +149,17 @@ fn parse_like(template: &Value, raw: &str, key: &str) -> Result<Value> {
             Err(_) => bail!("{key} takes an integer, got {raw:?}"),
         },
         Value::Number(_) => {
-            let x: f64 = if raw == "inf" || raw == "∞" { f64::INFINITY } else { raw.parse().with_context(|| format!("{key} takes a number, got {raw:?}"))? };
+            let x: f64 = if raw == "inf" || raw == "∞" {
+                f64::INFINITY
+            } else {
+                raw.parse().with_context(|| format!("{key} takes a number, got {raw:?}"))?
+            };
             if x.is_infinite() {
                 Value::from("inf")
             } else {
-                serde_json::Number::from_f64(x).map(Value::Number).with_context(|| format!("{key}: {raw:?} is not a finite number"))?
+                serde_json::Number::from_f64(x)
+                    .map(Value::Number)
+                    .with_context(|| format!("{key}: {raw:?} is not a finite number"))?
             }
         }
         _ => Value::String(raw.to_string()),
@@ -196,7 +204,14 @@ pub trait Experiment: Sync {
 
 /// Every experiment, in the order `reproduce-all` runs them.
 pub fn registry() -> Vec<&'static dyn Experiment> {
-    vec![&softmax_baseline::SoftmaxBaseline, &center_loss::CenterLossExperiment, &lsoftmax::LSoftmaxExperiment, &deepid2::DeepId2, &facenet::FaceNet, &leaderboard::Leaderboard]
+    vec![
+        &softmax_baseline::SoftmaxBaseline,
+        &center_loss::CenterLossExperiment,
+        &lsoftmax::LSoftmaxExperiment,
+        &deepid2::DeepId2,
+        &facenet::FaceNet,
+        &leaderboard::Leaderboard,
+    ]
 }
 
 pub fn find(name: &str) -> Result<&'static dyn Experiment> {
@@ -240,7 +255,13 @@ pub struct PlanOptions {
 impl PlanOptions {
     /// Every run of `profile`, recorded ones counted as done.
     pub fn new(profile: Profile, results_dir: &Path) -> PlanOptions {
-        PlanOptions { profile, overrides: Vec::new(), force: false, results_dir: results_dir.to_path_buf(), shard: None }
+        PlanOptions {
+            profile,
+            overrides: Vec::new(),
+            force: false,
+            results_dir: results_dir.to_path_buf(),
+            shard: None,
+        }
     }
 }
 
@@ -323,14 +344,22 @@ impl PlanProgress {
     pub fn new(total: usize, estimate: f64) -> Self {
         let bar = crate::train::bars_on_terminal().then(|| {
             let bar = crate::train::bars().add(indicatif::ProgressBar::new(total as u64));
-            bar.set_style(indicatif::ProgressStyle::with_template("plan [{bar:30}] {pos}/{len} runs, {msg}").expect("valid template").progress_chars("#>-"));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("plan [{bar:30}] {pos}/{len} runs, {msg}")
+                    .expect("valid template")
+                    .progress_chars("#>-"),
+            );
             bar
         });
         PlanProgress { bar, total, done: 0, started: std::time::Instant::now(), estimate_left: estimate }
     }
 
     fn message(&self) -> String {
-        format!("elapsed {}, about {} left", crate::train::fmt_secs(self.started.elapsed().as_secs_f64()), crate::train::fmt_secs(self.estimate_left))
+        format!(
+            "elapsed {}, about {} left",
+            crate::train::fmt_secs(self.started.elapsed().as_secs_f64()),
+            crate::train::fmt_secs(self.estimate_left)
+        )
     }
 
     pub fn run_done(&mut self, estimate: f64) {
@@ -365,19 +394,38 @@ pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mni
 /// As [`run_experiment`], reporting each finished run to a plan-wide progress, and leaving
 /// REPORT.md to the caller: a plan (reproduce-all) covers every experiment, so it decides when
 /// the report is worth rewriting.
-pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>, mut plan_progress: Option<&mut PlanProgress>) -> Result<Report> {
+pub fn run_experiment_with(
+    exp: &dyn Experiment,
+    opts: &RunOptions,
+    data: Option<&Mnist>,
+    mut plan_progress: Option<&mut PlanProgress>,
+) -> Result<Report> {
     let started = std::time::Instant::now();
     crate::results::git_state();
     let store = Store::new(&opts.plan.results_dir, exp.name());
     store.remove_stale_temporaries()?;
     let planned = plan(exp, &opts.plan)?;
     let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
-    let relabelled: BTreeMap<String, String> = planned.iter().filter(|r| r.done.is_some() && r.recorded_label.as_ref() != Some(&r.label)).map(|r| (r.run_id.clone(), r.label.clone())).collect();
+    let relabelled: BTreeMap<String, String> = planned
+        .iter()
+        .filter(|r| r.done.is_some() && r.recorded_label.as_ref() != Some(&r.label))
+        .map(|r| (r.run_id.clone(), r.label.clone()))
+        .collect();
     if !relabelled.is_empty() {
         store.relabel(&relabelled)?;
     }
-    eprintln!("{}: {} runs planned ({} to do, {} already recorded) on the {} profile", exp.name(), planned.len(), todo.len(), planned.len() - todo.len(), opts.plan.profile.name());
-    let mut report = Report { cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(), ..Default::default() };
+    eprintln!(
+        "{}: {} runs planned ({} to do, {} already recorded) on the {} profile",
+        exp.name(),
+        planned.len(),
+        todo.len(),
+        planned.len() - todo.len(),
+        opts.plan.profile.name()
+    );
+    let mut report = Report {
+        cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(),
+        ..Default::default()
+    };
     let loaded;
     let data = match (data, todo.is_empty()) {
         (Some(d), _) => Some(d),
@@ -388,11 +436,21 @@ pub fn run_experiment_with(exp: &dyn Experiment, opts: &RunOptions, data: Option
         (None, true) => None,
     };
     for (k, run) in todo.iter().enumerate() {
-        let ctx = RunContext { data: data.expect("loaded when there is work"), device: &opts.device, run_id: &run.run_id, progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label) };
+        let ctx = RunContext {
+            data: data.expect("loaded when there is work"),
+            device: &opts.device,
+            run_id: &run.run_id,
+            progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label),
+        };
         let outcome = exp.run(&ctx, &run.config).with_context(|| format!("{} run {}", exp.name(), run.run_id))?;
         let device = format!("{:?}", opts.device.location());
-        let manifest = Manifest::new(&run.run_id, exp.name(), opts.plan.profile.name(), &run.config_hash, run.seed, &device);
-        let mut summary: Vec<(String, crate::results::Cell)> = vec![("label".into(), run.label.clone().into()), ("status".into(), outcome.status.clone().into()), ("note".into(), outcome.note.clone().into())];
+        let manifest =
+            Manifest::new(&run.run_id, exp.name(), opts.plan.profile.name(), &run.config_hash, run.seed, &device);
+        let mut summary: Vec<(String, crate::results::Cell)> = vec![
+            ("label".into(), run.label.clone().into()),
+            ("status".into(), outcome.status.clone().into()),
+            ("note".into(), outcome.note.clone().into()),
+        ];
         summary.extend(run.config.iter().map(|(k, v)| (k.clone(), crate::results::Cell::from_json(v))));
         summary.extend(outcome.metrics);
         store.record(&RunRecord { manifest, summary, tables: outcome.tables })?;
@@ -435,7 +493,8 @@ mod tests {
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[1].0, "lambda=0.1");
         let mut s = sweep();
-        s.apply(&[("seed".into(), "1,2,3".into()), ("lambda".into(), "0.5".into()), ("steps".into(), "1,2".into())]).unwrap();
+        s.apply(&[("seed".into(), "1,2,3".into()), ("lambda".into(), "0.5".into()), ("steps".into(), "1,2".into())])
+            .unwrap();
         let runs = s.runs();
         assert_eq!(runs.len(), 3);
         assert_eq!(runs[2].0, "lambda=0.5,seed=3", "an overridden axis keeps its place in the labels");
@@ -466,11 +525,16 @@ mod tests {
         let hash = config_hash(exp.name(), &config);
         let manifest = crate::results::Manifest::new("m=1-old", exp.name(), "quick", &hash, 1, "Cpu");
         let summary = vec![("label".into(), "m=1".into()), ("status".into(), crate::results::STATUS_FINISHED.into())];
-        Store::new(&dir, exp.name()).record(&crate::results::RunRecord { manifest, summary, tables: Vec::new() }).unwrap();
+        Store::new(&dir, exp.name())
+            .record(&crate::results::RunRecord { manifest, summary, tables: Vec::new() })
+            .unwrap();
         let mut opts = PlanOptions::new(Profile::Quick, &dir);
         let planned = plan(exp, &opts).unwrap();
         assert_eq!(planned.len(), 12);
-        assert_eq!((planned[0].run_id.as_str(), planned[0].done.as_deref()), ("m=1-old", Some(crate::results::STATUS_FINISHED)));
+        assert_eq!(
+            (planned[0].run_id.as_str(), planned[0].done.as_deref()),
+            ("m=1-old", Some(crate::results::STATUS_FINISHED))
+        );
         assert!(planned[1..].iter().all(|r| r.done.is_none() && r.recorded_label.is_none()));
         // run_experiment relabels exactly the recorded runs whose stored label differs.
         assert_eq!(planned[0].recorded_label.as_deref(), Some("m=1"));

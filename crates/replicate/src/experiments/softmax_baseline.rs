@@ -9,7 +9,10 @@ use anyhow::Result;
 use candle_core::Tensor;
 use serde_json::{Map, Value};
 
-use super::common::{accuracy_hook, compactness_metrics, curve_rows, feature_rows, plot_sample, timing_metrics, train_or_diverge, Common, Training};
+use super::common::{
+    accuracy_hook, compactness_metrics, curve_rows, feature_rows, plot_sample, timing_metrics, train_or_diverge,
+    Common, Training,
+};
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::softmax_loss;
 use crate::nn::{HeadKind, ModelOutput};
@@ -25,7 +28,8 @@ pub struct Softmax;
 
 impl Objective for Softmax {
     fn loss(&mut self, out: &ModelOutput, labels: &Tensor, _step: u64) -> candle_core::Result<LossTerms> {
-        let logits = out.logits.as_ref().ok_or_else(|| candle_core::Error::Msg("softmax needs a classifier head".into()))?;
+        let logits =
+            out.logits.as_ref().ok_or_else(|| candle_core::Error::Msg("softmax needs a classifier head".into()))?;
         Ok(LossTerms::total(softmax_loss(logits, labels)?))
     }
 }
@@ -53,8 +57,27 @@ pub fn lenetspp_2d(profile: Profile) -> Common {
     };
     match profile {
         Profile::Paper => paper,
-        Profile::Quick => Common { width: 0.5, iterations: 1_500, lr_milestones: vec![1_000, 1_300], plot_points: 3_000, log_every: 50, eval_every: 250, ..paper },
-        Profile::Smoke => Common { width: 0.25, batch_size: 32, iterations: 30, lr_milestones: vec![20], train_images: 2_000, test_images: 500, plot_points: 300, log_every: 10, eval_every: 0, ..paper },
+        Profile::Quick => Common {
+            width: 0.5,
+            iterations: 1_500,
+            lr_milestones: vec![1_000, 1_300],
+            plot_points: 3_000,
+            log_every: 50,
+            eval_every: 250,
+            ..paper
+        },
+        Profile::Smoke => Common {
+            width: 0.25,
+            batch_size: 32,
+            iterations: 30,
+            lr_milestones: vec![20],
+            train_images: 2_000,
+            test_images: 500,
+            plot_points: 300,
+            log_every: 10,
+            eval_every: 0,
+            ..paper
+        },
     }
 }
 
@@ -95,8 +118,14 @@ impl Experiment for SoftmaxBaseline {
                 let test = embed(&model, &data.test, &test_pool, ctx.device)?;
                 let train_sample = plot_sample(&train_pool, cfg.plot_points, "plot-train");
                 let train = embed(&model, &data.train, &train_sample, ctx.device)?;
-                metrics.push(("test_accuracy".into(), crate::metrics::accuracy(&test.predictions().expect("classifier"), &test.labels).into()));
-                metrics.push(("train_accuracy".into(), crate::metrics::accuracy(&train.predictions().expect("classifier"), &train.labels).into()));
+                metrics.push((
+                    "test_accuracy".into(),
+                    crate::metrics::accuracy(&test.predictions().expect("classifier"), &test.labels).into(),
+                ));
+                metrics.push((
+                    "train_accuracy".into(),
+                    crate::metrics::accuracy(&train.predictions().expect("classifier"), &train.labels).into(),
+                ));
                 metrics.extend(compactness_metrics(&test));
                 let mut rows = feature_rows("train", &train, &train_sample, cfg.plot_points);
                 rows.extend(feature_rows("test", &test, &test_pool, cfg.plot_points));
@@ -110,22 +139,40 @@ impl Experiment for SoftmaxBaseline {
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
         let runs = store.current_runs()?;
         let features = store.load("features")?;
-        let Some(run) = runs.rows.iter().find(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)) else {
+        let Some(run) =
+            runs.rows.iter().find(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED))
+        else {
             return Ok(Vec::new());
         };
         let run_id = Table::get(run, "run_id").and_then(Cell::as_str).unwrap_or_default();
         let accuracy = |name: &str| Table::get(run, name).and_then(Cell::as_f64).unwrap_or(f64::NAN) * 100.0;
-        let panels = [("train", "(a) training set", accuracy("train_accuracy")), ("test", "(b) test set", accuracy("test_accuracy"))]
-            .iter()
-            .map(|(split, title, acc)| ScatterPanel { title: format!("{title}, accuracy {acc:.2}%"), points: points_2d(&features, run_id, split), centers: Vec::new() })
-            .collect();
-        let figure = ScatterFigure { title: "Softmax-only 2-D deep features of LeNets++ on MNIST (cf. center loss, Fig. 2)".into(), panels, cols: 2, class_names: ALL_DIGITS.iter().map(|d| d.to_string()).collect() };
+        let panels = [
+            ("train", "(a) training set", accuracy("train_accuracy")),
+            ("test", "(b) test set", accuracy("test_accuracy")),
+        ]
+        .iter()
+        .map(|(split, title, acc)| ScatterPanel {
+            title: format!("{title}, accuracy {acc:.2}%"),
+            points: points_2d(&features, run_id, split),
+            centers: Vec::new(),
+        })
+        .collect();
+        let figure = ScatterFigure {
+            title: "Softmax-only 2-D deep features of LeNets++ on MNIST (cf. center loss, Fig. 2)".into(),
+            panels,
+            cols: 2,
+            class_names: ALL_DIGITS.iter().map(|d| d.to_string()).collect(),
+        };
         save(&store.dir().join("fig2"), &figure)
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
         let runs = store.current_runs()?;
-        Ok(runs.rows.iter().find(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED)).map(Self::section))
+        Ok(runs
+            .rows
+            .iter()
+            .find(|r| Table::get(r, "status").and_then(Cell::as_str) == Some(STATUS_FINISHED))
+            .map(Self::section))
     }
 }
 
@@ -173,7 +220,16 @@ pub fn points_2d(features: &Table, run_id: &str, split: &str) -> Vec<(f32, f32, 
     features
         .rows
         .iter()
-        .filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run_id) && Table::get(r, "split").and_then(Cell::as_str) == Some(split))
-        .filter_map(|r| Some((Table::get(r, "f0")?.as_f64()? as f32, Table::get(r, "f1")?.as_f64()? as f32, Table::get(r, "label")?.as_f64()? as u8)))
+        .filter(|r| {
+            Table::get(r, "run_id").and_then(Cell::as_str) == Some(run_id)
+                && Table::get(r, "split").and_then(Cell::as_str) == Some(split)
+        })
+        .filter_map(|r| {
+            Some((
+                Table::get(r, "f0")?.as_f64()? as f32,
+                Table::get(r, "f1")?.as_f64()? as f32,
+                Table::get(r, "label")?.as_f64()? as u8,
+            ))
+        })
         .collect()
 }

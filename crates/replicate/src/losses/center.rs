@@ -45,7 +45,11 @@ impl CenterLoss {
         let (b, d) = features.dims2()?;
         let (c, cd) = self.centers.dims2()?;
         if d != cd || labels.dims() != [b] {
-            candle_core::bail!("CenterLoss: features {:?} and labels {:?} do not match centers [{c}, {cd}]", features.dims(), labels.dims());
+            candle_core::bail!(
+                "CenterLoss: features {:?} and labels {:?} do not match centers [{c}, {cd}]",
+                features.dims(),
+                labels.dims()
+            );
         }
         if b > 0 && labels.max(0)?.to_scalar::<u32>()? as usize >= c {
             candle_core::bail!("CenterLoss: a label is out of range for {c} centers");
@@ -84,7 +88,11 @@ impl CenterLoss {
     /// Replaces the centers (for rules that apply Δc another way, e.g. caffe-face's SGD).
     pub fn set_centers(&mut self, centers: Tensor) -> Result<()> {
         if centers.dims() != self.centers.dims() {
-            candle_core::bail!("CenterLoss::set_centers: shape {:?} differs from {:?}", centers.dims(), self.centers.dims());
+            candle_core::bail!(
+                "CenterLoss::set_centers: shape {:?} differs from {:?}",
+                centers.dims(),
+                self.centers.dims()
+            );
         }
         self.centers = centers.detach();
         Ok(())

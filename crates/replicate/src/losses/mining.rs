@@ -85,8 +85,12 @@ pub fn mine(rule: Mining, dist: &[f64], labels: &[u32]) -> Triplets {
             if positives.is_empty() || negatives.is_empty() {
                 return Vec::new();
             }
-            let argmin = |items: &[usize]| *items.iter().min_by(|&&i, &&j| row[i].total_cmp(&row[j]).then(i.cmp(&j))).expect("non-empty");
-            let argmax = |items: &[usize]| *items.iter().min_by(|&&i, &&j| row[j].total_cmp(&row[i]).then(i.cmp(&j))).expect("non-empty");
+            let argmin = |items: &[usize]| {
+                *items.iter().min_by(|&&i, &&j| row[i].total_cmp(&row[j]).then(i.cmp(&j))).expect("non-empty")
+            };
+            let argmax = |items: &[usize]| {
+                *items.iter().min_by(|&&i, &&j| row[j].total_cmp(&row[i]).then(i.cmp(&j))).expect("non-empty")
+            };
             let t = |p: usize, n: usize| (a as u32, p as u32, n as u32);
             match rule {
                 Mining::All => positives.iter().flat_map(|&p| negatives.iter().map(move |&n| t(p, n))).collect(),

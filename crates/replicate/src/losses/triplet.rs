@@ -47,10 +47,18 @@ impl TripletLoss {
         let triplets = mine(self.mining, &host, &labels_host);
         let terms = triplets.len();
         if terms == 0 {
-            return Ok(TripletOutput { loss: connected_zero(embeddings)?, terms: 0, active_fraction: 0.0, mean_ap: f64::NAN, mean_an: f64::NAN });
+            return Ok(TripletOutput {
+                loss: connected_zero(embeddings)?,
+                terms: 0,
+                active_fraction: 0.0,
+                mean_ap: f64::NAN,
+                mean_an: f64::NAN,
+            });
         }
         let (mut sum_ap, mut sum_an, mut active) = (0.0, 0.0, 0usize);
-        let index = |rows: &[u32], cols: &[u32]| -> Vec<u32> { rows.iter().zip(cols).map(|(&r, &c)| r * b as u32 + c).collect() };
+        let index = |rows: &[u32], cols: &[u32]| -> Vec<u32> {
+            rows.iter().zip(cols).map(|(&r, &c)| r * b as u32 + c).collect()
+        };
         let (ap, an) = (index(&triplets.anchors, &triplets.positives), index(&triplets.anchors, &triplets.negatives));
         for (&i, &j) in ap.iter().zip(&an) {
             let (dap, dan) = (host[i as usize], host[j as usize]);
@@ -59,7 +67,8 @@ impl TripletLoss {
             active += usize::from(dap - dan + self.margin > 0.0);
         }
         let flat = d.flatten_all()?;
-        let gather = |idx: Vec<u32>| -> Result<Tensor> { flat.index_select(&Tensor::from_vec(idx, terms, d.device())?, 0) };
+        let gather =
+            |idx: Vec<u32>| -> Result<Tensor> { flat.index_select(&Tensor::from_vec(idx, terms, d.device())?, 0) };
         let hinge = ((gather(ap)? - gather(an)?)? + self.margin)?.relu()?;
         Ok(TripletOutput {
             loss: hinge.mean_all()?,

@@ -14,7 +14,12 @@ fn angle(a: &[f32], b: &[f32]) -> f64 {
 
 /// Mean over samples of ∠(x_i, W_{y_i}); `weight` is `[C, dim]` row-major.
 pub fn mean_angle_to_class_weight(features: &[f32], dim: usize, labels: &[u8], weight: &[f32]) -> f64 {
-    let angles: Vec<f64> = features.chunks(dim).zip(labels).map(|(x, &l)| angle(x, &weight[l as usize * dim..(l as usize + 1) * dim])).filter(|a| a.is_finite()).collect();
+    let angles: Vec<f64> = features
+        .chunks(dim)
+        .zip(labels)
+        .map(|(x, &l)| angle(x, &weight[l as usize * dim..(l as usize + 1) * dim]))
+        .filter(|a| a.is_finite())
+        .collect();
     angles.iter().sum::<f64>() / angles.len().max(1) as f64
 }
 
@@ -92,7 +97,8 @@ mod tests {
 
     /// Points at `(degrees, class)` on the unit circle.
     fn rays(points: &[(f64, u8)]) -> (Vec<f32>, Vec<u8>) {
-        let features = points.iter().flat_map(|(d, _)| [d.to_radians().cos() as f32, d.to_radians().sin() as f32]).collect();
+        let features =
+            points.iter().flat_map(|(d, _)| [d.to_radians().cos() as f32, d.to_radians().sin() as f32]).collect();
         (features, points.iter().map(|p| p.1).collect())
     }
 

@@ -67,10 +67,18 @@ pub fn compactness(features: &[f32], dim: usize, labels: &[u8]) -> Compactness {
             *g += m * counts[c] as f64 / n as f64;
         }
     }
-    let between = present.iter().map(|&c| counts[c] as f64 / n as f64 * dist2(&means[c * dim..(c + 1) * dim], &global)).sum();
+    let between =
+        present.iter().map(|&c| counts[c] as f64 / n as f64 * dist2(&means[c * dim..(c + 1) * dim], &global)).sum();
     let intra = intra / n as f64;
     let inter = if pairs > 0 { inter / pairs as f64 } else { f64::NAN };
-    Compactness { intra, inter, ratio: intra / inter, within_trace: within / n as f64, between_trace: between, mean_norm: norm / n as f64 }
+    Compactness {
+        intra,
+        inter,
+        ratio: intra / inter,
+        within_trace: within / n as f64,
+        between_trace: between,
+        mean_norm: norm / n as f64,
+    }
 }
 
 /// The share of within-class variance that lies along each class mean's direction (pooled over

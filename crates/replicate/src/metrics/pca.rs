@@ -49,7 +49,9 @@ pub fn pca_project(features: &[f32], dim: usize, k: usize) -> Vec<Vec<f64>> {
     }
     features
         .chunks(dim)
-        .map(|x| components.iter().map(|v| x.iter().zip(&mean).zip(v).map(|((&a, m), w)| (a as f64 - m) * w).sum()).collect())
+        .map(|x| {
+            components.iter().map(|v| x.iter().zip(&mean).zip(v).map(|((&a, m), w)| (a as f64 - m) * w).sum()).collect()
+        })
         .collect()
 }
 
@@ -60,7 +62,12 @@ mod tests {
     #[test]
     fn finds_the_direction_of_largest_spread() {
         // Points along (1, 1, 0) with a little spread along z.
-        let f: Vec<f32> = (0..20).flat_map(|i| { let t = i as f32 - 10.0; [t, t, 0.1 * (i % 2) as f32] }).collect();
+        let f: Vec<f32> = (0..20)
+            .flat_map(|i| {
+                let t = i as f32 - 10.0;
+                [t, t, 0.1 * (i % 2) as f32]
+            })
+            .collect();
         let p = pca_project(&f, 3, 2);
         let spread = |k: usize| p.iter().map(|r| r[k] * r[k]).sum::<f64>();
         assert!(spread(0) > 100.0 * spread(1), "{} vs {}", spread(0), spread(1));

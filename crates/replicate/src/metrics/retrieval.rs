@@ -24,7 +24,9 @@ pub fn retrieval(features: &[f32], dim: usize, labels: &[u8]) -> Retrieval {
             }
             let mut others: Vec<(f64, usize)> = (0..n)
                 .filter(|&j| j != q)
-                .map(|j| (x.iter().zip(&features[j * dim..(j + 1) * dim]).map(|(a, b)| ((a - b) as f64).powi(2)).sum(), j))
+                .map(|j| {
+                    (x.iter().zip(&features[j * dim..(j + 1) * dim]).map(|(a, b)| ((a - b) as f64).powi(2)).sum(), j)
+                })
                 .collect();
             others.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let (mut hits, mut ap) = (0usize, 0.0);
@@ -40,7 +42,10 @@ pub fn retrieval(features: &[f32], dim: usize, labels: &[u8]) -> Retrieval {
         .collect();
     let valid: Vec<(f64, f64)> = per_query.into_iter().flatten().collect();
     let m = valid.len().max(1) as f64;
-    Retrieval { precision_at_1: valid.iter().map(|v| v.0).sum::<f64>() / m, map_at_r: valid.iter().map(|v| v.1).sum::<f64>() / m }
+    Retrieval {
+        precision_at_1: valid.iter().map(|v| v.0).sum::<f64>() / m,
+        map_at_r: valid.iter().map(|v| v.1).sum::<f64>() / m,
+    }
 }
 
 #[cfg(test)]

@@ -131,7 +131,8 @@ pub fn val_at_far(dist: &[f64], same: &[bool], target: f64, folds: usize) -> Val
     for f in 0..folds {
         let (mut train_d, mut train_s, mut test_d, mut test_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for k in 0..n {
-            let (d, s) = if fold_of(k, n, folds) == f { (&mut test_d, &mut test_s) } else { (&mut train_d, &mut train_s) };
+            let (d, s) =
+                if fold_of(k, n, folds) == f { (&mut test_d, &mut test_s) } else { (&mut train_d, &mut train_s) };
             d.push(dist[k]);
             s.push(same[k]);
         }

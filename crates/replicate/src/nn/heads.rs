@@ -1,9 +1,9 @@
 //! Heads on top of the deep feature: a bias-free linear classifier (softmax papers), the
 //! L-Softmax layer, or an L2-normalised embedding (FaceNet).
 
-use candle_core::{Result, Tensor};
 use super::params::Init;
 use crate::losses::LSoftmax;
+use candle_core::{Result, Tensor};
 
 /// Which head a model gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,7 +25,9 @@ pub enum Head {
 
 impl Head {
     pub fn new(kind: HeadKind, feature_dim: usize, init: &mut Init) -> Result<Head> {
-        let mut weight = |classes: usize| -> Result<Tensor> { Ok(init.xavier("head.weight".into(), &[classes, feature_dim], feature_dim)?.as_tensor().clone()) };
+        let mut weight = |classes: usize| -> Result<Tensor> {
+            Ok(init.xavier("head.weight".into(), &[classes, feature_dim], feature_dim)?.as_tensor().clone())
+        };
         Ok(match kind {
             HeadKind::Linear { classes } => Head::Linear(weight(classes)?),
             HeadKind::LSoftmax { classes, m } => Head::LSoftmax(LSoftmax::new(weight(classes)?, m)?),

@@ -1,9 +1,9 @@
 //! The three layer types LeNets++ is made of. Each runs on candle's own ops (NCHW), or on this
 //! crate's fused CPU kernels (`nn::kernels`, channels-last) when the backbone runs fast.
 
-use candle_core::{Result, Tensor, Var};
 use super::kernels;
 use super::params::{Init, ParamKind};
+use candle_core::{Result, Tensor, Var};
 
 /// Which implementation the layers use on a CPU (other devices always use candle's ops).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -84,7 +84,9 @@ pub fn max_pool2(x: &Tensor, channels_last: bool) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let (oh, ow) = (h / 2, w / 2);
     let windows = x.narrow(2, 0, 2 * oh)?.narrow(3, 0, 2 * ow)?.reshape((b, c, oh, 2, ow, 2))?;
-    let at = |dy: usize, dx: usize| -> Result<Tensor> { windows.narrow(3, dy, 1)?.narrow(5, dx, 1)?.reshape((b, c, oh, ow)) };
+    let at = |dy: usize, dx: usize| -> Result<Tensor> {
+        windows.narrow(3, dy, 1)?.narrow(5, dx, 1)?.reshape((b, c, oh, ow))
+    };
     let cells = [at(0, 0)?, at(0, 1)?, at(1, 0)?, at(1, 1)?];
     let detached: Vec<Tensor> = cells.iter().map(|t| t.detach()).collect();
     let max = detached[1..].iter().try_fold(detached[0].clone(), |m, t| m.maximum(t))?;
@@ -107,7 +109,8 @@ pub struct Linear {
 impl Linear {
     pub fn new(init: &mut Init, name: &str, c_in: usize, c_out: usize, bias: bool) -> Result<Self> {
         let weight = init.xavier(format!("{name}.weight"), &[c_out, c_in], c_in)?;
-        let bias = if bias { Some(init.constant(format!("{name}.bias"), &[c_out], 0.0, ParamKind::Bias)?) } else { None };
+        let bias =
+            if bias { Some(init.constant(format!("{name}.bias"), &[c_out], 0.0, ParamKind::Bias)?) } else { None };
         Ok(Linear { weight, bias })
     }
 

@@ -34,7 +34,13 @@ impl BackboneConfig {
     pub fn forward_macs(&self) -> u64 {
         let [c1, c2, c3] = self.channels().map(|c| c as u64);
         let conv = |cin: u64, cout: u64, side: u64| cin * cout * 25 * side * side;
-        conv(1, c1, 28) + conv(c1, c1, 28) + conv(c1, c2, 14) + conv(c2, c2, 14) + conv(c2, c3, 7) + conv(c3, c3, 7) + c3 * 9 * self.feature_dim as u64
+        conv(1, c1, 28)
+            + conv(c1, c1, 28)
+            + conv(c1, c2, 14)
+            + conv(c2, c2, 14)
+            + conv(c2, c3, 7)
+            + conv(c3, c3, 7)
+            + c3 * 9 * self.feature_dim as u64
     }
 }
 
@@ -48,10 +54,21 @@ pub struct LeNetsPP {
 impl LeNetsPP {
     pub fn new(cfg: &BackboneConfig, init: &mut Init, kernels: Kernels) -> Result<Self> {
         if !(cfg.width > 0.0 && cfg.width.is_finite()) || cfg.feature_dim == 0 {
-            candle_core::bail!("LeNets++ needs width > 0 and feature_dim ≥ 1, got width {} and feature_dim {}", cfg.width, cfg.feature_dim);
+            candle_core::bail!(
+                "LeNets++ needs width > 0 and feature_dim ≥ 1, got width {} and feature_dim {}",
+                cfg.width,
+                cfg.feature_dim
+            );
         }
         let [c1, c2, c3] = cfg.channels();
-        let plan = [("conv1a", 1, c1), ("conv1b", c1, c1), ("conv2a", c1, c2), ("conv2b", c2, c2), ("conv3a", c2, c3), ("conv3b", c3, c3)];
+        let plan = [
+            ("conv1a", 1, c1),
+            ("conv1b", c1, c1),
+            ("conv2a", c1, c2),
+            ("conv2b", c2, c2),
+            ("conv3a", c2, c3),
+            ("conv3b", c3, c3),
+        ];
         let mut convs = Vec::with_capacity(6);
         for (name, cin, cout) in plan {
             let conv = Conv2d::new(init, name, cin, cout, 5, 2)?;

@@ -98,7 +98,8 @@ mod tests {
     fn xavier_is_seeded_and_bounded() {
         let a = xavier_uniform(&[4, 3], 12, &mut rng_for(5, "init"), &Device::Cpu).unwrap();
         let b = xavier_uniform(&[4, 3], 12, &mut rng_for(5, "init"), &Device::Cpu).unwrap();
-        let (va, vb): (Vec<f32>, Vec<f32>) = (a.flatten_all().unwrap().to_vec1().unwrap(), b.flatten_all().unwrap().to_vec1().unwrap());
+        let (va, vb): (Vec<f32>, Vec<f32>) =
+            (a.flatten_all().unwrap().to_vec1().unwrap(), b.flatten_all().unwrap().to_vec1().unwrap());
         assert_eq!(va, vb);
         assert!(va.iter().all(|v| v.abs() <= 0.5));
     }

@@ -15,7 +15,8 @@ const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 fn ensure_font() {
     FONT.call_once(|| {
-        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES).unwrap_or_else(|_| panic!("the bundled DejaVuSans.ttf is not a valid font"));
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES)
+            .unwrap_or_else(|_| panic!("the bundled DejaVuSans.ttf is not a valid font"));
     });
 }
 
@@ -126,7 +127,8 @@ impl Figure for ScatterFigure {
 }
 
 fn padded_range(values: impl Iterator<Item = f32>) -> (f32, f32) {
-    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) =
+        values.filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
         return (-1.0, 1.0);
     }
@@ -144,10 +146,21 @@ fn draw_scatter<DB: DrawingBackend>(panel: &ScatterPanel, area: &DrawingArea<DB,
         .y_label_area_size(44)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
-    chart.configure_mesh().disable_mesh().x_labels(5).y_labels(5).label_style(("sans-serif", 12)).draw().map_err(err)?;
-    chart.draw_series(panel.points.iter().map(|&(x, y, c)| Circle::new((x, y), 1, colour(c as usize).filled()))).map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(5)
+        .y_labels(5)
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(panel.points.iter().map(|&(x, y, c)| Circle::new((x, y), 1, colour(c as usize).filled())))
+        .map_err(err)?;
     chart.draw_series(panel.centers.iter().map(|&(x, y)| Circle::new((x, y), 5, WHITE.filled()))).map_err(err)?;
-    chart.draw_series(panel.centers.iter().map(|&(x, y)| Circle::new((x, y), 5, BLACK.stroke_width(1)))).map_err(err)?;
+    chart
+        .draw_series(panel.centers.iter().map(|&(x, y)| Circle::new((x, y), 5, BLACK.stroke_width(1))))
+        .map_err(err)?;
     Ok(())
 }
 
@@ -218,7 +231,13 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 /// The corner of the plot whose quarter-box holds the fewest data points, so the legend
 /// hides as little as possible (ties go to lower right, then upper right).
 fn emptiest_corner(chart: &LineChart, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
-    let scale = |v: f64, lo: f64, hi: f64, log: bool| if log { (v.ln() - lo.ln()) / (hi.ln() - lo.ln()) } else { (v - lo) / (hi - lo) };
+    let scale = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log {
+            (v.ln() - lo.ln()) / (hi.ln() - lo.ln())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
     let points: Vec<(f64, f64)> = chart
         .series
         .iter()
@@ -231,8 +250,17 @@ fn emptiest_corner(chart: &LineChart, (x0, x1): (f64, f64), (y0, y1): (f64, f64)
         (SeriesLabelPosition::LowerLeft, false, false),
         (SeriesLabelPosition::UpperLeft, false, true),
     ];
-    let crowding = |right: bool, upper: bool| points.iter().filter(|(x, y)| (if right { *x > 0.55 } else { *x < 0.45 }) && (if upper { *y > 0.7 } else { *y < 0.3 })).count();
-    corners.into_iter().min_by_key(|(_, right, upper)| crowding(*right, *upper)).map(|c| c.0).unwrap_or(SeriesLabelPosition::LowerRight)
+    let crowding = |right: bool, upper: bool| {
+        points
+            .iter()
+            .filter(|(x, y)| (if right { *x > 0.55 } else { *x < 0.45 }) && (if upper { *y > 0.7 } else { *y < 0.3 }))
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|(_, right, upper)| crowding(*right, *upper))
+        .map(|c| c.0)
+        .unwrap_or(SeriesLabelPosition::LowerRight)
 }
 
 fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -261,32 +289,57 @@ fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shif
             let fmt = move |x: &f64| match &categories {
                 Some(c) => {
                     let i = x.round();
-                    if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() { c[i as usize].clone() } else { String::new() }
+                    if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() {
+                        c[i as usize].clone()
+                    } else {
+                        String::new()
+                    }
                 }
                 None => format_tick(*x),
             };
             let mut mesh = cc.configure_mesh();
-            mesh.x_desc(&chart.x_label).y_desc(&chart.y_label).label_style(("sans-serif", 13)).x_label_formatter(&fmt).y_label_formatter(&|y| format_tick(*y));
+            mesh.x_desc(&chart.x_label)
+                .y_desc(&chart.y_label)
+                .label_style(("sans-serif", 13))
+                .x_label_formatter(&fmt)
+                .y_label_formatter(&|y| format_tick(*y));
             if let Some(c) = &chart.x_categories {
                 mesh.x_labels(c.len());
             }
             mesh.draw().map_err(err)?;
             for s in &chart.series {
                 let style = colour(s.colour).stroke_width(2);
-                let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.y_log || *y > 0.0) && (!chart.x_log || *x > 0.0)).collect();
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|(x, y)| {
+                        x.is_finite() && y.is_finite() && (!chart.y_log || *y > 0.0) && (!chart.x_log || *x > 0.0)
+                    })
+                    .collect();
                 let line = if s.no_line { Vec::new() } else { pts.clone() };
-                cc.draw_series(LineSeries::new(line, style)).map_err(err)?.label(s.name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+                cc.draw_series(LineSeries::new(line, style))
+                    .map_err(err)?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
                 if s.markers || s.no_line {
                     cc.draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour(s.colour).filled()))).map_err(err)?;
                 }
                 for (&(x, y), &e) in s.points.iter().zip(&s.errors) {
                     if e.is_finite() && e > 0.0 {
-                        cc.draw_series(LineSeries::new(vec![(x, y - e), (x, y + e)], colour(s.colour).stroke_width(1))).map_err(err)?;
+                        cc.draw_series(LineSeries::new(vec![(x, y - e), (x, y + e)], colour(s.colour).stroke_width(1)))
+                            .map_err(err)?;
                     }
                 }
             }
             if chart.series.len() > 1 {
-                cc.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).position(legend_corner).draw().map_err(err)?;
+                cc.configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 13))
+                    .position(legend_corner)
+                    .draw()
+                    .map_err(err)?;
             }
         }};
     }
@@ -345,13 +398,27 @@ impl Figure for DigitGrid {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         for (k, (pixels, label)) in self.images.iter().enumerate() {
-            let (x0, y0) = (8 + (k % self.cols) as i32 * DIGIT_CELL as i32, 8 + (k / self.cols) as i32 * DIGIT_CELL as i32);
-            root.draw(&Rectangle::new([(x0, y0), (x0 + 28 * DIGIT_SCALE as i32, y0 + 28 * DIGIT_SCALE as i32)], BLACK.filled())).map_err(err)?;
+            let (x0, y0) =
+                (8 + (k % self.cols) as i32 * DIGIT_CELL as i32, 8 + (k / self.cols) as i32 * DIGIT_CELL as i32);
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + 28 * DIGIT_SCALE as i32, y0 + 28 * DIGIT_SCALE as i32)],
+                BLACK.filled(),
+            ))
+            .map_err(err)?;
             for (p, &v) in pixels.iter().enumerate().filter(|(_, &v)| v > 16) {
                 let (x, y) = (x0 + (p % 28) as i32 * DIGIT_SCALE as i32, y0 + (p / 28) as i32 * DIGIT_SCALE as i32);
-                root.draw(&Rectangle::new([(x, y), (x + DIGIT_SCALE as i32, y + DIGIT_SCALE as i32)], RGBColor(v, v, v).filled())).map_err(err)?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + DIGIT_SCALE as i32, y + DIGIT_SCALE as i32)],
+                    RGBColor(v, v, v).filled(),
+                ))
+                .map_err(err)?;
             }
-            root.draw(&Text::new(label.to_string(), (x0 + 2, y0 + 2), ("sans-serif", 14).into_font().color(&colour(*label as usize)))).map_err(err)?;
+            root.draw(&Text::new(
+                label.to_string(),
+                (x0 + 2, y0 + 2),
+                ("sans-serif", 14).into_font().color(&colour(*label as usize)),
+            ))
+            .map_err(err)?;
         }
         Ok(())
     }
@@ -376,14 +443,26 @@ mod tests {
     }
 
     fn count_colour(buf: &[u8], w: u32, x_range: std::ops::Range<u32>, c: RGBColor) -> usize {
-        buf.chunks(3).enumerate().filter(|(i, p)| x_range.contains(&(*i as u32 % w)) && p[0] == c.0 && p[1] == c.1 && p[2] == c.2).count()
+        buf.chunks(3)
+            .enumerate()
+            .filter(|(i, p)| x_range.contains(&(*i as u32 % w)) && p[0] == c.0 && p[1] == c.1 && p[2] == c.2)
+            .count()
     }
 
     #[test]
     fn scatter_panels_show_exactly_the_classes_present() {
         // Classes 0-5 only: their colours must appear in the panel, 6-9 only in the legend.
-        let panel = ScatterPanel { title: "p".into(), points: (0..300).map(|i| ((i % 17) as f32, (i % 23) as f32, (i % 6) as u8)).collect(), centers: vec![] };
-        let fig = ScatterFigure { title: "fig".into(), panels: vec![panel], cols: 1, class_names: (0..10).map(|d| d.to_string()).collect() };
+        let panel = ScatterPanel {
+            title: "p".into(),
+            points: (0..300).map(|i| ((i % 17) as f32, (i % 23) as f32, (i % 6) as u8)).collect(),
+            centers: vec![],
+        };
+        let fig = ScatterFigure {
+            title: "fig".into(),
+            panels: vec![panel],
+            cols: 1,
+            class_names: (0..10).map(|d| d.to_string()).collect(),
+        };
         let (buf, w, _) = pixels(&fig);
         let grid = 0..w - fig.legend_width();
         for c in 0..10 {
@@ -400,7 +479,10 @@ mod tests {
 
     #[test]
     fn the_legend_goes_where_the_data_is_not() {
-        let chart = |points: Vec<(f64, f64)>| LineChart { series: vec![Series { points, ..Default::default() }], ..Default::default() };
+        let chart = |points: Vec<(f64, f64)>| LineChart {
+            series: vec![Series { points, ..Default::default() }],
+            ..Default::default()
+        };
         let rising = chart((0..=10).map(|i| (i as f64, i as f64)).collect());
         assert_eq!(emptiest_corner(&rising, (0.0, 10.0), (0.0, 10.0)), SeriesLabelPosition::LowerRight);
         let falling = chart((0..=10).map(|i| (i as f64, 10.0 - i as f64)).collect());
@@ -410,26 +492,56 @@ mod tests {
         // On a log x axis from 1e-3 to 1, x = 0.1 and 0.3 sit in the right half (linearly they would be left).
         let log = LineChart { x_log: true, ..chart(vec![(0.1, 1.0), (0.3, 1.0), (1e-3, 9.0), (2e-3, 9.0)]) };
         assert_eq!(emptiest_corner(&log, (1e-3, 1.0), (0.0, 10.0)), SeriesLabelPosition::UpperRight);
-        assert_eq!(emptiest_corner(&LineChart { x_log: false, ..log }, (1e-3, 1.0), (0.0, 10.0)), SeriesLabelPosition::LowerRight);
+        assert_eq!(
+            emptiest_corner(&LineChart { x_log: false, ..log }, (1e-3, 1.0), (0.0, 10.0)),
+            SeriesLabelPosition::LowerRight
+        );
     }
 
     #[test]
     fn a_line_chart_draws_its_series_markers_error_bars_and_legend() {
-        let with_errors = Series { name: "semi-hard".into(), points: vec![(0.0, 50.0), (1.0, 70.0), (2.0, 60.0)], errors: vec![5.0, 5.0, 5.0], colour: 0, markers: true, ..Default::default() };
-        let other = Series { name: "hardest".into(), points: vec![(0.0, 40.0), (1.0, 45.0), (2.0, 30.0)], colour: 1, ..Default::default() };
-        let chart = LineChart { title: "c".into(), x_categories: Some(vec!["a".into(), "b".into(), "c".into()]), series: vec![with_errors, other.clone()], ..Default::default() };
+        let with_errors = Series {
+            name: "semi-hard".into(),
+            points: vec![(0.0, 50.0), (1.0, 70.0), (2.0, 60.0)],
+            errors: vec![5.0, 5.0, 5.0],
+            colour: 0,
+            markers: true,
+            ..Default::default()
+        };
+        let other = Series {
+            name: "hardest".into(),
+            points: vec![(0.0, 40.0), (1.0, 45.0), (2.0, 30.0)],
+            colour: 1,
+            ..Default::default()
+        };
+        let chart = LineChart {
+            title: "c".into(),
+            x_categories: Some(vec!["a".into(), "b".into(), "c".into()]),
+            series: vec![with_errors, other.clone()],
+            ..Default::default()
+        };
         let fig = LineFigure { title: "lines".into(), charts: vec![chart.clone()], cols: 1 };
         let (buf, w, _) = pixels(&fig);
         let (first, second) = (count_colour(&buf, w, 0..w, colour(0)), count_colour(&buf, w, 0..w, colour(1)));
         assert!(first > 200 && second > 100, "series pixels: {first}, {second}");
         // Markers and error bars add ink to the first series only.
-        let bare = LineFigure { title: "lines".into(), charts: vec![LineChart { series: vec![Series { errors: vec![], markers: false, ..chart.series[0].clone() }, other], ..chart }], cols: 1 };
+        let bare = LineFigure {
+            title: "lines".into(),
+            charts: vec![LineChart {
+                series: vec![Series { errors: vec![], markers: false, ..chart.series[0].clone() }, other],
+                ..chart
+            }],
+            cols: 1,
+        };
         let (buf, w, _) = pixels(&bare);
         assert!(count_colour(&buf, w, 0..w, colour(0)) + 50 < first, "markers and error bars drew nothing");
         let dir = std::env::temp_dir().join(format!("replicate-plot-svg-{}", std::process::id()));
         let files = save(&dir.join("lines"), &fig).unwrap();
         let svg = std::fs::read_to_string(&files[1]).unwrap();
-        assert!(["semi-hard", "hardest", "lines"].iter().all(|t| svg.lines().any(|l| l.trim() == *t)), "legend or title missing from the SVG");
+        assert!(
+            ["semi-hard", "hardest", "lines"].iter().all(|t| svg.lines().any(|l| l.trim() == *t)),
+            "legend or title missing from the SVG"
+        );
         let png = std::fs::read(&files[0]).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), fig.size().0, "PNG width");
@@ -439,11 +551,23 @@ mod tests {
     #[test]
     fn scatter_figures_write_png_and_svg() {
         let dir = std::env::temp_dir().join(format!("replicate-plot-{}", std::process::id()));
-        let panel = ScatterPanel { title: "test".into(), points: (0..50).map(|i| (i as f32, (i * i) as f32, (i % 10) as u8)).collect(), centers: vec![(1.0, 2.0)] };
-        let fig = ScatterFigure { title: "fig".into(), panels: vec![panel.clone(), panel], cols: 2, class_names: (0..10).map(|d| d.to_string()).collect() };
+        let panel = ScatterPanel {
+            title: "test".into(),
+            points: (0..50).map(|i| (i as f32, (i * i) as f32, (i % 10) as u8)).collect(),
+            centers: vec![(1.0, 2.0)],
+        };
+        let fig = ScatterFigure {
+            title: "fig".into(),
+            panels: vec![panel.clone(), panel],
+            cols: 2,
+            class_names: (0..10).map(|d| d.to_string()).collect(),
+        };
         let files = save(&dir.join("scatter"), &fig).unwrap();
         let svg = std::fs::read_to_string(&files[1]).unwrap();
-        assert!(svg.matches("<circle").count() >= 100 && svg.lines().any(|l| l.trim() == "fig"), "2 panels × 50 points and the title");
+        assert!(
+            svg.matches("<circle").count() >= 100 && svg.lines().any(|l| l.trim() == "fig"),
+            "2 panels × 50 points and the title"
+        );
         let png = std::fs::read(&files[0]).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         std::fs::remove_dir_all(dir).unwrap();

@@ -51,7 +51,10 @@ impl Manifest {
             rustc: env!("REPLICATE_RUSTC").into(),
             device: device.into(),
             threads: rayon::current_num_threads(),
-            finished_at_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            finished_at_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
         }
     }
 
@@ -81,10 +84,20 @@ pub fn git_state() -> &'static (String, bool) {
     static STATE: OnceLock<(String, bool)> = OnceLock::new();
     STATE.get_or_init(|| {
         let root = crate::util::project_root();
-        let run = |args: &[&str]| std::process::Command::new("git").args(args).current_dir(&root).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let run = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(&root)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
         let commit = run(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
         // Results files change with every run; only source changes make a build "dirty".
-        let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", "crates", "Cargo.toml", "Cargo.lock"]).map(|s| !s.is_empty()).unwrap_or(false);
+        let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", "crates", "Cargo.toml", "Cargo.lock"])
+            .map(|s| !s.is_empty())
+            .unwrap_or(false);
         (commit, dirty)
     })
 }
@@ -184,7 +197,10 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 let text = |c: &str| Some(Table::get(r, c)?.as_str()?.to_string());
-                Some((text("config_hash")?, RecordedRun { run_id: text("run_id")?, status: text("status")?, label: text("label") }))
+                Some((
+                    text("config_hash")?,
+                    RecordedRun { run_id: text("run_id")?, status: text("status")?, label: text("label") },
+                ))
             })
             .collect())
     }
@@ -218,13 +234,17 @@ impl Store {
             key(a).cmp(&key(b))
         });
         let mut manifests = self.manifests(&path)?;
-        manifests.retain(|id, _| existing.rows.iter().any(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(id)));
+        manifests
+            .retain(|id, _| existing.rows.iter().any(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(id)));
         manifests.insert(manifest.run_id.clone(), serde_json::to_value(manifest)?);
         self.write(table, &existing, &manifests)
     }
 
     fn write(&self, table: &str, rows: &Table, manifests: &BTreeMap<String, serde_json::Value>) -> Result<()> {
-        let metadata = vec![(MANIFESTS_KEY.to_string(), serde_json::to_string(manifests)?), ("replicate.table".to_string(), table.to_string())];
+        let metadata = vec![
+            (MANIFESTS_KEY.to_string(), serde_json::to_string(manifests)?),
+            ("replicate.table".to_string(), table.to_string()),
+        ];
         write_parquet(&self.path(table), &mut rows.to_frame()?, metadata)
     }
 
@@ -240,7 +260,10 @@ impl Store {
         let mut runs = self.load("runs")?;
         let mut changed = 0;
         for row in &mut runs.rows {
-            let Some(wanted) = Table::get(row, "run_id").and_then(Cell::as_str).and_then(|id| labels.get(id)).cloned() else { continue };
+            let Some(wanted) = Table::get(row, "run_id").and_then(Cell::as_str).and_then(|id| labels.get(id)).cloned()
+            else {
+                continue;
+            };
             if let Some((_, label)) = row.iter_mut().find(|(name, _)| name == "label") {
                 if label.as_str() != Some(wanted.as_str()) {
                     *label = wanted.into();
@@ -259,7 +282,11 @@ impl Store {
             return Ok(BTreeMap::new());
         }
         let kv = read_parquet_metadata(path)?;
-        Ok(kv.iter().find(|(k, _)| k == MANIFESTS_KEY).and_then(|(_, v)| serde_json::from_str(v).ok()).unwrap_or_default())
+        Ok(kv
+            .iter()
+            .find(|(k, _)| k == MANIFESTS_KEY)
+            .and_then(|(_, v)| serde_json::from_str(v).ok())
+            .unwrap_or_default())
     }
 
     /// Merges another results directory's tables for this experiment into this one, by run_id
@@ -268,8 +295,12 @@ impl Store {
         let other_runs = other.load("runs")?;
         let mut merged = 0;
         for run in &other_runs.rows {
-            let run_id = Table::get(run, "run_id").and_then(Cell::as_str).context("a runs.parquet row without run_id")?.to_string();
-            let manifest_json = other.manifests(&other.path("runs"))?.remove(&run_id).context("a run without a manifest")?;
+            let run_id = Table::get(run, "run_id")
+                .and_then(Cell::as_str)
+                .context("a runs.parquet row without run_id")?
+                .to_string();
+            let manifest_json =
+                other.manifests(&other.path("runs"))?.remove(&run_id).context("a run without a manifest")?;
             let manifest: Manifest = serde_json::from_value(manifest_json)?;
             let mut tables = Vec::new();
             for entry in std::fs::read_dir(other.dir())? {
@@ -316,7 +347,11 @@ impl Results {
     pub fn table(&self, name: &str) -> Result<DataFrame> {
         let path = self.store.path(name);
         if !path.exists() {
-            anyhow::bail!("{} does not exist: run `replicate run {}` first", path.display(), self.store.dir.file_name().map(|s| s.to_string_lossy()).unwrap_or_default());
+            anyhow::bail!(
+                "{} does not exist: run `replicate run {}` first",
+                path.display(),
+                self.store.dir.file_name().map(|s| s.to_string_lossy()).unwrap_or_default()
+            );
         }
         read_parquet(&path)
     }
@@ -341,8 +376,18 @@ mod tests {
     fn record(store: &Store, run_id: &str, label: &str, profile: &str, at: u64, accuracy: f64) {
         let mut manifest = Manifest::new(run_id, "e", profile, run_id, 1, "Cpu");
         manifest.finished_at_unix = at;
-        let summary = vec![("label".into(), label.into()), ("status".into(), STATUS_FINISHED.into()), ("accuracy".into(), accuracy.into())];
-        store.record(&RunRecord { manifest, summary, tables: vec![("curves".into(), vec![vec![("step".into(), 1u64.into())]])] }).unwrap();
+        let summary = vec![
+            ("label".into(), label.into()),
+            ("status".into(), STATUS_FINISHED.into()),
+            ("accuracy".into(), accuracy.into()),
+        ];
+        store
+            .record(&RunRecord {
+                manifest,
+                summary,
+                tables: vec![("curves".into(), vec![vec![("step".into(), 1u64.into())]])],
+            })
+            .unwrap();
     }
 
     /// An empty store of experiment "e" in a fresh temporary directory.
@@ -354,7 +399,13 @@ mod tests {
     }
 
     fn current_ids(store: &Store) -> Vec<String> {
-        let mut ids: Vec<String> = store.current_runs().unwrap().rows.iter().filter_map(|r| Some(Table::get(r, "run_id")?.as_str()?.to_string())).collect();
+        let mut ids: Vec<String> = store
+            .current_runs()
+            .unwrap()
+            .rows
+            .iter()
+            .filter_map(|r| Some(Table::get(r, "run_id")?.as_str()?.to_string()))
+            .collect();
         ids.sort();
         ids
     }
@@ -379,7 +430,10 @@ mod tests {
         let (dir, store) = temp_store("relabel");
         record(&store, "m=1-old", "m=1", "quick", 10, 0.90);
         record(&store, "m=2,seed=1-aaaa", "m=2,seed=1", "quick", 11, 0.91);
-        let labels: BTreeMap<String, String> = [("m=1-old", "m=1,seed=1"), ("m=2,seed=1-aaaa", "m=2,seed=1"), ("absent", "x")].map(|(a, b)| (a.to_string(), b.to_string())).into();
+        let labels: BTreeMap<String, String> =
+            [("m=1-old", "m=1,seed=1"), ("m=2,seed=1-aaaa", "m=2,seed=1"), ("absent", "x")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .into();
         assert_eq!(store.relabel(&labels).unwrap(), 1);
         assert_eq!(store.relabel(&labels).unwrap(), 0, "already relabelled");
         record(&store, "m=1,seed=1-new", "m=1,seed=1", "quick", 20, 0.95);

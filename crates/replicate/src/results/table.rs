@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use polars::prelude::{Column, DataFrame, DataType, KeyValueMetadata, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr, SerReader};
+use polars::prelude::{
+    Column, DataFrame, DataType, KeyValueMetadata, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr,
+    SerReader,
+};
 
 /// One value of a table.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +71,9 @@ impl Cell {
         match v {
             serde_json::Value::Null => Cell::Null,
             serde_json::Value::Bool(b) => Cell::Bool(*b),
-            serde_json::Value::Number(n) => n.as_i64().map(Cell::I64).unwrap_or_else(|| Cell::F64(n.as_f64().unwrap_or(f64::NAN))),
+            serde_json::Value::Number(n) => {
+                n.as_i64().map(Cell::I64).unwrap_or_else(|| Cell::F64(n.as_f64().unwrap_or(f64::NAN)))
+            }
             serde_json::Value::String(s) => Cell::Str(s.clone()),
             other => Cell::Str(other.to_string()),
         }
@@ -140,11 +145,17 @@ impl Table {
             let column = if kinds.is_empty() {
                 Column::new(pname, cells.iter().map(|_| None::<f64>).collect::<Vec<_>>())
             } else if all(1) {
-                Column::new(pname, cells.iter().map(|c| if let Cell::I64(v) = c { Some(*v) } else { None }).collect::<Vec<_>>())
+                Column::new(
+                    pname,
+                    cells.iter().map(|c| if let Cell::I64(v) = c { Some(*v) } else { None }).collect::<Vec<_>>(),
+                )
             } else if kinds.iter().all(|&k| k <= 1) {
                 Column::new(pname, cells.iter().map(|c| c.as_f64()).collect::<Vec<_>>())
             } else if all(3) {
-                Column::new(pname, cells.iter().map(|c| if let Cell::Bool(v) = c { Some(*v) } else { None }).collect::<Vec<_>>())
+                Column::new(
+                    pname,
+                    cells.iter().map(|c| if let Cell::Bool(v) = c { Some(*v) } else { None }).collect::<Vec<_>>(),
+                )
             } else {
                 Column::new(
                     pname,
@@ -177,7 +188,14 @@ impl Table {
                         row.push((name.clone(), v.map(Cell::F64).unwrap_or(Cell::Null)));
                     }
                 }
-                DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 | DataType::Int8 | DataType::UInt8 | DataType::Int16 | DataType::UInt16 => {
+                DataType::Int64
+                | DataType::Int32
+                | DataType::UInt32
+                | DataType::UInt64
+                | DataType::Int8
+                | DataType::UInt8
+                | DataType::Int16
+                | DataType::UInt16 => {
                     let ca = series.cast(&DataType::Int64)?;
                     for (row, v) in rows.iter_mut().zip(ca.i64()?.iter()) {
                         row.push((name.clone(), v.map(Cell::I64).unwrap_or(Cell::Null)));
@@ -221,7 +239,16 @@ pub fn read_parquet_metadata(path: &Path) -> Result<Vec<(String, String)>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = ParquetReader::new(file);
     let meta = reader.get_metadata().with_context(|| format!("{} is not a readable parquet file", path.display()))?;
-    Ok(meta.key_value_metadata.as_ref().map(|kv| kv.iter().filter(|k| !k.key.starts_with("ARROW:")).map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect()).unwrap_or_default())
+    Ok(meta
+        .key_value_metadata
+        .as_ref()
+        .map(|kv| {
+            kv.iter()
+                .filter(|k| !k.key.starts_with("ARROW:"))
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Writes `df` to `path` atomically (temporary file + rename), with key-value metadata.
@@ -243,7 +270,12 @@ mod tests {
     fn round_trip_through_parquet_with_metadata() {
         let table = Table {
             rows: vec![
-                vec![("run_id".into(), "a".into()), ("x".into(), 1.5.into()), ("n".into(), 3i64.into()), ("ok".into(), true.into())],
+                vec![
+                    ("run_id".into(), "a".into()),
+                    ("x".into(), 1.5.into()),
+                    ("n".into(), 3i64.into()),
+                    ("ok".into(), true.into()),
+                ],
                 vec![("run_id".into(), "b".into()), ("n".into(), 4i64.into()), ("extra".into(), 2.0.into())],
             ],
         };

@@ -98,7 +98,10 @@ impl Geometry {
                     continue;
                 }
                 let dst = ((iy - self.pad) * self.w + ox + lo - self.pad) * c;
-                for (d, s) in dx_img[dst..dst + (hi - lo) * c].iter_mut().zip(&row[kh * self.k * c + lo * c..kh * self.k * c + hi * c]) {
+                for (d, s) in dx_img[dst..dst + (hi - lo) * c]
+                    .iter_mut()
+                    .zip(&row[kh * self.k * c + lo * c..kh * self.k * c + hi * c])
+                {
                     *d += s;
                 }
             }
@@ -149,9 +152,18 @@ impl CustomOp3 for Conv2d {
         "fast-conv2d-nhwc"
     }
 
-    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, ws: &CpuStorage, wl: &Layout, bs: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(xl.dims(), wl.dims(), self.pad)?;
-        let (x, w, b) = (slice(xs, xl, "conv2d input")?, slice(ws, wl, "conv2d kernel")?, slice(bs, bl, "conv2d bias")?);
+        let (x, w, b) =
+            (slice(xs, xl, "conv2d input")?, slice(ws, wl, "conv2d kernel")?, slice(bs, bl, "conv2d bias")?);
         let (kk, n, m) = (g.kk(), g.n(), g.c_out);
         if b.len() != m {
             candle_core::bail!("conv2d: {} biases for {m} output channels", b.len());
@@ -179,9 +191,20 @@ impl CustomOp3 for Conv2d {
         Ok((CpuStorage::F32(y), Shape::from((g.batch, g.oh, g.ow, m))))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _b: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
-        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &InputGrad { pad: self.pad, x_dims: x.dims().to_vec() })?) } else { None };
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(w, &InputGrad { pad: self.pad, x_dims: x.dims().to_vec() })?)
+        } else {
+            None
+        };
         let packed = dy.apply_op2_no_bwd(x, &WeightGrad { pad: self.pad, w_dims: w.dims().to_vec() })?;
         let wn = w.elem_count();
         let dw = packed.narrow(0, 0, wn)?.reshape(w.shape())?;

@@ -52,7 +52,11 @@ pub(crate) fn chunking(batch: usize, per_chunk: usize) -> Vec<(usize, usize)> {
 ///
 /// # Safety
 /// `write` must initialise every element of the slice it is given.
-pub(crate) unsafe fn par_written(len: usize, part: usize, write: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+pub(crate) unsafe fn par_written(
+    len: usize,
+    part: usize,
+    write: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(len);
     let part = part.max(1);
     out.spare_capacity_mut()[..len].par_chunks_mut(part).enumerate().for_each(|(i, chunk)| write(i * part, chunk));
@@ -73,12 +77,31 @@ pub(crate) unsafe fn assume_written(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 
 /// dst[m×n] (+)= lhs[m×k] · rhs[k×n], with element strides (row, column) for each matrix.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, dst_cs: usize, accumulate: bool, lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
+pub(crate) fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.saturating_sub(1)) * rs + (cols.saturating_sub(1)) * cs;
-    assert!(dst.len() > last(m, n, dst_rs, dst_cs) && (k == 0 || (lhs.len() > last(m, k, lhs_rs, lhs_cs) && rhs.len() > last(k, n, rhs_rs, rhs_cs))), "matmul: a matrix does not fit its slice");
+    let last =
+        |rows: usize, cols: usize, rs: usize, cs: usize| (rows.saturating_sub(1)) * rs + (cols.saturating_sub(1)) * cs;
+    assert!(
+        dst.len() > last(m, n, dst_rs, dst_cs)
+            && (k == 0 || (lhs.len() > last(m, k, lhs_rs, lhs_cs) && rhs.len() > last(k, n, rhs_rs, rhs_cs))),
+        "matmul: a matrix does not fit its slice"
+    );
     // SAFETY: the assertion above keeps every element the strides address inside its slice, and
     // `dst` is borrowed mutably, so it aliases neither input.
     unsafe {

@@ -79,9 +79,18 @@ impl CustomOp3 for PReluGrad {
         "fast-prelu-grad"
     }
 
-    fn cpu_fwd(&self, dys: &CpuStorage, dyl: &Layout, xs: &CpuStorage, xl: &Layout, a_s: &CpuStorage, al: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        dys: &CpuStorage,
+        dyl: &Layout,
+        xs: &CpuStorage,
+        xl: &Layout,
+        a_s: &CpuStorage,
+        al: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (rows, c) = channels_last(xl.dims())?;
-        let (dy, x, a) = (slice(dys, dyl, "prelu output gradient")?, slice(xs, xl, "prelu input")?, slice(a_s, al, "prelu slope")?);
+        let (dy, x, a) =
+            (slice(dys, dyl, "prelu output gradient")?, slice(xs, xl, "prelu input")?, slice(a_s, al, "prelu slope")?);
         let mut out = vec![0f32; x.len() + c];
         let (dx, da) = out.split_at_mut(x.len());
         let tasks = chunking(rows, rows_per_task(c));
@@ -145,7 +154,8 @@ impl CustomOp1 for MaxPool2 {
                         let (p00, p01, p10, p11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
                         let out = &mut yo[(oy * ow + ox) * c..][..c];
                         for ch in 0..c {
-                            out[ch].write(larger_or_nan(larger_or_nan(larger_or_nan(p00[ch], p01[ch]), p10[ch]), p11[ch]));
+                            out[ch]
+                                .write(larger_or_nan(larger_or_nan(larger_or_nan(p00[ch], p01[ch]), p10[ch]), p11[ch]));
                         }
                     }
                 }
@@ -173,31 +183,33 @@ impl CustomOp2 for MaxPool2Grad {
         let (dy, x) = (slice(dys, dyl, "max_pool2 output gradient")?, slice(xs, xl, "max_pool2 input")?);
         let (oh, ow) = (h / 2, w / 2);
         let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(h * w * c).zip(x.par_chunks(h * w * c)).zip(dy.par_chunks(oh * ow * c)).for_each(|((dxi, xi), dyi)| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let at = |dy: usize, dx: usize| ((2 * oy + dy) * w + 2 * ox + dx) * c;
-                    let (o00, o01, o10, o11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
-                    let g = &dyi[(oy * ow + ox) * c..][..c];
-                    for ch in 0..c {
-                        let (v00, v01, v10, v11) = (xi[o00 + ch], xi[o01 + ch], xi[o10 + ch], xi[o11 + ch]);
-                        // Which cell wins, as masks: a later cell only if strictly larger.
-                        let t01 = v01 > v00;
-                        let m01 = select(t01, v01, v00);
-                        let t10 = v10 > m01;
-                        let m10 = select(t10, v10, m01);
-                        let t11 = v11 > m10;
-                        let (w11, w10) = (t11, t10 && !t11);
-                        let w01 = t01 && !t10 && !t11;
-                        let w00 = !t01 && !t10 && !t11;
-                        dxi[o00 + ch] = select(w00, g[ch], 0.0);
-                        dxi[o01 + ch] = select(w01, g[ch], 0.0);
-                        dxi[o10 + ch] = select(w10, g[ch], 0.0);
-                        dxi[o11 + ch] = select(w11, g[ch], 0.0);
+        dx.par_chunks_mut(h * w * c).zip(x.par_chunks(h * w * c)).zip(dy.par_chunks(oh * ow * c)).for_each(
+            |((dxi, xi), dyi)| {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let at = |dy: usize, dx: usize| ((2 * oy + dy) * w + 2 * ox + dx) * c;
+                        let (o00, o01, o10, o11) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+                        let g = &dyi[(oy * ow + ox) * c..][..c];
+                        for ch in 0..c {
+                            let (v00, v01, v10, v11) = (xi[o00 + ch], xi[o01 + ch], xi[o10 + ch], xi[o11 + ch]);
+                            // Which cell wins, as masks: a later cell only if strictly larger.
+                            let t01 = v01 > v00;
+                            let m01 = select(t01, v01, v00);
+                            let t10 = v10 > m01;
+                            let m10 = select(t10, v10, m01);
+                            let t11 = v11 > m10;
+                            let (w11, w10) = (t11, t10 && !t11);
+                            let w01 = t01 && !t10 && !t11;
+                            let w00 = !t01 && !t10 && !t11;
+                            dxi[o00 + ch] = select(w00, g[ch], 0.0);
+                            dxi[o01 + ch] = select(w01, g[ch], 0.0);
+                            dxi[o10 + ch] = select(w10, g[ch], 0.0);
+                            dxi[o11 + ch] = select(w11, g[ch], 0.0);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(dx), xl.shape().clone()))
     }
 }
