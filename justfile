@@ -34,11 +34,17 @@ reproduce-all profile="quick": data
 run experiment *args: data
     {{bin}} run {{experiment}} {{args}}
 
-# Unit and integration tests (optimised build), smoke runs read back from Python, notebooks.
-test: data
+# Formatting and lints, unit and integration tests (optimised build), smoke runs read back from
+# Python, notebooks.
+test: data lint
     cargo test --release --locked
     just smoke-tables
     REPLICATE_PROFILE=smoke just notebooks
+
+# rustfmt (rustfmt.toml) and clippy with every warning an error.
+lint:
+    cargo fmt --check
+    cargo clippy --release --locked --all-targets -- -D warnings
 
 # Every experiment on the smoke profile in a temporary directory, its tables opened with pandas.
 smoke-tables: build

@@ -4,7 +4,12 @@ Usage: python3 scripts/check_notebooks.py target/notebooks/*.ipynb"""
 import json
 import sys
 
-EXPECTED = {"notebook::table": "text/html", "notebook::Html": "text/html", "notebook::image": "image/png"}
+EXPECTED = {
+    "notebook::table": "text/html",
+    "notebook::Html": "text/html",
+    "notebook::claims": "text/html",
+    "notebook::image": "image/png",
+}
 
 
 def check(path: str) -> list[str]:

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use replicate::experiments::{self, PlanOptions, Profile, RunOptions};
+use replicate::experiments::{self, Profile};
+use replicate::runner::{self, PlanOptions, RunOptions};
 use replicate::util;
 
 #[derive(Parser)]
@@ -169,89 +170,31 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Run { experiment, args } => {
             let opts = args.options(cli)?;
             let exp = experiments::find(experiment)?;
-            let report = experiments::run_experiment(exp, &opts, None)?;
-            print_report(exp.name(), &report);
+            runner::run_experiment(exp, &opts, None)?.print(exp.name());
             Ok(ExitCode::SUCCESS)
         }
         Command::ReproduceAll { args, plan_only } => {
             let opts = args.options(cli)?;
-            // The plan, from what is recorded now (the leaderboard's λ follow the sweeps run before it).
-            let mut total = (0usize, 0usize, 0.0f64);
-            println!(
-                "reproduce-all on the {} profile{}:",
-                opts.plan.profile.name(),
-                opts.plan.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default()
-            );
-            for exp in experiments::registry() {
-                let planned = experiments::plan(exp, &opts.plan)?;
-                let todo: Vec<_> = planned.iter().filter(|r| r.done.is_none()).collect();
-                let estimate: f64 = todo.iter().map(|r| experiments::estimated_seconds(&r.config)).sum();
-                println!(
-                    "  {:<18} {:>3} runs to do, {:>3} recorded, about {}",
-                    exp.name(),
-                    todo.len(),
-                    planned.len() - todo.len(),
-                    replicate::train::fmt_secs(estimate)
-                );
-                total = (total.0 + todo.len(), total.1 + planned.len() - todo.len(), total.2 + estimate);
+            let lines = runner::plan_all(&opts.plan)?;
+            runner::print_plan(&opts.plan, &lines);
+            if !*plan_only {
+                println!("wrote {}", runner::reproduce_all(&opts, &lines)?.display());
             }
-            println!(
-                "  {:<18} {:>3} runs to do, {:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)",
-                "total",
-                total.0,
-                total.1,
-                replicate::train::fmt_secs(total.2)
-            );
-            if *plan_only {
-                return Ok(ExitCode::SUCCESS);
-            }
-            let mut progress = experiments::PlanProgress::new(total.0, total.2);
-            let mut data = None;
-            for exp in experiments::registry() {
-                let todo = experiments::plan(exp, &opts.plan)?.iter().filter(|r| r.done.is_none()).count();
-                if todo > 0 && data.is_none() {
-                    data = Some(experiments::load_data(&opts.data_dir)?);
-                }
-                let mut report = experiments::run_experiment_with(exp, &opts, data.as_ref(), Some(&mut progress))?;
-                // After an experiment that trained, so that an interrupted plan leaves REPORT.md current.
-                if !report.executed.is_empty() {
-                    report.figures.push(replicate::report::write(&opts.plan.results_dir)?);
-                }
-                print_report(exp.name(), &report);
-            }
-            progress.finish();
-            println!("wrote {}", replicate::report::write(&opts.plan.results_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Merge { from } => {
             let results_dir = cli.results_dir.clone().unwrap_or_else(util::default_results_dir);
-            for source in from {
-                for exp in experiments::registry() {
-                    let theirs = replicate::results::Store::new(source, exp.name());
-                    if theirs.path("runs").exists() {
-                        let n = replicate::results::Store::new(&results_dir, exp.name()).merge_from(&theirs)?;
-                        println!("{}: merged {n} runs from {}", exp.name(), source.display());
-                        let store = replicate::results::Store::new(&results_dir, exp.name());
-                        exp.figures(&store)?;
-                    }
-                }
+            for (what, n) in runner::merge(&results_dir, from)? {
+                println!("{what}: merged {n} runs");
             }
-            replicate::report::write(&results_dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
+            let results_dir = cli.results_dir.clone().unwrap_or_else(util::default_results_dir);
             for exp in experiments::registry() {
-                let counts: Vec<String> = [Profile::Smoke, Profile::Quick, Profile::Paper]
+                let counts: Vec<String> = runner::runs_per_profile(exp, &results_dir)
                     .iter()
-                    .map(|p| {
-                        let runs: std::collections::BTreeSet<String> = exp
-                            .sweeps(*p, &cli.results_dir.clone().unwrap_or_else(util::default_results_dir))
-                            .iter()
-                            .flat_map(|s| s.runs())
-                            .map(|(_, c)| experiments::config_hash(exp.name(), &c))
-                            .collect();
-                        format!("{} {}", p.name(), runs.len())
-                    })
+                    .map(|(p, n)| format!("{} {n}", p.name()))
                     .collect();
                 println!("{:<18} {} (runs: {})", exp.name(), exp.about(), counts.join(", "));
             }
@@ -274,20 +217,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Plan { experiment, args } => {
             let opts = args.options(cli)?;
             let exp = experiments::find(experiment)?;
-            for run in experiments::plan(exp, &opts.plan)? {
+            for run in runner::plan(exp, &opts.plan)? {
                 println!("{:<50} {}", run.run_id, run.done.as_deref().unwrap_or("to do"));
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-fn print_report(name: &str, r: &experiments::Report) {
-    println!("{name}: {} runs executed, {} already recorded, {:.1}s", r.executed.len(), r.cached.len(), r.seconds);
-    for (id, status) in &r.not_finished {
-        println!("  {id}: {status}");
-    }
-    for f in &r.figures {
-        println!("  wrote {}", f.display());
     }
 }

@@ -112,11 +112,11 @@ pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
     eprintln!("{} has no results yet: running it on the {} profile", experiment, profile.name());
     let exp = crate::experiments::find(experiment)?;
     let opts = crate::RunOptions {
-        plan: crate::experiments::PlanOptions::new(profile, &results_dir),
+        plan: crate::runner::PlanOptions::new(profile, &results_dir),
         data_dir: crate::util::default_data_dir(),
         device: candle_core::Device::Cpu,
     };
-    crate::experiments::run_experiment(exp, &opts, None)?;
+    crate::runner::run_experiment(exp, &opts, None)?;
     Ok(results)
 }
 
@@ -134,19 +134,29 @@ pub fn digit_counts(mnist: &crate::data::Mnist) -> PolarsResult<DataFrame> {
     )
 }
 
-/// A report section's claim table as HTML (the verdict cell of a paper notebook).
-pub fn markdown_claims(section: &crate::report::Section) -> String {
+/// The claim table of `experiment` from its recorded results, as REPORT.md words it (the verdict
+/// cell of a paper notebook).
+pub fn claims(experiment: &str) -> anyhow::Result<Html> {
+    let store = crate::results::Store::new(&crate::util::default_results_dir(), experiment);
+    let section = crate::experiments::find(experiment)?
+        .report(&store)?
+        .ok_or_else(|| anyhow::anyhow!("{experiment} has no finished runs to judge its claims by"))?;
+    Ok(Html(markdown_claims(&section)))
+}
+
+/// A report section's claim table as HTML.
+pub fn markdown_claims(section: &crate::verdict::Section) -> String {
     let mut html = format!(
         "<h3>{}</h3><table><thead><tr><th>claim</th><th>paper</th><th>ours</th><th>verdict</th></tr></thead><tbody>",
         escape(&section.title)
     );
-    for (claim, paper, ours, verdict) in &section.claims {
+    for c in &section.claims {
         html.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b></td></tr>",
-            escape(claim),
-            escape(paper),
-            escape(ours),
-            verdict.text()
+            escape(&c.claim),
+            escape(&c.paper),
+            escape(&c.ours),
+            c.verdict.text()
         ));
     }
     html.push_str("</tbody></table>");

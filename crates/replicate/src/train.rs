@@ -2,43 +2,15 @@
 //! it updates outside autograd); the trainer does the batching, the optimiser, the schedule,
 //! periodic evaluation, logging, progress and the divergence check.
 
-use std::io::IsTerminal;
 use std::time::Instant;
 
-use candle_core::{Device, Result as CResult, Tensor};
+use candle_core::{Device, Result as CResult};
 
 use crate::data::{BatchSampler, Split};
-use crate::nn::{Model, ModelOutput};
+use crate::nn::Model;
+use crate::objectives::{LossTerms, Objective};
 use crate::optim::{MultiStep, Sgd, SgdConfig};
-
-/// Named loss terms of one batch; `terms[0]` is the total that is back-propagated.
-pub struct LossTerms {
-    pub terms: Vec<(&'static str, Tensor)>,
-    /// Scalars worth logging that are not losses (λ, margin, mining statistics …).
-    pub stats: Vec<(&'static str, f64)>,
-}
-
-impl LossTerms {
-    pub fn total(total: Tensor) -> Self {
-        LossTerms { terms: vec![("loss", total)], stats: Vec::new() }
-    }
-}
-
-/// What a paper adds to training.
-pub trait Objective {
-    /// Loss terms for one batch (named, so curves.parquet gets a column each); the first is the total.
-    fn loss(&mut self, out: &ModelOutput, labels: &Tensor, step: u64) -> CResult<LossTerms>;
-
-    /// State updated outside autograd after the optimiser step (centers, an adaptive margin).
-    fn after_step(&mut self, _out: &ModelOutput, _labels: &Tensor, _step: u64) -> CResult<()> {
-        Ok(())
-    }
-
-    /// A reason to stop this run although every number is finite (e.g. L-Softmax's 87.34 plateau).
-    fn diverged(&self, _terms: &[(&'static str, f64)]) -> Option<String> {
-        None
-    }
-}
+use crate::progress::Progress;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
@@ -81,83 +53,6 @@ pub struct Trained {
 
 /// Evaluation during training: named values, logged into the curves at that step.
 pub type EvalHook<'a> = dyn FnMut(&Model, u64) -> anyhow::Result<Vec<(String, f64)>> + 'a;
-
-/// Whether progress goes to a terminal as bars (else plain periodic lines).
-pub fn bars_on_terminal() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("REPLICATE_PLAIN_PROGRESS").is_none()
-}
-
-/// The bars of one process, so a plan-wide bar and each run's bar share the terminal.
-pub fn bars() -> &'static indicatif::MultiProgress {
-    static BARS: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
-    BARS.get_or_init(indicatif::MultiProgress::new)
-}
-
-/// Progress on a terminal (indicatif) or as plain periodic lines.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    label: String,
-    total: u64,
-    last_line: Instant,
-    start: Instant,
-}
-
-impl Progress {
-    pub fn new(label: &str, total: u64) -> Self {
-        let bar = if bars_on_terminal() {
-            let bar = bars().add(indicatif::ProgressBar::new(total));
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(label.to_string());
-            Some(bar)
-        } else {
-            None
-        };
-        Progress { bar, label: label.to_string(), total, last_line: Instant::now(), start: Instant::now() }
-    }
-
-    pub fn update(&mut self, done: u64, message: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(done);
-            bar.set_message(message.to_string());
-        } else if self.last_line.elapsed().as_secs_f64() >= 30.0 || done == self.total {
-            let elapsed = self.start.elapsed().as_secs_f64();
-            let eta = if done > 0 { elapsed / done as f64 * (self.total - done) as f64 } else { f64::NAN };
-            eprintln!(
-                "{} {done}/{} {message} (elapsed {}, ETA {})",
-                self.label,
-                self.total,
-                fmt_secs(elapsed),
-                fmt_secs(eta)
-            );
-            self.last_line = Instant::now();
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-            bars().remove(bar);
-        }
-    }
-}
-
-pub fn fmt_secs(s: f64) -> String {
-    if !s.is_finite() {
-        return "?".into();
-    }
-    let s = s.round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
 
 /// Where the batches come from: the images of `split` at the indices `sampler` draws.
 pub struct Feed<'a> {

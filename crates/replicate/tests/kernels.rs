@@ -197,8 +197,9 @@ fn candle_max_pool2d_backward_is_a_quarter_of_the_true_gradient() {
 /// The smoke profile's softmax-baseline run, 20 steps logged one by one, with each set of layers.
 #[test]
 fn training_curves_match_candle_step_for_step() {
-    use replicate::experiments::{self, PlanOptions, Profile, RunOptions};
+    use replicate::experiments::{self, Profile};
     use replicate::results::{Cell, Store, Table};
+    use replicate::runner::{self, PlanOptions, RunOptions};
     let data_dir = replicate::util::default_data_dir();
     let mirror = std::env::var_os("MNIST_MIRROR").map(std::path::PathBuf::from);
     replicate::data::fetch(&data_dir, mirror.as_deref()).expect("this test needs MNIST: run `just data`");
@@ -215,7 +216,7 @@ fn training_curves_match_candle_step_for_step() {
         data_dir,
         device: DEV,
     };
-    experiments::run_experiment(experiments::find("softmax-baseline").unwrap(), &opts, None).unwrap();
+    runner::run_experiment(experiments::find("softmax-baseline").unwrap(), &opts, None).unwrap();
     let curves = Store::new(&results, "softmax-baseline").load("curves").unwrap();
     let losses = |kernels: &str| -> Vec<f64> {
         curves

@@ -7,8 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use replicate::data::{fetch, DataError, Mnist};
-use replicate::experiments::{self, PlanOptions, Profile, RunOptions};
+use replicate::experiments::{self, Profile};
 use replicate::results::{Cell, Store, Table};
+use replicate::runner::{self, PlanOptions, RunOptions};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("replicate-test-{name}-{}", std::process::id()));
@@ -100,6 +101,7 @@ fn deterministic_part(table: &Table) -> Table {
             .iter()
             .map(|r| r.iter().filter(|(n, _)| !skip.contains(&n.as_str())).cloned().collect())
             .collect(),
+        source: String::new(),
     }
 }
 
@@ -109,7 +111,7 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
     let b = temp_dir("smoke-b");
     let data = Mnist::load(&data_dir()).unwrap();
     for exp in experiments::registry() {
-        let report = experiments::run_experiment(exp, &options(&a, &[]), Some(&data)).unwrap();
+        let report = runner::run_experiment(exp, &options(&a, &[]), Some(&data)).unwrap();
         assert!(!report.executed.is_empty(), "{}: nothing ran", exp.name());
         assert!(
             report.figures.iter().any(|f| f.extension().is_some_and(|e| e == "png")),
@@ -131,7 +133,7 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
         let curves = store.load("curves").unwrap();
         assert!(curves.columns().iter().any(|c| c == "loss") && !curves.rows.is_empty());
 
-        experiments::run_experiment(exp, &options(&b, &[]), Some(&data)).unwrap();
+        runner::run_experiment(exp, &options(&b, &[]), Some(&data)).unwrap();
         let other = Store::new(&b, exp.name());
         for table in ["runs", "curves", "features"] {
             let (x, y) =
@@ -176,7 +178,7 @@ fn an_interrupted_sweep_resumes_without_redoing_finished_runs() {
     // Interrupt as soon as the first run is recorded.
     let store = Store::new(&results, "softmax-baseline");
     let started = Instant::now();
-    while store.done().map(|d| d.is_empty()).unwrap_or(true) {
+    while store.recorded().map(|d| d.is_empty()).unwrap_or(true) {
         assert!(started.elapsed() < Duration::from_secs(300), "the first run never finished");
         if child.try_wait().unwrap().is_some() {
             break;
@@ -237,9 +239,9 @@ fn unknown_experiments_keys_and_values_list_the_valid_ones() {
     let err = experiments::find("centre-loss").err().unwrap().to_string();
     assert!(err.contains("valid experiments") && err.contains("softmax-baseline"), "{err}");
     let exp = experiments::find("softmax-baseline").unwrap();
-    let err = experiments::plan(exp, &options(&results, &[("widht", "1")]).plan).unwrap_err();
+    let err = runner::plan(exp, &options(&results, &[("widht", "1")]).plan).unwrap_err();
     assert!(format!("{err:#}").contains("valid keys") && format!("{err:#}").contains("width"), "{err:#}");
-    let err = experiments::plan(exp, &options(&results, &[("kernels", "gpu")]).plan).unwrap_err();
+    let err = runner::plan(exp, &options(&results, &[("kernels", "gpu")]).plan).unwrap_err();
     assert!(format!("{err:#}").contains("candle") && format!("{err:#}").contains("fast"), "{err:#}");
     std::fs::remove_dir_all(results).unwrap();
 }
@@ -248,7 +250,7 @@ fn unknown_experiments_keys_and_values_list_the_valid_ones() {
 fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
     let results = temp_dir("diverge");
     let exp = experiments::find("softmax-baseline").unwrap();
-    let report = experiments::run_experiment(exp, &options(&results, &[("base_lr", "1e9,0.01")]), None).unwrap();
+    let report = runner::run_experiment(exp, &options(&results, &[("base_lr", "1e9,0.01")]), None).unwrap();
     assert_eq!(report.executed.len(), 2, "the sweep must go on after a divergence");
     assert_eq!(report.not_finished.len(), 1);
     let runs = Store::new(&results, "softmax-baseline").load("runs").unwrap();

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 
-pub use table::{read_parquet, read_parquet_metadata, write_parquet, Cell, Row, Table};
+pub use table::{read_parquet, read_parquet_metadata, write_parquet, Cell, Record, Row, Table};
 
 /// Statuses a run can end with; all three count as done (the same config gives the same result).
 pub const STATUS_FINISHED: &str = "finished";
@@ -118,6 +118,9 @@ pub struct RecordedRun {
     pub status: String,
     /// The label it was recorded under (a sweep may label the same config differently later).
     pub label: Option<String>,
+    pub config_hash: String,
+    /// Its whole runs.parquet row (the config columns among them).
+    pub row: Row,
 }
 
 /// The result tables of one experiment.
@@ -140,13 +143,16 @@ impl Store {
         self.dir.join(format!("{table}.parquet"))
     }
 
-    /// The rows of a table, or an empty table if it does not exist yet.
+    /// The rows of a table, or an empty table if it does not exist yet; the table's `source` is
+    /// its path, so a missing column names the file.
     pub fn load(&self, table: &str) -> Result<Table> {
         let path = self.path(table);
+        let source = path.display().to_string();
         if !path.exists() {
-            return Ok(Table::default());
+            return Ok(Table::new(source, Vec::new()));
         }
-        Table::from_frame(&read_parquet(&path)?).with_context(|| format!("reading {}", path.display()))
+        let rows = Table::from_frame(&read_parquet(&path)?).with_context(|| format!("reading {source}"))?.rows;
+        Ok(Table::new(source, rows))
     }
 
     /// Removes temporary files a killed writer left behind (writes go to `.name.PID.tmp`, then
@@ -185,24 +191,25 @@ impl Store {
             .filter(|r| !candidates.iter().any(|o| label(o) == label(r) && when(o) > when(r)))
             .map(|r| (*r).clone())
             .collect();
-        Ok(Table { rows })
+        Ok(Table::new(runs.source.clone(), rows))
     }
 
-    /// config hash → the run recorded with that config in runs.parquet. Keyed by the config, not
-    /// the run id: a sweep that gains an axis (seeds) relabels its runs but keeps their configs.
-    pub fn done(&self) -> Result<BTreeMap<String, RecordedRun>> {
+    /// Every run in runs.parquet with its stored columns. The runner matches them to planned
+    /// runs by their config columns, not by the stored hash, so that a change of what the hash
+    /// covers keeps every recorded run (see `runner::plan`).
+    pub fn recorded(&self) -> Result<Vec<RecordedRun>> {
         let runs = self.load("runs")?;
-        Ok(runs
-            .rows
-            .iter()
-            .filter_map(|r| {
-                let text = |c: &str| Some(Table::get(r, c)?.as_str()?.to_string());
-                Some((
-                    text("config_hash")?,
-                    RecordedRun { run_id: text("run_id")?, status: text("status")?, label: text("label") },
-                ))
+        runs.records()
+            .map(|r| {
+                Ok(RecordedRun {
+                    run_id: r.run_id()?.to_string(),
+                    status: r.status()?.to_string(),
+                    label: r.str("label")?.map(str::to_string),
+                    config_hash: r.text("config_hash")?.to_string(),
+                    row: r.row.clone(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Replaces this run's rows in every table it touches; runs.parquet is written last, so a
@@ -248,33 +255,57 @@ impl Store {
         write_parquet(&self.path(table), &mut rows.to_frame()?, metadata)
     }
 
-    /// Gives recorded runs (run_id → label) the labels the sweep now uses for their configs. A
-    /// sweep that gains an axis labels `m=1` as `m=1,seed=1`; left alone, the old label would
-    /// stay current in [`Store::current_runs`] beside the run that later retrains its slot.
-    /// Returns how many runs changed label.
-    pub fn relabel(&self, labels: &BTreeMap<String, String>) -> Result<usize> {
+    /// Gives recorded runs (run_id → label and config hash) the labels the sweep now uses for
+    /// their configs and the hashes the planner now computes for them. A sweep that gains an axis
+    /// labels `m=1` as `m=1,seed=1`; left alone, the old label would stay current in
+    /// [`Store::current_runs`] beside the run that later retrains its slot. A hash changes when
+    /// what it covers changes (a description taken out, a constant moved into the config); the
+    /// manifests in every table's metadata follow. Returns how many runs changed.
+    pub fn update_identity(&self, identities: &BTreeMap<String, (String, String)>) -> Result<usize> {
         let path = self.path("runs");
         if !path.exists() {
             return Ok(0);
         }
         let mut runs = self.load("runs")?;
-        let mut changed = 0;
+        let mut changed = BTreeMap::new();
         for row in &mut runs.rows {
-            let Some(wanted) = Table::get(row, "run_id").and_then(Cell::as_str).and_then(|id| labels.get(id)).cloned()
+            let Some((label, hash)) =
+                Table::get(row, "run_id").and_then(Cell::as_str).and_then(|id| identities.get(id))
             else {
                 continue;
             };
-            if let Some((_, label)) = row.iter_mut().find(|(name, _)| name == "label") {
-                if label.as_str() != Some(wanted.as_str()) {
-                    *label = wanted.into();
-                    changed += 1;
+            let mut differs = false;
+            for (name, wanted) in [("label", label), ("config_hash", hash)] {
+                if let Some((_, cell)) = row.iter_mut().find(|(n, _)| n == name) {
+                    if cell.as_str() != Some(wanted.as_str()) {
+                        *cell = wanted.clone().into();
+                        differs = true;
+                    }
                 }
             }
+            if differs {
+                let id = Table::get(row, "run_id").and_then(Cell::as_str).unwrap_or_default().to_string();
+                changed.insert(id, hash.clone());
+            }
         }
-        if changed > 0 {
-            self.write("runs", &runs, &self.manifests(&path)?)?;
+        if changed.is_empty() {
+            return Ok(0);
         }
-        Ok(changed)
+        for entry in std::fs::read_dir(&self.dir)? {
+            let other = entry?.path();
+            let stem = other.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            if stem == "runs" || other.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let mut manifests = self.manifests(&other)?;
+            if rehash(&mut manifests, &changed) {
+                self.write(&stem, &self.load(&stem)?, &manifests)?;
+            }
+        }
+        let mut manifests = self.manifests(&path)?;
+        rehash(&mut manifests, &changed);
+        self.write("runs", &runs, &manifests)?;
+        Ok(changed.len())
     }
 
     fn manifests(&self, path: &Path) -> Result<BTreeMap<String, serde_json::Value>> {
@@ -292,36 +323,58 @@ impl Store {
     /// Merges another results directory's tables for this experiment into this one, by run_id
     /// (for sweeps split over several machines with `--shard`).
     pub fn merge_from(&self, other: &Store) -> Result<usize> {
-        let other_runs = other.load("runs")?;
-        let mut merged = 0;
-        for run in &other_runs.rows {
-            let run_id = Table::get(run, "run_id")
-                .and_then(Cell::as_str)
-                .context("a runs.parquet row without run_id")?
-                .to_string();
-            let manifest_json =
-                other.manifests(&other.path("runs"))?.remove(&run_id).context("a run without a manifest")?;
-            let manifest: Manifest = serde_json::from_value(manifest_json)?;
-            let mut tables = Vec::new();
-            for entry in std::fs::read_dir(other.dir())? {
-                let path = entry?.path();
-                let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-                if path.extension().is_some_and(|e| e == "parquet") && stem != "runs" {
-                    let rows = Table::from_frame(&read_parquet(&path)?)?
-                        .rows
-                        .into_iter()
-                        .filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run_id.as_str()))
-                        .map(|r| r.into_iter().filter(|(n, _)| n != "run_id").collect())
-                        .collect();
-                    tables.push((stem, rows));
-                }
-            }
-            let summary = run.iter().skip(manifest.row().len()).cloned().collect();
-            self.record(&RunRecord { manifest, summary, tables })?;
-            merged += 1;
+        let ids: Vec<String> = other.recorded()?.into_iter().map(|r| r.run_id).collect();
+        for id in &ids {
+            self.copy_run(other, id)?;
         }
-        Ok(merged)
+        Ok(ids.len())
     }
+
+    /// Copies one recorded run, with its rows of every table and its manifest, from another store
+    /// (a shard's, or another experiment's that trained the same config).
+    pub fn copy_run(&self, other: &Store, run_id: &str) -> Result<()> {
+        let runs = other.load("runs")?;
+        let run = runs
+            .rows
+            .iter()
+            .find(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run_id))
+            .with_context(|| format!("{} has no run {run_id}", other.path("runs").display()))?;
+        let manifest_json = other
+            .manifests(&other.path("runs"))?
+            .remove(run_id)
+            .with_context(|| format!("run {run_id} of {} has no manifest", other.path("runs").display()))?;
+        let manifest: Manifest = serde_json::from_value(manifest_json)?;
+        let mut tables = Vec::new();
+        for entry in std::fs::read_dir(other.dir())? {
+            let path = entry?.path();
+            let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            if path.extension().is_some_and(|e| e == "parquet") && stem != "runs" {
+                let rows = Table::from_frame(&read_parquet(&path)?)?
+                    .rows
+                    .into_iter()
+                    .filter(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run_id))
+                    .map(|r| r.into_iter().filter(|(n, _)| n != "run_id").collect())
+                    .collect();
+                tables.push((stem, rows));
+            }
+        }
+        let summary = run.iter().skip(manifest.row().len()).cloned().collect();
+        self.record(&RunRecord { manifest, summary, tables })
+    }
+}
+
+/// Sets the config hash of the manifests of `changed` runs (run_id → hash); whether any changed.
+fn rehash(manifests: &mut BTreeMap<String, serde_json::Value>, changed: &BTreeMap<String, String>) -> bool {
+    let mut any = false;
+    for (id, hash) in changed {
+        if let Some(serde_json::Value::Object(m)) = manifests.get_mut(id) {
+            if m.get("config_hash").and_then(serde_json::Value::as_str) != Some(hash) {
+                m.insert("config_hash".into(), hash.clone().into());
+                any = true;
+            }
+        }
+    }
+    any
 }
 
 /// Finished results as polars DataFrames, for notebooks and users.
@@ -418,7 +471,7 @@ mod tests {
         record(&store, "m=2-cccc", "m=2", "quick", 15, 0.97);
         record(&store, "m=1-dddd", "m=1", "smoke", 30, 0.10);
         assert_eq!(current_ids(&store), ["m=1-bbbb", "m=2-cccc"]);
-        assert_eq!(store.done().unwrap().len(), 4, "every run stays recorded");
+        assert_eq!(store.recorded().unwrap().len(), 4, "every run stays recorded");
         assert_eq!(store.load("curves").unwrap().rows.len(), 4);
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -430,15 +483,18 @@ mod tests {
         let (dir, store) = temp_store("relabel");
         record(&store, "m=1-old", "m=1", "quick", 10, 0.90);
         record(&store, "m=2,seed=1-aaaa", "m=2,seed=1", "quick", 11, 0.91);
-        let labels: BTreeMap<String, String> =
-            [("m=1-old", "m=1,seed=1"), ("m=2,seed=1-aaaa", "m=2,seed=1"), ("absent", "x")]
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .into();
-        assert_eq!(store.relabel(&labels).unwrap(), 1);
-        assert_eq!(store.relabel(&labels).unwrap(), 0, "already relabelled");
+        let identities: BTreeMap<String, (String, String)> = [
+            ("m=1-old", "m=1,seed=1", "m=1-old"),
+            ("m=2,seed=1-aaaa", "m=2,seed=1", "m=2,seed=1-aaaa"),
+            ("absent", "x", "y"),
+        ]
+        .map(|(a, b, c)| (a.to_string(), (b.to_string(), c.to_string())))
+        .into();
+        assert_eq!(store.update_identity(&identities).unwrap(), 1);
+        assert_eq!(store.update_identity(&identities).unwrap(), 0, "already relabelled");
         record(&store, "m=1,seed=1-new", "m=1,seed=1", "quick", 20, 0.95);
         assert_eq!(current_ids(&store), ["m=1,seed=1-new", "m=2,seed=1-aaaa"]);
-        assert_eq!(store.done().unwrap().len(), 3, "the old run stays in the table");
+        assert_eq!(store.recorded().unwrap().len(), 3, "the old run stays in the table");
         assert!(store.manifests(&store.path("runs")).unwrap().contains_key("m=1-old"), "its manifest too");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -97,13 +97,35 @@ impl Cell {
 
 pub type Row = Vec<(String, Cell)>;
 
-/// Rows with named cells; columns appear in order of first appearance.
+/// Rows with named cells; columns appear in order of first appearance. `source` names where the
+/// rows came from (a file's path, or what built them), so a missing column names its table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
     pub rows: Vec<Row>,
+    pub source: String,
 }
 
 impl Table {
+    pub fn new(source: impl Into<String>, rows: Vec<Row>) -> Table {
+        Table { rows, source: source.into() }
+    }
+
+    /// The rows with typed, checked access to their cells.
+    pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        self.rows.iter().map(|row| Record { row, source: &self.source })
+    }
+
+    /// The same rows, kept where `keep` holds (errors from `keep` stop the filter).
+    pub fn filter(&self, mut keep: impl FnMut(Record<'_>) -> Result<bool>) -> Result<Table> {
+        let mut rows = Vec::new();
+        for r in self.records() {
+            if keep(r)? {
+                rows.push(r.row.clone());
+            }
+        }
+        Ok(Table { rows, source: self.source.clone() })
+    }
+
     pub fn columns(&self) -> Vec<String> {
         let mut cols: Vec<String> = Vec::new();
         for row in &self.rows {
@@ -219,12 +241,81 @@ impl Table {
                 other => anyhow::bail!("column {name} has type {other}, which results tables do not use"),
             }
         }
-        Ok(Table { rows })
+        Ok(Table { rows, source: String::new() })
     }
 
     /// The value of `column` in `row`.
     pub fn get<'a>(row: &'a Row, column: &str) -> Option<&'a Cell> {
         row.iter().find(|(n, _)| n == column).map(|(_, c)| c)
+    }
+}
+
+/// One row of a [`Table`], read by column name with the column's type checked: a column the row
+/// lacks is an error naming the column and the table, never a silent "n/a".
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub row: &'a Row,
+    source: &'a str,
+}
+
+impl<'a> Record<'a> {
+    /// A row outside any table (`source` names it in errors).
+    pub fn new(row: &'a Row, source: &'a str) -> Record<'a> {
+        Record { row, source }
+    }
+
+    pub fn cell(&self, column: &str) -> Result<&'a Cell> {
+        Table::get(self.row, column).with_context(|| {
+            let columns: Vec<&str> = self.row.iter().map(|(n, _)| n.as_str()).collect();
+            format!("{} has no column {column:?} (its columns: {})", self.source, columns.join(", "))
+        })
+    }
+
+    /// A number; `None` for an empty cell. Text columns that hold numbers (a λ column with "inf"
+    /// among its values is stored as text) are read as numbers.
+    pub fn f64(&self, column: &str) -> Result<Option<f64>> {
+        match self.cell(column)? {
+            Cell::Null => Ok(None),
+            Cell::F64(v) => Ok(Some(*v)),
+            Cell::I64(v) => Ok(Some(*v as f64)),
+            Cell::Str(s) if s == "inf" => Ok(Some(f64::INFINITY)),
+            Cell::Str(s) => s
+                .parse()
+                .map(Some)
+                .with_context(|| format!("column {column:?} of {} holds {s:?}, not a number", self.source)),
+            Cell::Bool(b) => anyhow::bail!("column {column:?} of {} holds {b}, not a number", self.source),
+        }
+    }
+
+    /// A number that must be there.
+    pub fn num(&self, column: &str) -> Result<f64> {
+        self.f64(column)?.with_context(|| format!("column {column:?} of {} is empty in this row", self.source))
+    }
+
+    /// Text; `None` for an empty cell.
+    pub fn str(&self, column: &str) -> Result<Option<&'a str>> {
+        match self.cell(column)? {
+            Cell::Null => Ok(None),
+            Cell::Str(s) => Ok(Some(s)),
+            other => anyhow::bail!("column {column:?} of {} holds {other:?}, not text", self.source),
+        }
+    }
+
+    /// Text that must be there.
+    pub fn text(&self, column: &str) -> Result<&'a str> {
+        self.str(column)?.with_context(|| format!("column {column:?} of {} is empty in this row", self.source))
+    }
+
+    pub fn run_id(&self) -> Result<&'a str> {
+        self.text("run_id")
+    }
+
+    pub fn status(&self) -> Result<&'a str> {
+        self.text("status")
+    }
+
+    pub fn finished(&self) -> Result<bool> {
+        Ok(self.status()? == super::STATUS_FINISHED)
     }
 }
 
@@ -278,6 +369,7 @@ mod tests {
                 ],
                 vec![("run_id".into(), "b".into()), ("n".into(), 4i64.into()), ("extra".into(), 2.0.into())],
             ],
+            source: "a test table".into(),
         };
         let dir = std::env::temp_dir().join(format!("replicate-table-{}", std::process::id()));
         let path = dir.join("t.parquet");
@@ -290,5 +382,30 @@ mod tests {
         assert_eq!(Table::get(&back.rows[0], "ok"), Some(&Cell::Bool(true)));
         assert_eq!(read_parquet_metadata(&path).unwrap(), vec![("k".to_string(), "v".to_string())]);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn records_name_the_column_and_table_they_lack() {
+        let table = Table::new(
+            "results/e/runs.parquet",
+            vec![vec![
+                ("run_id".into(), "a".into()),
+                ("lambda".into(), "inf".into()),
+                ("x".into(), Cell::Null),
+                ("n".into(), 3i64.into()),
+            ]],
+        );
+        let r = table.records().next().unwrap();
+        assert_eq!(r.f64("lambda").unwrap(), Some(f64::INFINITY));
+        assert_eq!(r.f64("x").unwrap(), None);
+        assert_eq!(r.num("n").unwrap(), 3.0);
+        assert_eq!(r.run_id().unwrap(), "a");
+        let err = r.f64("test_acuracy").unwrap_err().to_string();
+        assert!(err.contains("results/e/runs.parquet has no column \"test_acuracy\""), "{err}");
+        let err = r.num("x").unwrap_err().to_string();
+        assert!(err.contains("\"x\"") && err.contains("empty"), "{err}");
+        let err = r.f64("run_id").unwrap_err().to_string();
+        assert!(err.contains("not a number"), "{err}");
+        assert!(r.str("n").is_err());
     }
 }

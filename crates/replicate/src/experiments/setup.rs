@@ -1,18 +1,23 @@
-//! What every experiment shares: the backbone and training settings, building the model and
-//! sampler from them, training with divergence recorded, and turning features and curves into
-//! table rows.
+//! What every experiment shares, so that no paper module imports another: the backbone and
+//! training settings (and the caffe-face solver most papers start from), the digit sets, building
+//! the model and sampler, training with divergence recorded, the rows a run writes, and reading
+//! the recorded runs back for figures and claims.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::seq::SliceRandom;
 
 use crate::data::{BatchSampler, ClassBalancedBatches, Mnist, ShuffledBatches, Split};
 use crate::nn::{BackboneConfig, HeadKind, Kernels, Model};
+use crate::objectives::Objective;
 use crate::optim::{MultiStep, SgdConfig};
-use crate::results::{Cell, Row};
-use crate::train::{embed, train, CurveRow, Diverged, Embedded, EvalHook, Feed, Objective, TrainConfig};
+use crate::results::{Cell, Record, Row, Table, STATUS_DIVERGED, STATUS_FINISHED};
+use crate::train::{embed, train, CurveRow, Diverged, Embedded, EvalHook, Feed, TrainConfig};
 use crate::util::rng_for;
 
-use super::RunContext;
+use super::{Profile, RunContext, RunOutcome};
+
+/// Every MNIST digit: the classes of the softmax papers' 2-D experiments.
+pub const ALL_DIGITS: [u8; 10] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /// Settings every experiment has; experiments flatten this into their own config.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -95,6 +100,63 @@ impl Common {
             ClassBalancedBatches::new(pool, &labels, classes_per_batch, per_class, rng_for(self.seed, "batches"))
                 .map_err(anyhow::Error::msg)?,
         ))
+    }
+}
+
+/// The caffe-face MNIST solver (PAPERS.md §3.3) on LeNets++ with a 2-D feature: batch 128, lr
+/// 0.01, momentum 0.9, weight decay 5e-4, lr × 0.8 at 5k and 8k, 10k iterations; sized down by
+/// the profile. Every paper's config starts from it.
+pub fn lenetspp_2d(profile: Profile) -> Common {
+    let paper = Common {
+        seed: 1,
+        width: 1.0,
+        feature_dim: 2,
+        batch_size: 128,
+        iterations: 10_000,
+        base_lr: 0.01,
+        lr_gamma: 0.8,
+        lr_milestones: vec![5_000, 8_000],
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        train_images: 0,
+        test_images: 0,
+        plot_points: 5_000,
+        log_every: 100,
+        eval_every: 1_000,
+        kernels: crate::nn::Kernels::Fast,
+    };
+    match profile {
+        Profile::Paper => paper,
+        Profile::Quick => Common {
+            width: 0.5,
+            iterations: 1_500,
+            lr_milestones: vec![1_000, 1_300],
+            plot_points: 3_000,
+            log_every: 50,
+            eval_every: 250,
+            ..paper
+        },
+        Profile::Smoke => Common {
+            width: 0.25,
+            batch_size: 32,
+            iterations: 30,
+            lr_milestones: vec![20],
+            train_images: 2_000,
+            test_images: 500,
+            plot_points: 300,
+            log_every: 10,
+            eval_every: 0,
+            ..paper
+        },
+    }
+}
+
+/// The quick profile's shorter schedule for the higher-dimensional embeddings (they learn faster
+/// than the 2-D ones): 600 iterations with steps at 400 and 520; other profiles unchanged.
+pub fn short_quick(common: Common, profile: Profile, eval_every: u64) -> Common {
+    match profile {
+        Profile::Quick => Common { iterations: 600, lr_milestones: vec![400, 520], eval_every, ..common },
+        _ => common,
     }
 }
 
@@ -204,24 +266,83 @@ pub fn feature_rows(split: &str, e: &Embedded, indices: &[usize], n: usize) -> V
         .collect()
 }
 
+/// A series' (x, y) points and the ± error bar of each.
+pub type PointsWithErrors = (Vec<(f64, f64)>, Vec<f64>);
+
 /// A series' points from table rows (x = the row's position, y in percent) and, with
 /// `std_column`, its ± error bars; rows lacking the value are skipped for both, so every error
 /// bar stays on its point.
 pub fn percent_points<'a>(
-    rows: impl IntoIterator<Item = &'a Row>,
+    rows: impl IntoIterator<Item = Record<'a>>,
     column: &str,
     std_column: Option<&str>,
-) -> (Vec<(f64, f64)>, Vec<f64>) {
+) -> Result<PointsWithErrors> {
     let mut points = Vec::new();
     let mut errors = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {
-        let Some(y) = crate::results::Table::get(row, column).and_then(Cell::as_f64) else { continue };
+        let Some(y) = row.f64(column)? else { continue };
         points.push((i as f64, 100.0 * y));
         if let Some(std) = std_column {
-            errors.push(100.0 * crate::results::Table::get(row, std).and_then(Cell::as_f64).unwrap_or(0.0));
+            errors.push(100.0 * row.f64(std)?.unwrap_or(0.0));
         }
     }
-    (points, errors)
+    Ok((points, errors))
+}
+
+/// One run per value of `key` (the lowest seed when there are several; finished runs first),
+/// sorted by that value.
+pub fn first_of_each<'a>(rows: impl IntoIterator<Item = Record<'a>>, key: &str) -> Result<Vec<(f64, Record<'a>)>> {
+    let mut rows: Vec<(bool, i64, Record<'a>)> = rows
+        .into_iter()
+        .map(|r| Ok((!r.finished()?, r.f64("seed")?.map(|s| s as i64).unwrap_or(0), r)))
+        .collect::<Result<_>>()?;
+    rows.sort_by_key(|(unfinished, seed, _)| (*unfinished, *seed));
+    let mut out: Vec<(f64, Record<'a>)> = Vec::new();
+    for (_, _, row) in rows {
+        let Some(value) = row.f64(key)? else { continue };
+        if !out.iter().any(|(v, _)| *v == value) {
+            out.push((value, row));
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(out)
+}
+
+/// The rows of `table` that belong to one run.
+pub fn rows_of<'a>(table: &'a Table, run_id: &'a str) -> impl Iterator<Item = Record<'a>> + 'a {
+    table.records().filter(move |r| r.run_id().ok() == Some(run_id))
+}
+
+/// (x, y) of every row of one run that has both columns (curves, ROC points).
+pub fn series_of(table: &Table, run_id: &str, x: &str, y: &str) -> Result<Vec<(f64, f64)>> {
+    let mut out = Vec::new();
+    for r in rows_of(table, run_id) {
+        if let (Some(x), Some(y)) = (r.f64(x)?, r.f64(y)?) {
+            out.push((x, y));
+        }
+    }
+    Ok(out)
+}
+
+/// (f0, f1, label) of one run's features in one split.
+pub fn points_2d(features: &Table, run_id: &str, split: &str) -> Result<Vec<(f32, f32, u8)>> {
+    let mut out = Vec::new();
+    for r in rows_of(features, run_id) {
+        if r.str("split")? == Some(split) {
+            out.push((r.num("f0")? as f32, r.num("f1")? as f32, r.num("label")? as u8));
+        }
+    }
+    Ok(out)
+}
+
+/// A number of a row formatted for a report table; empty when the run has no value (diverged).
+pub fn shown(row: Record, column: &str, format: impl Fn(f64) -> String) -> Result<String> {
+    Ok(row.f64(column)?.map(format).unwrap_or_default())
+}
+
+/// The class names of the ten digits, for figure legends.
+pub fn digit_names() -> Vec<String> {
+    ALL_DIGITS.iter().map(|d| d.to_string()).collect()
 }
 
 /// A fixed, seeded subsample of `pool` (the same points for every run of a given seed).
@@ -242,6 +363,31 @@ pub fn timing_metrics(training: &Training) -> Vec<(String, Cell)> {
         ],
         Training::Diverged { curves, .. } => vec![("steps".into(), curves.last().map(|c| c.step).unwrap_or(0).into())],
     }
+}
+
+/// A run's outcome: its timing and curves always, plus what `evaluate` adds once training
+/// finished (metrics, tables, and another status such as "collapsed" with its note).
+pub fn finish_run(training: &Training, evaluate: impl FnOnce(&mut RunOutcome) -> Result<()>) -> Result<RunOutcome> {
+    let mut outcome = RunOutcome {
+        status: STATUS_FINISHED.into(),
+        note: String::new(),
+        metrics: timing_metrics(training),
+        tables: vec![("curves".to_string(), curve_rows(training.curves()))],
+    };
+    match training {
+        Training::Diverged { note, .. } => {
+            outcome.status = STATUS_DIVERGED.into();
+            outcome.note = note.clone();
+        }
+        Training::Finished { .. } => evaluate(&mut outcome)?,
+    }
+    Ok(outcome)
+}
+
+/// The accuracy of a classifier's predictions on an embedded set.
+pub fn classifier_accuracy(e: &Embedded) -> Result<f64> {
+    let predictions = e.predictions().context("this run's model has no classifier head to predict with")?;
+    Ok(crate::metrics::accuracy(&predictions, &e.labels))
 }
 
 /// The compactness columns (intra, inter, R, scatter traces, mean norm).

@@ -1,0 +1,100 @@
+//! `facenet`'s figures: the ROC of each mining rule (Fig. 5), the collapse of the embedding
+//! during training, and VAL against the embedding dimension (Table 5).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::claims::{Runs, PAPER_TABLE5};
+use crate::experiments::setup::series_of;
+use crate::plot::{save, LineChart, LineFigure, Series};
+use crate::results::Store;
+
+pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
+    let current = store.current_runs()?;
+    let runs = Runs::of(&current)?;
+    let roc = store.load("roc")?;
+    let curves = store.load("curves")?;
+    let mut roc_series = Vec::new();
+    let mut spread = Vec::new();
+    for (i, r) in runs.by_mining.iter().enumerate() {
+        let name = format!("{} ({})", r.str("mining")?.unwrap_or("?"), r.status()?);
+        let points = series_of(&roc, r.run_id()?, "far", "val")?;
+        roc_series.push(Series {
+            name: name.clone(),
+            points: points.into_iter().filter(|p| p.0 > 0.0).map(|(x, y)| (x, 100.0 * y)).collect(),
+            colour: i,
+            markers: false,
+            ..Default::default()
+        });
+        spread.push(Series {
+            name,
+            points: series_of(&curves, r.run_id()?, "step", "mean_pairwise_distance")?,
+            colour: i,
+            markers: false,
+            ..Default::default()
+        });
+    }
+    let mut files = save(
+        &store.dir().join("roc"),
+        &LineFigure {
+            title: "FaceNet-style ROC on unseen digits 7-9 (cf. FaceNet, Fig. 5)".into(),
+            charts: vec![LineChart {
+                title: "VAL against FAR, all pairs of held-out test images".into(),
+                x_label: "FAR".into(),
+                y_label: "VAL (%)".into(),
+                x_log: true,
+                series: roc_series,
+                ..Default::default()
+            }],
+            cols: 1,
+        },
+    )?;
+    files.extend(save(
+        &store.dir().join("collapse"),
+        &LineFigure {
+            title: "Collapse: mean pairwise squared distance of a batch's embeddings during training".into(),
+            charts: vec![LineChart {
+                title: "2 = spread over the sphere, 0 = f(x) constant".into(),
+                x_label: "iteration".into(),
+                y_label: "mean ‖f(x_i) − f(x_j)‖²".into(),
+                series: spread,
+                ..Default::default()
+            }],
+            cols: 1,
+        },
+    )?);
+    let ours = runs.val_by_dim()?.into_iter().map(|(d, v)| (d, 100.0 * v)).collect();
+    let dims = vec![
+        Series {
+            name: "ours: MNIST digits 7-9, semi-hard".into(),
+            points: ours,
+            colour: 0,
+            markers: true,
+            ..Default::default()
+        },
+        Series {
+            name: "paper: Table 5 (NN1, faces)".into(),
+            points: PAPER_TABLE5.to_vec(),
+            colour: 1,
+            markers: true,
+            ..Default::default()
+        },
+    ];
+    files.extend(save(
+        &store.dir().join("dimension"),
+        &LineFigure {
+            title: "VAL at FAR = 1e-3 against embedding dimension (cf. FaceNet, Table 5)".into(),
+            charts: vec![LineChart {
+                title: String::new(),
+                x_label: "embedding dimension".into(),
+                y_label: "VAL@1e-3 (%)".into(),
+                x_log: true,
+                series: dims,
+                ..Default::default()
+            }],
+            cols: 1,
+        },
+    )?);
+    Ok(files)
+}

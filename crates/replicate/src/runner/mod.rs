@@ -1,0 +1,635 @@
+//! The runner, above the experiments: plans a sweep against what is recorded, trains what is
+//! missing, records each run as it ends, redraws figures, merges shards and writes REPORT.md.
+//! The CLI (`main.rs`), the notebooks and the tests all call it.
+
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use candle_core::Device;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::data::Mnist;
+use crate::experiments::{registry, Experiment, Profile, RunContext};
+use crate::progress::{fmt_secs, PlanProgress};
+use crate::results::{Cell, Manifest, RunRecord, Store, STATUS_FINISHED};
+
+/// One planned run.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    pub run_id: String,
+    pub label: String,
+    pub config: Map<String, Value>,
+    /// The hash of [`Experiment::training_config`]: the run's identity.
+    pub config_hash: String,
+    pub seed: u64,
+    pub done: Option<String>,
+    /// The label and hash runs.parquet holds for this run, when it is recorded; the runner
+    /// rewrites them when they differ from `label` and `config_hash`.
+    pub recorded: Option<(Option<String>, String)>,
+    /// The experiment whose store holds this run, when another experiment with the same trainer
+    /// recorded it: the runner copies it instead of training it again.
+    pub shared_from: Option<&'static str>,
+}
+
+impl PlannedRun {
+    /// Whether the recorded label or hash differ from what the plan now gives this run.
+    pub fn identity_changed(&self) -> bool {
+        self.recorded
+            .as_ref()
+            .is_some_and(|(label, hash)| label.as_deref() != Some(&self.label) || *hash != self.config_hash)
+    }
+}
+
+/// The identity of a run: a hash of its trainer (by default the experiment's name) and the config
+/// that changes its training.
+pub fn config_hash(trainer: &str, training: &Map<String, Value>) -> String {
+    // serde_json's Map is a BTreeMap here, so this text is canonical (sorted keys).
+    let text = serde_json::to_string(&(trainer, training)).expect("serialisable");
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A cell as text that reads the same whether it comes from a planned config value or back from
+/// its runs.parquet column (a λ column holding "inf" stores its numbers as text; lists are JSON).
+fn canonical(cell: &Cell) -> String {
+    match cell {
+        Cell::F64(v) => format!("{v:?}"),
+        Cell::I64(v) => format!("{:?}", *v as f64),
+        Cell::Str(s) => s.parse::<f64>().map(|v| format!("{v:?}")).unwrap_or_else(|_| s.clone()),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Null => "null".into(),
+    }
+}
+
+/// Whether a recorded runs.parquet row holds `training`: every training key's column (or, for a
+/// key added after the row was recorded, the value in `defaults`) equals the planned value.
+fn holds(row: &crate::results::Row, training: &Map<String, Value>, defaults: &Map<String, Value>) -> bool {
+    training.iter().all(|(key, value)| {
+        let wanted = canonical(&Cell::from_json(value));
+        match crate::results::Table::get(row, key) {
+            Some(cell) => canonical(cell) == wanted,
+            None => defaults.get(key).is_some_and(|d| canonical(&Cell::from_json(d)) == wanted),
+        }
+    })
+}
+
+/// Which runs to plan and which of them count as done.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub profile: Profile,
+    pub overrides: Vec<(String, String)>,
+    /// Plan every run as not done (retrain what is recorded).
+    pub force: bool,
+    pub results_dir: PathBuf,
+    /// (i, n): only the planned runs whose position p has p mod n == i.
+    pub shard: Option<(usize, usize)>,
+}
+
+impl PlanOptions {
+    /// Every run of `profile`, recorded ones counted as done.
+    pub fn new(profile: Profile, results_dir: &Path) -> PlanOptions {
+        PlanOptions {
+            profile,
+            overrides: Vec::new(),
+            force: false,
+            results_dir: results_dir.to_path_buf(),
+            shard: None,
+        }
+    }
+}
+
+/// Options of `replicate run` and `reproduce-all`: the plan, and where to train it.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub plan: PlanOptions,
+    pub data_dir: PathBuf,
+    pub device: Device,
+}
+
+/// The runs of an experiment, with whether each is already recorded. A recorded run is found by
+/// its config columns, not its stored hash, so that changing what the hash covers (a description
+/// taken out, a constant moved into the config with [`Experiment::recorded_defaults`]) keeps
+/// every recorded run; [`run_experiment`] then rewrites the stored hash. A run that another
+/// experiment with the same [`Experiment::trainer`] recorded counts as done too.
+pub fn plan(exp: &dyn Experiment, opts: &PlanOptions) -> Result<Vec<PlannedRun>> {
+    plan_among(exp, opts, &registry())
+}
+
+/// [`plan`], sharing runs with the experiments of `others` that have the same trainer.
+pub fn plan_among(
+    exp: &dyn Experiment,
+    opts: &PlanOptions,
+    others: &[&'static dyn Experiment],
+) -> Result<Vec<PlannedRun>> {
+    let recorded = Store::new(&opts.results_dir, exp.name()).recorded()?;
+    let defaults = exp.recorded_defaults();
+    let mut siblings = Vec::new();
+    for other in others.iter().filter(|o| o.trainer() == exp.trainer() && o.name() != exp.name()) {
+        let runs = Store::new(&opts.results_dir, other.name()).recorded()?;
+        siblings.push((other.name(), runs.into_iter().filter(|r| r.status == STATUS_FINISHED).collect::<Vec<_>>()));
+    }
+    let mut seen = BTreeSet::new();
+    let mut planned = Vec::new();
+    for mut sweep in exp.sweeps(opts.profile, &opts.results_dir) {
+        sweep.apply(&opts.overrides).with_context(|| format!("experiment {}", exp.name()))?;
+        for (label, config) in sweep.runs() {
+            exp.check(&config).with_context(|| format!("experiment {}, run {label}", exp.name()))?;
+            let training = exp.training_config(&config);
+            let hash = config_hash(exp.trainer(), &training);
+            if !seen.insert(hash.clone()) {
+                continue;
+            }
+            // The last match, as the table is sorted by run id (a retrained slot's newest row).
+            let mut found = recorded.iter().rev().find(|r| holds(&r.row, &training, &defaults));
+            let mut shared_from = None;
+            if found.is_none() && !opts.force {
+                for (name, runs) in &siblings {
+                    if let Some(r) = runs.iter().rev().find(|r| holds(&r.row, &training, &defaults)) {
+                        (found, shared_from) = (Some(r), Some(*name));
+                        break;
+                    }
+                }
+            }
+            // A recorded run keeps its id even if the sweep now labels it differently, so that
+            // `--force` replaces its rows instead of adding a second copy.
+            let run_id = found.map_or_else(|| format!("{label}-{}", &hash[..8]), |r| r.run_id.clone());
+            let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
+            let done = if opts.force { None } else { found.map(|r| r.status.clone()) };
+            let recorded = found.map(|r| (r.label.clone(), r.config_hash.clone()));
+            planned.push(PlannedRun { run_id, label, config, config_hash: hash, seed, done, recorded, shared_from });
+        }
+    }
+    if let Some((i, n)) = opts.shard {
+        planned = planned.into_iter().enumerate().filter(|(p, _)| p % n == i).map(|(_, r)| r).collect();
+    }
+    Ok(planned)
+}
+
+/// Copies into `store` the runs of a plan that another experiment recorded; returns how many.
+pub fn copy_shared(store: &Store, results_dir: &Path, planned: &[PlannedRun]) -> Result<usize> {
+    let mut copied = 0;
+    for run in planned {
+        if let Some(from) = run.shared_from {
+            store.copy_run(&Store::new(results_dir, from), &run.run_id)?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}
+
+/// Gives the recorded runs of a plan the labels and hashes the plan now computes for them (a
+/// sweep that gained an axis, a hash that covers less); returns how many changed.
+pub fn update_identities(store: &Store, planned: &[PlannedRun]) -> Result<usize> {
+    let identities: BTreeMap<String, (String, String)> = planned
+        .iter()
+        .filter(|r| r.done.is_some() && r.identity_changed())
+        .map(|r| (r.run_id.clone(), (r.label.clone(), r.config_hash.clone())))
+        .collect();
+    if identities.is_empty() {
+        return Ok(0);
+    }
+    store.update_identity(&identities)
+}
+
+/// What a call of [`run_experiment`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub executed: Vec<String>,
+    pub cached: Vec<String>,
+    pub not_finished: Vec<(String, String)>,
+    pub figures: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+/// Loads MNIST from `data_dir`, fetching it first if needed (from `MNIST_MIRROR` or the hub).
+pub fn load_data(data_dir: &Path) -> Result<Mnist> {
+    let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
+    crate::data::fetch(data_dir, mirror.as_deref())?;
+    Ok(Mnist::load(data_dir)?)
+}
+
+/// Rough training seconds of a run on this kind of machine, from its images and the network's
+/// multiply-accumulates at the fast kernels' measured rate on 2 cores (~60 GFLOP/s), plus a
+/// little for the final evaluation.
+pub fn estimated_seconds(config: &Map<String, Value>) -> f64 {
+    const FLOPS: f64 = 60e9;
+    let get = |k: &str| config.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let backbone = crate::nn::BackboneConfig { width: get("width"), feature_dim: get("feature_dim").max(1.0) as usize };
+    let images = get("iterations") * get("batch_size");
+    images * 6.0 * backbone.forward_macs() as f64 / FLOPS + 15.0
+}
+
+/// Runs every unfinished run of `exp`, records each as soon as it ends, then redraws the figures
+/// and REPORT.md.
+pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>) -> Result<Report> {
+    let mut report = run_experiment_with(exp, opts, data, None)?;
+    if Store::new(&opts.plan.results_dir, exp.name()).path("runs").exists() {
+        report.figures.push(report::write(&opts.plan.results_dir)?);
+    }
+    Ok(report)
+}
+
+/// As [`run_experiment`], reporting each finished run to a plan-wide progress, and leaving
+/// REPORT.md to the caller: a plan (reproduce-all) covers every experiment, so it decides when
+/// the report is worth rewriting.
+pub fn run_experiment_with(
+    exp: &dyn Experiment,
+    opts: &RunOptions,
+    data: Option<&Mnist>,
+    mut plan_progress: Option<&mut PlanProgress>,
+) -> Result<Report> {
+    let started = std::time::Instant::now();
+    crate::results::git_state();
+    let store = Store::new(&opts.plan.results_dir, exp.name());
+    store.remove_stale_temporaries()?;
+    let planned = plan(exp, &opts.plan)?;
+    let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
+    let shared = copy_shared(&store, &opts.plan.results_dir, &planned)?;
+    if shared > 0 {
+        eprintln!("{}: {shared} runs shared with experiments of the same trainer, copied", exp.name());
+    }
+    update_identities(&store, &planned)?;
+    eprintln!(
+        "{}: {} runs planned ({} to do, {} already recorded) on the {} profile",
+        exp.name(),
+        planned.len(),
+        todo.len(),
+        planned.len() - todo.len(),
+        opts.plan.profile.name()
+    );
+    let mut report = Report {
+        cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(),
+        ..Default::default()
+    };
+    let loaded;
+    let data = match (data, todo.is_empty()) {
+        (Some(d), _) => Some(d),
+        (None, false) => {
+            loaded = load_data(&opts.data_dir)?;
+            Some(&loaded)
+        }
+        (None, true) => None,
+    };
+    for (k, run) in todo.iter().enumerate() {
+        let ctx = RunContext {
+            data: data.expect("loaded when there is work"),
+            device: &opts.device,
+            run_id: &run.run_id,
+            progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label),
+        };
+        let outcome = exp.run(&ctx, &run.config).with_context(|| format!("{} run {}", exp.name(), run.run_id))?;
+        let device = format!("{:?}", opts.device.location());
+        let manifest =
+            Manifest::new(&run.run_id, exp.name(), opts.plan.profile.name(), &run.config_hash, run.seed, &device);
+        let mut summary: Vec<(String, Cell)> = vec![
+            ("label".into(), run.label.clone().into()),
+            ("status".into(), outcome.status.clone().into()),
+            ("note".into(), outcome.note.clone().into()),
+        ];
+        summary.extend(run.config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
+        summary.extend(outcome.metrics);
+        store.record(&RunRecord { manifest, summary, tables: outcome.tables })?;
+        if outcome.status != STATUS_FINISHED {
+            eprintln!("{}: run {} ended {}: {}", exp.name(), run.run_id, outcome.status, outcome.note);
+            report.not_finished.push((run.run_id.clone(), outcome.status.clone()));
+        }
+        report.executed.push(run.run_id.clone());
+        if let Some(p) = plan_progress.as_deref_mut() {
+            p.run_done(estimated_seconds(&run.config));
+        }
+    }
+    if store.path("runs").exists() {
+        report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// One experiment's line of a plan: runs to do, runs recorded, estimated seconds.
+#[derive(Debug, Clone)]
+pub struct PlanLine {
+    pub experiment: &'static str,
+    pub todo: usize,
+    pub recorded: usize,
+    pub seconds: f64,
+}
+
+/// Every experiment's plan, from what is recorded now (the leaderboard's λ follow the sweeps
+/// recorded before it).
+pub fn plan_all(opts: &PlanOptions) -> Result<Vec<PlanLine>> {
+    registry()
+        .into_iter()
+        .map(|exp| {
+            let planned = plan(exp, opts)?;
+            let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
+            let seconds = todo.iter().map(|r| estimated_seconds(&r.config)).sum();
+            Ok(PlanLine { experiment: exp.name(), todo: todo.len(), recorded: planned.len() - todo.len(), seconds })
+        })
+        .collect()
+}
+
+/// Prints a plan as `reproduce-all` shows it before it starts.
+pub fn print_plan(opts: &PlanOptions, lines: &[PlanLine]) {
+    let shard = opts.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default();
+    println!("reproduce-all on the {} profile{shard}:", opts.profile.name());
+    for l in lines {
+        println!(
+            "  {:<18} {:>3} runs to do, {:>3} recorded, about {}",
+            l.experiment,
+            l.todo,
+            l.recorded,
+            fmt_secs(l.seconds)
+        );
+    }
+    let (todo, recorded, seconds) =
+        lines.iter().fold((0, 0, 0.0), |(t, r, s), l| (t + l.todo, r + l.recorded, s + l.seconds));
+    println!(
+        "  {:<18} {todo:>3} runs to do, {recorded:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)",
+        "total",
+        fmt_secs(seconds)
+    );
+}
+
+/// Runs every experiment's plan in registry order (finished runs are skipped), printing what each
+/// did, then rewrites REPORT.md. REPORT.md is also rewritten after each experiment that trained,
+/// so an interrupted plan leaves it current.
+pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
+    let todo = lines.iter().map(|l| l.todo).sum();
+    let mut progress = PlanProgress::new(todo, lines.iter().map(|l| l.seconds).sum());
+    let mut data = None;
+    for exp in registry() {
+        if data.is_none() && plan(exp, &opts.plan)?.iter().any(|r| r.done.is_none()) {
+            data = Some(load_data(&opts.data_dir)?);
+        }
+        let mut done = run_experiment_with(exp, opts, data.as_ref(), Some(&mut progress))?;
+        if !done.executed.is_empty() {
+            done.figures.push(report::write(&opts.plan.results_dir)?);
+        }
+        done.print(exp.name());
+    }
+    progress.finish();
+    report::write(&opts.plan.results_dir)
+}
+
+/// Merges the results directories `sources` (shards' `--results-dir`s) into `results_dir` by run
+/// id, redrawing the figures of every experiment that gained runs, then REPORT.md.
+pub fn merge(results_dir: &Path, sources: &[PathBuf]) -> Result<Vec<(String, usize)>> {
+    let mut merged = Vec::new();
+    for source in sources {
+        for exp in registry() {
+            let theirs = Store::new(source, exp.name());
+            if theirs.path("runs").exists() {
+                let ours = Store::new(results_dir, exp.name());
+                let n = ours.merge_from(&theirs)?;
+                exp.figures(&ours)?;
+                merged.push((format!("{} from {}", exp.name(), source.display()), n));
+            }
+        }
+    }
+    report::write(results_dir)?;
+    Ok(merged)
+}
+
+/// How many distinct runs each profile plans for `exp` (without overrides).
+pub fn runs_per_profile(exp: &dyn Experiment, results_dir: &Path) -> Vec<(Profile, usize)> {
+    [Profile::Smoke, Profile::Quick, Profile::Paper]
+        .into_iter()
+        .map(|p| {
+            let runs: BTreeSet<String> = exp
+                .sweeps(p, results_dir)
+                .iter()
+                .flat_map(|s| s.runs())
+                .map(|(_, c)| config_hash(exp.trainer(), &exp.training_config(&c)))
+                .collect();
+            (p, runs.len())
+        })
+        .collect()
+}
+
+impl Report {
+    /// What one experiment did, as `replicate run` and `reproduce-all` print it.
+    pub fn print(&self, name: &str) {
+        println!(
+            "{name}: {} runs executed, {} already recorded, {:.1}s",
+            self.executed.len(),
+            self.cached.len(),
+            self.seconds
+        );
+        for (id, status) in &self.not_finished {
+            println!("  {id}: {status}");
+        }
+        for f in &self.figures {
+            println!("  wrote {}", f.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiments::find;
+
+    /// Adding a seed axis relabels lsoftmax's runs ("m=1" → "m=1,seed=1") but not their configs:
+    /// the recorded run must still count as done, and keep its id when forced.
+    #[test]
+    fn recorded_runs_are_found_by_config_even_when_relabelled() {
+        let dir = std::env::temp_dir().join(format!("replicate-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let exp = find("lsoftmax").unwrap();
+        let sweep = exp.sweeps(Profile::Quick, &dir).remove(0);
+        let (label, config) = sweep.runs().remove(0);
+        assert_eq!(label, "m=1,seed=1");
+        let hash = config_hash(exp.name(), &config);
+        let manifest = crate::results::Manifest::new("m=1-old", exp.name(), "quick", &hash, 1, "Cpu");
+        let mut summary =
+            vec![("label".into(), "m=1".into()), ("status".into(), crate::results::STATUS_FINISHED.into())];
+        summary.extend(config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
+        Store::new(&dir, exp.name())
+            .record(&crate::results::RunRecord { manifest, summary, tables: Vec::new() })
+            .unwrap();
+        let mut opts = PlanOptions::new(Profile::Quick, &dir);
+        let planned = plan(exp, &opts).unwrap();
+        assert_eq!(planned.len(), 12);
+        assert_eq!(
+            (planned[0].run_id.as_str(), planned[0].done.as_deref()),
+            ("m=1-old", Some(crate::results::STATUS_FINISHED))
+        );
+        assert!(planned[1..].iter().all(|r| r.done.is_none() && r.recorded.is_none()));
+        // run_experiment relabels exactly the recorded runs whose stored label differs.
+        assert_eq!(planned[0].recorded, Some((Some("m=1".to_string()), hash)));
+        assert!(planned[0].identity_changed());
+        opts.force = true;
+        let forced = plan(exp, &opts).unwrap();
+        assert_eq!((forced[0].run_id.as_str(), forced[0].done.as_deref()), ("m=1-old", None));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Figures keep the latest run of each label, so two runs of one plan must never share one.
+    #[test]
+    fn every_plan_labels_its_runs_distinctly() {
+        let dir = std::env::temp_dir().join(format!("replicate-labels-{}", std::process::id()));
+        for exp in registry() {
+            for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+                let planned = plan(exp, &PlanOptions::new(profile, &dir)).unwrap();
+                let labels: BTreeSet<&str> = planned.iter().map(|r| r.label.as_str()).collect();
+                assert_eq!(labels.len(), planned.len(), "{} on the {} profile", exp.name(), profile.name());
+            }
+        }
+    }
+
+    #[test]
+    fn config_hash_is_stable_and_sensitive() {
+        let base: Map<String, Value> = serde_json::from_str(r#"{"lambda": 0.0, "seed": 1}"#).unwrap();
+        let runs = crate::experiments::Sweep { base, axes: Vec::new() }.axis("lambda", &[0.0, 0.1]).runs();
+        assert_eq!(config_hash("e", &runs[0].1), config_hash("e", &runs[0].1));
+        assert_ne!(config_hash("e", &runs[0].1), config_hash("e", &runs[1].1));
+        assert_ne!(config_hash("e", &runs[0].1), config_hash("f", &runs[0].1));
+    }
+
+    /// The leaderboard's runs were recorded with `lambda_source` in their hash and its methods'
+    /// settings typed as constants. Moving those into the config and the description out of the
+    /// hash keeps every such run: it is found by its config columns (the new keys by their recorded
+    /// defaults), its hash is rewritten once, and a run trained with another λ is not mistaken for it.
+    #[test]
+    fn runs_recorded_before_the_leaderboard_gained_its_settings_stay_recorded() {
+        let dir = std::env::temp_dir().join(format!("replicate-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let exp = find("leaderboard").unwrap();
+        let opts = PlanOptions::new(Profile::Quick, &dir);
+        let contrastive =
+            plan(exp, &opts).unwrap().into_iter().find(|r| r.label == "method=contrastive,seed=1").unwrap();
+        let mut old = contrastive.config.clone();
+        for key in ["verification", "center", "triplet", "lsoftmax_annealing", "lsoftmax_m"] {
+            old.remove(key);
+        }
+        let old_hash = config_hash(exp.name(), &old);
+        assert_ne!(old_hash, contrastive.config_hash);
+        let store = Store::new(&dir, exp.name());
+        let record = |id: &str, config: &Map<String, Value>| {
+            let mut summary =
+                vec![("label".into(), contrastive.label.clone().into()), ("status".into(), STATUS_FINISHED.into())];
+            summary.extend(config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
+            let manifest = Manifest::new(id, exp.name(), "quick", &old_hash, 1, "Cpu");
+            let curves = vec![vec![("step".to_string(), Cell::I64(1))]];
+            store.record(&RunRecord { manifest, summary, tables: vec![("curves".into(), curves)] }).unwrap();
+        };
+        record("contrastive-old", &old);
+        let mut other_lambda = old.clone();
+        other_lambda.insert("contrastive_lambda".into(), Value::from(0.5));
+        record("contrastive-other-lambda", &other_lambda);
+        let planned = plan(exp, &opts).unwrap();
+        let found: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_some()).collect();
+        assert_eq!(found.len(), 1, "only the run with the planned λ is the planned run");
+        assert_eq!(found[0].run_id, "contrastive-old");
+        assert!(found[0].identity_changed());
+        assert_eq!(update_identities(&store, &planned).unwrap(), 1);
+        let runs = store.load("runs").unwrap();
+        let row = runs.records().find(|r| r.run_id().unwrap() == "contrastive-old").unwrap();
+        assert_eq!(row.text("config_hash").unwrap(), contrastive.config_hash);
+        let manifests = crate::results::read_parquet_metadata(&store.path("curves")).unwrap();
+        assert!(manifests.iter().any(|(_, v)| v.contains(&contrastive.config_hash)), "the curves' manifest follows");
+        let again = plan(exp, &opts).unwrap();
+        assert_eq!(update_identities(&store, &again).unwrap(), 0, "migrated once");
+        // Rewording the description retrains nothing.
+        let mut reworded = again.iter().find(|r| r.run_id == "contrastive-old").unwrap().config.clone();
+        reworded.insert("lambda_source".into(), Value::from("another sentence"));
+        assert_eq!(config_hash(exp.name(), &exp.training_config(&reworded)), contrastive.config_hash);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A test experiment: `x` swept over 0.5 and 0.7, trained by `trainer`.
+    struct Dummy(&'static str, &'static str);
+
+    impl Experiment for Dummy {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn about(&self) -> &'static str {
+            "a test experiment"
+        }
+        fn trainer(&self) -> &'static str {
+            self.1
+        }
+        fn sweeps(&self, _: Profile, _: &Path) -> Vec<crate::experiments::Sweep> {
+            let base: Map<String, Value> = serde_json::from_str(r#"{"seed": 1, "x": 0.5}"#).unwrap();
+            vec![crate::experiments::Sweep { base, axes: Vec::new() }.axis("x", &[0.5, 0.7])]
+        }
+        fn check(&self, _: &Map<String, Value>) -> Result<()> {
+            Ok(())
+        }
+        fn run(&self, _: &RunContext, _: &Map<String, Value>) -> Result<crate::experiments::RunOutcome> {
+            unreachable!("these tests never train")
+        }
+        fn figures(&self, _: &Store) -> Result<Vec<PathBuf>> {
+            Ok(Vec::new())
+        }
+    }
+
+    static FIRST: Dummy = Dummy("first", "shared-trainer");
+    static SECOND: Dummy = Dummy("second", "shared-trainer");
+    static OTHER: Dummy = Dummy("other", "another-trainer");
+
+    /// Two experiments of one trainer share a recorded run: the second copies the first's rows
+    /// instead of training; an experiment of another trainer does not.
+    #[test]
+    fn experiments_of_one_trainer_share_recorded_runs() {
+        let dir = std::env::temp_dir().join(format!("replicate-share-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let all: [&'static dyn Experiment; 3] = [&FIRST, &SECOND, &OTHER];
+        let opts = PlanOptions::new(Profile::Quick, &dir);
+        let first = plan_among(&FIRST, &opts, &all).unwrap();
+        let run = &first[0];
+        let mut summary = vec![("label".into(), run.label.clone().into()), ("status".into(), STATUS_FINISHED.into())];
+        summary.extend(run.config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
+        let manifest = Manifest::new(&run.run_id, "first", "quick", &run.config_hash, 1, "Cpu");
+        let curves = vec![vec![("step".to_string(), Cell::I64(1))], vec![("step".to_string(), Cell::I64(2))]];
+        Store::new(&dir, "first")
+            .record(&RunRecord { manifest, summary, tables: vec![("curves".into(), curves)] })
+            .unwrap();
+
+        let second = plan_among(&SECOND, &opts, &all).unwrap();
+        assert_eq!(second[0].run_id, run.run_id);
+        assert_eq!((second[0].done.as_deref(), second[0].shared_from), (Some(STATUS_FINISHED), Some("first")));
+        assert_eq!((second[1].done.as_deref(), second[1].shared_from), (None, None), "x = 0.7 was never trained");
+        let other = plan_among(&OTHER, &opts, &all).unwrap();
+        assert!(other.iter().all(|r| r.done.is_none()), "another trainer's runs are not this one's");
+
+        let store = Store::new(&dir, "second");
+        assert_eq!(copy_shared(&store, &dir, &second).unwrap(), 1);
+        assert_eq!(store.load("curves").unwrap().rows.len(), 2);
+        let again = plan_among(&SECOND, &opts, &all).unwrap();
+        assert_eq!((again[0].done.as_deref(), again[0].shared_from), (Some(STATUS_FINISHED), None), "now its own");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Planned values and the columns runs.parquet reads back as agree: a λ column with "inf"
+    /// among its values is text, integers may come back as floats, lists are JSON text.
+    #[test]
+    fn recorded_rows_match_their_planned_config_through_the_stored_types() {
+        let training: Map<String, Value> =
+            serde_json::from_str(r#"{"lambda": 0.0001, "seed": 2, "steps": [5, 8], "rule": "adaptive"}"#).unwrap();
+        let row = |lambda: Cell, seed: Cell| {
+            vec![
+                ("lambda".to_string(), lambda),
+                ("seed".to_string(), seed),
+                ("steps".to_string(), Cell::Str("[5,8]".into())),
+                ("rule".to_string(), Cell::Str("adaptive".into())),
+            ]
+        };
+        let none = Map::new();
+        assert!(holds(&row(Cell::Str("0.0001".into()), Cell::I64(2)), &training, &none));
+        assert!(holds(&row(Cell::F64(1e-4), Cell::F64(2.0)), &training, &none));
+        assert!(!holds(&row(Cell::F64(1e-3), Cell::I64(2)), &training, &none));
+        assert!(!holds(&row(Cell::F64(1e-4), Cell::I64(3)), &training, &none));
+        let mut old = row(Cell::F64(1e-4), Cell::I64(2));
+        old.retain(|(k, _)| k != "rule");
+        assert!(!holds(&old, &training, &none), "a key the row lacks needs a recorded default");
+        let defaults: Map<String, Value> = serde_json::from_str(r#"{"rule": "adaptive"}"#).unwrap();
+        assert!(holds(&old, &training, &defaults));
+        let other: Map<String, Value> = serde_json::from_str(r#"{"rule": "fixed"}"#).unwrap();
+        assert!(!holds(&old, &training, &other));
+    }
+}
