@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use replicate::experiments::{self, Profile};
 use replicate::runner::{self, PlanOptions, RunOptions};
-use replicate::util;
+use replicate::{say, util};
 
 #[derive(Parser)]
 #[command(name = "replicate", version, about = "Reproduce DeepID2, FaceNet, center loss and L-Softmax on MNIST")]
@@ -20,6 +20,18 @@ struct Cli {
     results_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// `--results-dir`, else `REPLICATE_RESULTS_DIR`, else the project's `results/`.
+    fn results_dir(&self) -> Result<PathBuf> {
+        self.results_dir.clone().map_or_else(|| Ok(util::default_results_dir()?), Ok)
+    }
+
+    /// `--data-dir`, else `REPLICATE_DATA_DIR`, else the project's `data/mnist`.
+    fn data_dir(&self) -> Result<PathBuf> {
+        self.data_dir.clone().map_or_else(|| Ok(util::default_data_dir()?), Ok)
+    }
 }
 
 #[derive(Subcommand)]
@@ -121,10 +133,10 @@ impl RunArgs {
                 profile: Profile::parse(&self.profile)?,
                 overrides,
                 force: self.force,
-                results_dir: cli.results_dir.clone().unwrap_or_else(util::default_results_dir),
+                results_dir: cli.results_dir()?,
                 shard,
             },
-            data_dir: cli.data_dir.clone().unwrap_or_else(util::default_data_dir),
+            data_dir: cli.data_dir()?,
             device,
         })
     }
@@ -148,7 +160,7 @@ const EXIT_NOT_FOUND: u8 = 3;
 fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Data => {
-            let dir = cli.data_dir.clone().unwrap_or_else(util::default_data_dir);
+            let dir = cli.data_dir()?;
             let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
             match replicate::data::fetch(&dir, mirror.as_deref()) {
                 Ok(source) => {
@@ -157,7 +169,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         replicate::data::Source::Mirror(m) => format!("copied from {}", m.display()),
                         replicate::data::Source::Hub => "downloaded from the Hugging Face hub".to_string(),
                     };
-                    println!("MNIST in {}: {how}", dir.display());
+                    say!("MNIST in {}: {how}", dir.display());
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e @ replicate::data::DataError::NotFound { .. }) => {
@@ -178,25 +190,25 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let lines = runner::plan_all(&opts.plan)?;
             runner::print_plan(&opts.plan, &lines);
             if !*plan_only {
-                println!("wrote {}", runner::reproduce_all(&opts, &lines)?.display());
+                say!("wrote {}", runner::reproduce_all(&opts, &lines)?.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Merge { from } => {
-            let results_dir = cli.results_dir.clone().unwrap_or_else(util::default_results_dir);
+            let results_dir = cli.results_dir()?;
             for (what, n) in runner::merge(&results_dir, from)? {
-                println!("{what}: merged {n} runs");
+                say!("{what}: merged {n} runs");
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
-            let results_dir = cli.results_dir.clone().unwrap_or_else(util::default_results_dir);
+            let results_dir = cli.results_dir()?;
             for exp in experiments::registry() {
                 let counts: Vec<String> = runner::runs_per_profile(exp, &results_dir)
                     .iter()
                     .map(|(p, n)| format!("{} {n}", p.name()))
                     .collect();
-                println!("{:<18} {} (runs: {})", exp.name(), exp.about(), counts.join(", "));
+                say!("{:<18} {} (runs: {})", exp.name(), exp.about(), counts.join(", "));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -205,9 +217,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 replicate::bench::layer_breakdown(1.0)?;
             } else if let Some(width) = speed {
                 let r = replicate::bench::lenetspp_speed(*width, replicate::nn::Kernels::Fast, 128, 7)?;
-                println!(
+                say!(
                     "train img/s: {:.1}\ninference img/s: {:.1}",
-                    r.train_images_per_second, r.inference_images_per_second
+                    r.train_images_per_second,
+                    r.inference_images_per_second
                 );
             } else {
                 replicate::bench::run(*quick)?;
@@ -217,8 +230,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Plan { experiment, args } => {
             let opts = args.options(cli)?;
             let exp = experiments::find(experiment)?;
-            for run in runner::plan(exp, &opts.plan)? {
-                println!("{:<50} {}", run.run_id, run.done.as_deref().unwrap_or("to do"));
+            let planned = runner::plan(exp, &opts.plan)?;
+            if planned.iter().any(|r| r.done.is_none()) {
+                // What `run` would refuse before training, `plan` refuses too.
+                replicate::results::Store::new(&opts.plan.results_dir, exp.name()).check_writable_and_readable()?;
+            }
+            for run in planned {
+                say!("{:<50} {}", run.run_id, run.done.as_deref().unwrap_or("to do"));
             }
             Ok(ExitCode::SUCCESS)
         }

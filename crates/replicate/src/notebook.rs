@@ -103,7 +103,7 @@ impl Html {
 /// `REPLICATE_RESULTS_DIR`); when it has none yet, runs it first on the profile named by
 /// `REPLICATE_PROFILE` (default quick; CI uses smoke), with progress on stderr.
 pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
-    let results_dir = crate::util::default_results_dir();
+    let results_dir = crate::util::default_results_dir()?;
     let results = crate::Results::open(&results_dir, experiment);
     if results.exists() {
         return Ok(results);
@@ -113,7 +113,7 @@ pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
     let exp = crate::experiments::find(experiment)?;
     let opts = crate::RunOptions {
         plan: crate::runner::PlanOptions::new(profile, &results_dir),
-        data_dir: crate::util::default_data_dir(),
+        data_dir: crate::util::default_data_dir()?,
         device: candle_core::Device::Cpu,
     };
     crate::runner::run_experiment(exp, &opts, None)?;
@@ -137,7 +137,7 @@ pub fn digit_counts(mnist: &crate::data::Mnist) -> PolarsResult<DataFrame> {
 /// The claim table of `experiment` from its recorded results, as REPORT.md words it (the verdict
 /// cell of a paper notebook).
 pub fn claims(experiment: &str) -> anyhow::Result<Html> {
-    let store = crate::results::Store::new(&crate::util::default_results_dir(), experiment);
+    let store = crate::results::Store::new(&crate::util::default_results_dir()?, experiment);
     let section = crate::experiments::find(experiment)?
         .report(&store)?
         .ok_or_else(|| anyhow::anyhow!("{experiment} has no finished runs to judge its claims by"))?;

@@ -200,7 +200,7 @@ fn training_curves_match_candle_step_for_step() {
     use replicate::experiments::{self, Profile};
     use replicate::results::{Cell, Store, Table};
     use replicate::runner::{self, PlanOptions, RunOptions};
-    let data_dir = replicate::util::default_data_dir();
+    let data_dir = replicate::util::default_data_dir().unwrap();
     let mirror = std::env::var_os("MNIST_MIRROR").map(std::path::PathBuf::from);
     replicate::data::fetch(&data_dir, mirror.as_deref()).expect("this test needs MNIST: run `just data`");
     let results = std::env::temp_dir().join(format!("replicate-kernels-curves-{}", std::process::id()));
@@ -236,4 +236,30 @@ fn training_curves_match_candle_step_for_step() {
         assert!((a - b).abs() <= 1e-4 * b.abs(), "step {}: fast {a} vs candle {b}", step + 1);
     }
     std::fs::remove_dir_all(results).unwrap();
+}
+
+/// A training step's gradients of LeNets++ with the fast kernels: bit for bit the same on one
+/// thread as on two or three, since the work split (and so the order of every sum over the
+/// batch) does not follow the thread count.
+#[test]
+fn gradients_do_not_depend_on_the_thread_count() {
+    use replicate::nn::{BackboneConfig, HeadKind, Kernels, Model};
+    let gradients = |threads: usize| -> Vec<Vec<f32>> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let config = BackboneConfig { width: 0.5, feature_dim: 2 };
+            let model = Model::new(config, HeadKind::Linear { classes: 10 }, 1, Kernels::Fast, &DEV).unwrap();
+            let x = random(&mut rng, &[128, 1, 28, 28]);
+            let labels = Tensor::new((0..128u32).map(|i| i % 10).collect::<Vec<u32>>(), &DEV).unwrap();
+            let out = model.forward(x.as_tensor()).unwrap();
+            let loss = replicate::losses::softmax_loss(out.logits.as_ref().unwrap(), &labels).unwrap();
+            let grads = loss.backward().unwrap();
+            model.params.iter().map(|p| flat(grads.get(p.var.as_tensor()).unwrap())).collect()
+        })
+    };
+    let one = gradients(1);
+    assert!(one.iter().all(|g| g.iter().all(|v| v.is_finite())) && one.len() > 4);
+    assert!(one == gradients(2), "the gradients differ between 1 and 2 threads");
+    assert!(one == gradients(3), "the gradients differ between 1 and 3 threads");
 }

@@ -81,7 +81,7 @@ fn every_room_imports_only_rooms_before_it() {
                 Some(theirs) if theirs < mine => {}
                 Some(_) if used == me => {}
                 // Re-exported crates (candle_core, polars) and the crate's own re-exports.
-                None if ["candle_core", "polars", "Results", "Profile", "Experiment", "RunOptions"]
+                None if ["candle_core", "polars", "Results", "Profile", "Experiment", "RunOptions", "say"]
                     .contains(&used.as_str()) => {}
                 _ => problems.push(format!("{} ({me}) uses {prefix}{used}", file.display())),
             }

@@ -2,39 +2,18 @@
 //! figures, determinism, and resuming an interrupted sweep. Needs MNIST in data/mnist (`just data`)
 //! or MNIST_MIRROR.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use replicate::data::{fetch, DataError, Mnist};
-use replicate::experiments::{self, Profile};
+use replicate::experiments;
 use replicate::results::{Cell, Store, Table};
-use replicate::runner::{self, PlanOptions, RunOptions};
+use replicate::runner;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("replicate-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
 
-fn data_dir() -> PathBuf {
-    let dir = replicate::util::default_data_dir();
-    let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
-    fetch(&dir, mirror.as_deref()).unwrap_or_else(|e| panic!("these tests need MNIST: run `just data` first ({e})"));
-    dir
-}
-
-fn options(results: &Path, overrides: &[(&str, &str)]) -> RunOptions {
-    RunOptions {
-        plan: PlanOptions {
-            overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            ..PlanOptions::new(Profile::Smoke, results)
-        },
-        data_dir: data_dir(),
-        device: candle_core::Device::Cpu,
-    }
-}
+use common::{column, data_dir, options, temp_dir};
 
 #[test]
 fn corrupt_truncated_and_missing_data_give_clear_errors() {
@@ -86,10 +65,6 @@ fn corrupt_truncated_and_missing_data_give_clear_errors() {
     assert!(!empty.join("train-images-idx3-ubyte").exists());
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(bad_mirror).unwrap();
-}
-
-fn column(table: &Table, name: &str) -> Vec<Cell> {
-    table.rows.iter().map(|r| Table::get(r, name).cloned().unwrap_or(Cell::Null)).collect()
 }
 
 /// Every column except wall-clock timing and the time a run was recorded.

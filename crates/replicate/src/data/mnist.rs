@@ -185,6 +185,8 @@ pub enum Source {
 /// already there; `mirror` (the four `.gz` files, or uncompressed ones); the Hugging Face hub
 /// (only with the `hub` feature). Files are written atomically.
 pub fn fetch(dir: &Path, mirror: Option<&Path>) -> Result<Source, DataError> {
+    // A copy killed half-way leaves its temporary (47 MB for the training images) behind.
+    let _ = crate::util::remove_stale_temporaries(dir);
     let mut tried = Vec::new();
     match check_present(dir) {
         Ok(()) => return Ok(Source::AlreadyPresent),

@@ -90,6 +90,10 @@ impl Sweep {
                 let valid: Vec<&str> = self.base.keys().map(|k| k.as_str()).collect();
                 bail!("unknown config key {key:?}; valid keys: {}", valid.join(", "));
             };
+            anyhow::ensure!(
+                !split_list(raw).is_empty(),
+                "--set {key}= gives no value: write {key}=VALUE, or {key}=V1,V2 to sweep it"
+            );
             if let Value::Array(items) = current {
                 let template = items.first().cloned().unwrap_or(Value::from(0.0));
                 let list = split_list(raw).iter().map(|v| parse_like(&template, v, key)).collect::<Result<Vec<_>>>()?;
@@ -175,7 +179,11 @@ pub struct RunContext<'a> {
     pub data: &'a Mnist,
     pub device: &'a Device,
     pub run_id: &'a str,
+    /// The progress bar's label: the run's name and its place in the plan ("[k/n]").
     pub progress_label: String,
+    /// The run's name (experiment and swept values), the same however the plan is split or
+    /// resumed: notes that are stored name the run by it.
+    pub run_label: String,
 }
 
 /// What one run produced (the runner adds the manifest and config columns).

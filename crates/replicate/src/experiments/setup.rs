@@ -46,6 +46,29 @@ pub struct Common {
 }
 
 impl Common {
+    /// The ranges every run must respect, checked before any training.
+    pub fn check(&self) -> Result<()> {
+        anyhow::ensure!(self.batch_size >= 1, "batch_size must be at least 1, got 0");
+        anyhow::ensure!(self.iterations >= 1, "iterations must be at least 1, got 0 (a run must train)");
+        anyhow::ensure!(
+            self.width > 0.0 && self.width.is_finite(),
+            "width must be a positive number, got {}",
+            self.width
+        );
+        anyhow::ensure!(self.feature_dim >= 1, "feature_dim must be at least 1, got 0");
+        anyhow::ensure!(self.base_lr > 0.0, "base_lr must be > 0, got {}", self.base_lr);
+        anyhow::ensure!(self.lr_gamma > 0.0, "lr_gamma must be > 0, got {}", self.lr_gamma);
+        anyhow::ensure!((0.0..1.0).contains(&self.momentum), "momentum must lie in [0, 1), got {}", self.momentum);
+        anyhow::ensure!(self.weight_decay >= 0.0, "weight_decay must be ≥ 0, got {}", self.weight_decay);
+        anyhow::ensure!(self.log_every >= 1, "log_every must be at least 1, got 0");
+        anyhow::ensure!(
+            self.lr_milestones.windows(2).all(|w| w[0] < w[1]),
+            "lr_milestones must rise, got {:?}",
+            self.lr_milestones
+        );
+        Ok(())
+    }
+
     pub fn backbone(&self) -> BackboneConfig {
         BackboneConfig { width: self.width, feature_dim: self.feature_dim }
     }
@@ -212,7 +235,7 @@ pub fn train_or_diverge(
             Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second })
         }
         Err(e) => match e.downcast::<Diverged>() {
-            Ok(d) => Ok(Training::Diverged { note: format!("{}: {d}", ctx.progress_label), curves: d.curves }),
+            Ok(d) => Ok(Training::Diverged { note: format!("{}: {d}", ctx.run_label), curves: d.curves }),
             Err(other) => Err(other),
         },
     }
@@ -384,8 +407,12 @@ pub fn finish_run(training: &Training, evaluate: impl FnOnce(&mut RunOutcome) ->
     Ok(outcome)
 }
 
-/// The accuracy of a classifier's predictions on an embedded set.
+/// The accuracy of a classifier's predictions on an embedded set (NaN for an empty set, e.g.
+/// `plot_points = 0`).
 pub fn classifier_accuracy(e: &Embedded) -> Result<f64> {
+    if e.is_empty() {
+        return Ok(f64::NAN);
+    }
     let predictions = e.predictions().context("this run's model has no classifier head to predict with")?;
     Ok(crate::metrics::accuracy(&predictions, &e.labels))
 }

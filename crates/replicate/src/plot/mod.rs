@@ -53,23 +53,30 @@ pub fn save<F: Figure>(base: &Path, figure: &F) -> Result<Vec<PathBuf>> {
     let (w, h) = figure.size();
     let png = base.with_extension("png");
     let svg = base.with_extension("svg");
-    let tmp_png = base.with_extension("tmp.png");
-    let tmp_svg = base.with_extension("tmp.svg");
-    {
-        let root = BitMapBackend::new(&tmp_png, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
-        figure.draw(&root)?;
-        root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", png.display()))?;
+    let tmp_png = crate::util::temporary(base, ".png");
+    let tmp_svg = crate::util::temporary(base, ".svg");
+    let written = (|| -> Result<()> {
+        {
+            let root = BitMapBackend::new(&tmp_png, (w, h)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+            figure.draw(&root)?;
+            root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", png.display()))?;
+        }
+        {
+            let root = SVGBackend::new(&tmp_svg, (w, h)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+            figure.draw(&root)?;
+            root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", svg.display()))?;
+        }
+        std::fs::rename(&tmp_png, &png)?;
+        std::fs::rename(&tmp_svg, &svg)?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp_png);
+        let _ = std::fs::remove_file(&tmp_svg);
     }
-    {
-        let root = SVGBackend::new(&tmp_svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
-        figure.draw(&root)?;
-        root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", svg.display()))?;
-    }
-    std::fs::rename(&tmp_png, &png)?;
-    std::fs::rename(&tmp_svg, &svg)?;
-    Ok(vec![png, svg])
+    written.map(|()| vec![png, svg])
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {

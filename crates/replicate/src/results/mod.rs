@@ -34,6 +34,13 @@ pub struct Manifest {
     pub device: String,
     pub threads: usize,
     pub finished_at_unix: u64,
+    /// The CPU's model name: floats round differently across CPUs (gemm picks its microkernel by
+    /// the instruction set), so a number is reproducible bit for bit only on the same kind of CPU.
+    #[serde(default)]
+    pub cpu: String,
+    /// The CPU's vector extensions that the kernels may use (e.g. "avx2 fma avx512f").
+    #[serde(default)]
+    pub cpu_features: String,
 }
 
 impl Manifest {
@@ -55,6 +62,8 @@ impl Manifest {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            cpu: crate::util::cpu_model(),
+            cpu_features: crate::util::cpu_features(),
         }
     }
 
@@ -73,6 +82,8 @@ impl Manifest {
             ("device".into(), self.device.clone().into()),
             ("threads".into(), self.threads.into()),
             ("finished_at_unix".into(), self.finished_at_unix.into()),
+            ("cpu".into(), self.cpu.clone().into()),
+            ("cpu_features".into(), self.cpu_features.clone().into()),
         ]
     }
 }
@@ -83,7 +94,7 @@ impl Manifest {
 pub fn git_state() -> &'static (String, bool) {
     static STATE: OnceLock<(String, bool)> = OnceLock::new();
     STATE.get_or_init(|| {
-        let root = crate::util::project_root();
+        let Ok(root) = crate::util::project_root() else { return ("unknown".into(), false) };
         let run = |args: &[&str]| {
             std::process::Command::new("git")
                 .args(args)
@@ -155,19 +166,42 @@ impl Store {
         Ok(Table::new(source, rows))
     }
 
-    /// Removes temporary files a killed writer left behind (writes go to `.name.PID.tmp`, then
-    /// a rename); one process writes an experiment's directory at a time.
+    /// Removes the temporaries that killed writers left in this experiment's directory (see
+    /// [`crate::util::remove_stale_temporaries`]); live writers' stay.
     pub fn remove_stale_temporaries(&self) -> Result<usize> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Ok(0) };
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                std::fs::remove_file(entry.path())?;
-                removed += 1;
+        Ok(crate::util::remove_stale_temporaries(&self.dir)?)
+    }
+
+    /// Fails, before any training, unless this directory can be created and written and every
+    /// table already in it reads back with a runs table's columns: a problem found after hours of
+    /// training would lose them.
+    pub fn check_writable_and_readable(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create the results directory {}", self.dir.display()))?;
+        let probe = crate::util::temporary(&self.dir.join("write-probe"), "");
+        std::fs::write(&probe, b"probe")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .with_context(|| format!("cannot write in the results directory {}", self.dir.display()))?;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            if name.starts_with('.') || path.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let table = read_parquet(&path).with_context(|| {
+                format!("{} is damaged: move it away (or restore it from git) and rerun", path.display())
+            })?;
+            if name == "runs.parquet" {
+                for column in ["run_id", "status", "config_hash"] {
+                    anyhow::ensure!(
+                        table.column(column).is_ok(),
+                        "{} is not a replicate runs table (it has no column {column:?}): move it away and rerun",
+                        path.display()
+                    );
+                }
             }
         }
-        Ok(removed)
+        Ok(())
     }
 
     /// The runs that figures and the report show: those of the most thorough profile recorded
@@ -215,6 +249,8 @@ impl Store {
     /// Replaces this run's rows in every table it touches; runs.parquet is written last, so a
     /// run counts as done only once all its tables are on disk.
     pub fn record(&self, run: &RunRecord) -> Result<()> {
+        // One writer at a time reads, changes and writes this directory's tables.
+        let _lock = crate::util::lock_dir(&self.dir).with_context(|| format!("cannot lock {}", self.dir.display()))?;
         for (name, rows) in &run.tables {
             let rows: Vec<Row> = rows
                 .iter()
@@ -266,6 +302,7 @@ impl Store {
         if !path.exists() {
             return Ok(0);
         }
+        let _lock = crate::util::lock_dir(&self.dir).with_context(|| format!("cannot lock {}", self.dir.display()))?;
         let mut runs = self.load("runs")?;
         let mut changed = BTreeMap::new();
         for row in &mut runs.rows {
@@ -358,7 +395,9 @@ impl Store {
                 tables.push((stem, rows));
             }
         }
-        let summary = run.iter().skip(manifest.row().len()).cloned().collect();
+        // By name, not position: runs recorded before a manifest field existed have fewer columns.
+        let manifest_columns: Vec<String> = manifest.row().into_iter().map(|(n, _)| n).collect();
+        let summary = run.iter().filter(|(n, _)| !manifest_columns.contains(n)).cloned().collect();
         self.record(&RunRecord { manifest, summary, tables })
     }
 }

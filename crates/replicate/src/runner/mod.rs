@@ -16,6 +16,7 @@ use crate::data::Mnist;
 use crate::experiments::{registry, Experiment, Profile, RunContext};
 use crate::progress::{fmt_secs, PlanProgress};
 use crate::results::{Cell, Manifest, RunRecord, Store, STATUS_FINISHED};
+use crate::say;
 
 /// One planned run.
 #[derive(Debug, Clone)]
@@ -133,10 +134,11 @@ pub fn plan_among(
     }
     let mut seen = BTreeSet::new();
     let mut planned = Vec::new();
-    for mut sweep in exp.sweeps(opts.profile, &opts.results_dir) {
+    for original in exp.sweeps(opts.profile, &opts.results_dir) {
+        let mut sweep = original.clone();
         sweep.apply(&opts.overrides).with_context(|| format!("experiment {}", exp.name()))?;
         for (label, config) in sweep.runs() {
-            exp.check(&config).with_context(|| format!("experiment {}, run {label}", exp.name()))?;
+            check(exp, &config, &original.base).with_context(|| format!("experiment {}, run {label}", exp.name()))?;
             let training = exp.training_config(&config);
             let hash = config_hash(exp.trainer(), &training);
             if !seen.insert(hash.clone()) {
@@ -166,6 +168,25 @@ pub fn plan_among(
         planned = planned.into_iter().enumerate().filter(|(p, _)| p % n == i).map(|(_, r)| r).collect();
     }
     Ok(planned)
+}
+
+/// [`Experiment::check`], with the setting to blame named: serde reports a bad value of a
+/// flattened config without its key, so each setting that differs from the profile's `base` is
+/// put back in turn until the config passes.
+fn check(exp: &dyn Experiment, config: &Map<String, Value>, base: &Map<String, Value>) -> Result<()> {
+    let Err(err) = exp.check(config) else { return Ok(()) };
+    for (key, value) in config {
+        let Some(original) = base.get(key).filter(|b| *b != value) else { continue };
+        let mut trial = config.clone();
+        trial.insert(key.clone(), original.clone());
+        if exp.check(&trial).is_ok() {
+            if value.as_str().is_some_and(|v| v.ends_with("inf")) && !original.is_string() {
+                anyhow::bail!("{key} must be a finite number, got {value}");
+            }
+            return Err(err.context(format!("{key} = {value}")));
+        }
+    }
+    Err(err)
 }
 
 /// Copies into `store` the runs of a plan that another experiment recorded; returns how many.
@@ -245,8 +266,13 @@ pub fn run_experiment_with(
     crate::results::git_state();
     let store = Store::new(&opts.plan.results_dir, exp.name());
     store.remove_stale_temporaries()?;
+    // REPORT.md's and leaderboard.parquet's temporaries live in the results root.
+    crate::util::remove_stale_temporaries(&opts.plan.results_dir)?;
     let planned = plan(exp, &opts.plan)?;
     let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
+    if !todo.is_empty() {
+        store.check_writable_and_readable()?;
+    }
     let shared = copy_shared(&store, &opts.plan.results_dir, &planned)?;
     if shared > 0 {
         eprintln!("{}: {shared} runs shared with experiments of the same trainer, copied", exp.name());
@@ -279,6 +305,7 @@ pub fn run_experiment_with(
             device: &opts.device,
             run_id: &run.run_id,
             progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label),
+            run_label: format!("{} {}", exp.name(), run.label),
         };
         let outcome = exp.run(&ctx, &run.config).with_context(|| format!("{} run {}", exp.name(), run.run_id))?;
         let device = format!("{:?}", opts.device.location());
@@ -334,9 +361,9 @@ pub fn plan_all(opts: &PlanOptions) -> Result<Vec<PlanLine>> {
 /// Prints a plan as `reproduce-all` shows it before it starts.
 pub fn print_plan(opts: &PlanOptions, lines: &[PlanLine]) {
     let shard = opts.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default();
-    println!("reproduce-all on the {} profile{shard}:", opts.profile.name());
+    say!("reproduce-all on the {} profile{shard}:", opts.profile.name());
     for l in lines {
-        println!(
+        say!(
             "  {:<18} {:>3} runs to do, {:>3} recorded, about {}",
             l.experiment,
             l.todo,
@@ -346,7 +373,7 @@ pub fn print_plan(opts: &PlanOptions, lines: &[PlanLine]) {
     }
     let (todo, recorded, seconds) =
         lines.iter().fold((0, 0, 0.0), |(t, r, s), l| (t + l.todo, r + l.recorded, s + l.seconds));
-    println!(
+    say!(
         "  {:<18} {todo:>3} runs to do, {recorded:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)",
         "total",
         fmt_secs(seconds)
@@ -379,6 +406,14 @@ pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
 pub fn merge(results_dir: &Path, sources: &[PathBuf]) -> Result<Vec<(String, usize)>> {
     let mut merged = Vec::new();
     for source in sources {
+        anyhow::ensure!(source.is_dir(), "cannot merge {}: no such directory", source.display());
+        let holds_results = registry().iter().any(|e| Store::new(source, e.name()).path("runs").exists());
+        anyhow::ensure!(
+            holds_results,
+            "cannot merge {}: it holds no results (no <experiment>/runs.parquet for any of {})",
+            source.display(),
+            registry().iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+        );
         for exp in registry() {
             let theirs = Store::new(source, exp.name());
             if theirs.path("runs").exists() {
@@ -412,17 +447,17 @@ pub fn runs_per_profile(exp: &dyn Experiment, results_dir: &Path) -> Vec<(Profil
 impl Report {
     /// What one experiment did, as `replicate run` and `reproduce-all` print it.
     pub fn print(&self, name: &str) {
-        println!(
+        say!(
             "{name}: {} runs executed, {} already recorded, {:.1}s",
             self.executed.len(),
             self.cached.len(),
             self.seconds
         );
         for (id, status) in &self.not_finished {
-            println!("  {id}: {status}");
+            say!("  {id}: {status}");
         }
         for f in &self.figures {
-            println!("  wrote {}", f.display());
+            say!("  wrote {}", f.display());
         }
     }
 }

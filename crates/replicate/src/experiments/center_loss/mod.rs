@@ -61,6 +61,7 @@ impl Experiment for CenterLossExperiment {
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = parse(config)?;
+        c.common.check()?;
         anyhow::ensure!(
             c.lambda >= 0.0 && c.lambda.is_finite(),
             "lambda must be a finite number ≥ 0, got {}",

@@ -91,6 +91,7 @@ impl Experiment for DeepId2 {
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = parse(config)?;
+        c.common.check()?;
         anyhow::ensure!(c.lambda >= 0.0, "lambda must be ≥ 0 or inf, got {}", c.lambda);
         c.verification.check()?;
         check_classes_per_batch(c.classes_per_batch)

@@ -83,6 +83,7 @@ impl Experiment for FaceNet {
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = parse(config)?;
+        c.common.check()?;
         c.triplet.check()?;
         check_classes_per_batch(c.classes_per_batch)
     }
@@ -136,7 +137,7 @@ impl Experiment for FaceNet {
                 out.note = format!(
                     "{}: the mean pairwise squared distance of the embeddings fell to {final_spread:.4} (< {}): f(x) \
                      collapsed towards a constant",
-                    ctx.progress_label, cfg.collapse_below
+                    ctx.run_label, cfg.collapse_below
                 );
             }
             Ok(())

@@ -158,6 +158,7 @@ impl Experiment for Leaderboard {
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = parse(config)?;
+        c.common.check()?;
         c.verification.check()?;
         c.center.check()?;
         c.triplet.check()?;

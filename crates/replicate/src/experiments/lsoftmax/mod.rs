@@ -88,6 +88,7 @@ impl Experiment for LSoftmaxExperiment {
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = parse(config)?;
+        c.common.check()?;
         anyhow::ensure!((1..=4).contains(&c.m), "m must be 1, 2, 3 or 4 (the authors' SINGLE…QUADRUPLE), got {}", c.m);
         c.annealing.check()
     }

@@ -38,8 +38,7 @@ impl Experiment for SoftmaxBaseline {
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
-        parse::<Common>(config)?;
-        Ok(())
+        parse::<Common>(config)?.check()
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {

@@ -12,8 +12,9 @@
 //! * PReLU and 2×2/2 max-pooling: one pass forward and one pass backward, no temporaries.
 //!
 //! Work is split over the batch in fixed chunks (rayon). Reductions over the batch (weight,
-//! bias and slope gradients) are summed chunk by chunk in a fixed order, so results do not
-//! depend on thread scheduling.
+//! bias and slope gradients) are summed chunk by chunk in a fixed order, and the chunks do not
+//! depend on the thread count, so results depend neither on thread scheduling nor on how many
+//! threads run (`RAYON_NUM_THREADS`).
 
 mod conv;
 mod pointwise;
@@ -35,12 +36,16 @@ pub(crate) fn slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) ->
     }
 }
 
+/// Chunk counts are rounded up to a multiple of this, so that two threads (the machines these
+/// results come from) get equal work; it is a constant, not the thread count, because the split
+/// decides the order of the sums over the batch and so the rounding of every gradient.
+const SPLIT: usize = 2;
+
 /// Splits `batch` images into contiguous chunks of about `per_chunk`, with a chunk count that
-/// is a multiple of the thread count so that every thread gets the same work.
+/// is a multiple of [`SPLIT`], whatever the number of threads.
 pub(crate) fn chunking(batch: usize, per_chunk: usize) -> Vec<(usize, usize)> {
-    let threads = rayon::current_num_threads().max(1);
     let wanted = batch.div_ceil(per_chunk.max(1)).max(1);
-    let chunks = wanted.div_ceil(threads) * threads;
+    let chunks = wanted.div_ceil(SPLIT) * SPLIT;
     let size = batch.div_ceil(chunks.min(batch.max(1)));
     (0..batch).step_by(size.max(1)).map(|s| (s, size.min(batch - s))).collect()
 }

@@ -1,0 +1,224 @@
+//! Results that survive careless and concurrent use, on the smoke profile: concurrent writers,
+//! settings that would fail after training, roots, merges of nothing, closed pipes, bad values,
+//! leftovers, and thread counts. Each test names the problem it guards against. Needs MNIST
+//! (`just data`) or MNIST_MIRROR.
+
+use std::process::{Command, Stdio};
+
+use replicate::results::{Store, Table};
+
+mod common;
+
+use common::{column, replicate, succeed, temp_dir};
+
+fn runs_of(results: &std::path::Path, experiment: &str) -> Table {
+    Store::new(results, experiment).load("runs").unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Problem 1: shards writing one results directory at once lost rows (a run recorded finished
+/// without its features) and collided on figure temporaries.
+#[test]
+fn concurrent_writers_of_one_results_dir_lose_nothing() {
+    let results = temp_dir("concurrent");
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let shard = format!("{i}/4");
+            let args =
+                ["run", "softmax-baseline", "--profile", "smoke", "--set", "seed=1,2,3,4", "--set", "iterations=3"];
+            let mut command = replicate(&results, &args);
+            command.args(["--shard", &shard]).stdout(Stdio::null()).stderr(Stdio::piped());
+            command.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let store = Store::new(&results, "softmax-baseline");
+    let runs = store.load("runs").unwrap();
+    assert_eq!(runs.rows.len(), 4);
+    let features = store.load("features").unwrap();
+    let curves = store.load("curves").unwrap();
+    for id in column(&runs, "run_id") {
+        let id = id.as_str().unwrap().to_string();
+        let count = |t: &Table| t.records().filter(|r| r.run_id().unwrap() == id).count();
+        assert_eq!(count(&features), 600, "{id}: 300 train and 300 test features");
+        assert!(count(&curves) > 0, "{id} has no curves");
+    }
+    std::fs::remove_dir_all(results).unwrap();
+}
+
+/// Problem 3: an unwritable or damaged results directory, or `plot_points=0`, failed only after
+/// the training (hours, on the paper profile).
+#[test]
+fn what_would_fail_after_training_fails_before_it() {
+    let root = temp_dir("before-training");
+    let not_a_dir = root.join("file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    let out = replicate(&not_a_dir, &["run", "softmax-baseline", "--profile", "smoke"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot create the results directory"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("softmax-baseline [1/1]"), "it trained first: {}", stderr(&out));
+
+    let results = root.join("damaged");
+    std::fs::create_dir_all(results.join("softmax-baseline")).unwrap();
+    std::fs::write(results.join("softmax-baseline/curves.parquet"), b"not parquet").unwrap();
+    let out = replicate(&results, &["run", "softmax-baseline", "--profile", "smoke"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("curves.parquet is damaged"), "{}", stderr(&out));
+    assert!(!results.join("softmax-baseline/runs.parquet").exists(), "nothing may be recorded");
+
+    let results = root.join("no-points");
+    let args = ["run", "softmax-baseline", "--profile", "smoke", "--set", "plot_points=0", "--set", "iterations=2"];
+    succeed(replicate(&results, &args));
+    let runs = runs_of(&results, "softmax-baseline");
+    assert_eq!(runs.records().next().unwrap().status().unwrap(), "finished");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Problem 5: a copied binary wrote into the tree it was built from, and an empty
+/// `REPLICATE_RESULTS_DIR=` wrote into the current directory.
+#[test]
+fn roots_come_from_flags_environment_or_the_current_project_only() {
+    let outside = temp_dir("outside");
+    let out = Command::new(env!("CARGO_BIN_EXE_replicate"))
+        .args(["plan", "softmax-baseline"])
+        .current_dir(&outside)
+        .env("REPLICATE_RESULTS_DIR", "")
+        .env_remove("REPLICATE_ROOT")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not inside the replicate project"), "{}", stderr(&out));
+    let given = outside.join("given");
+    let out = Command::new(env!("CARGO_BIN_EXE_replicate"))
+        .args(["plan", "softmax-baseline"])
+        .current_dir(&outside)
+        .env("REPLICATE_RESULTS_DIR", &given)
+        .env("REPLICATE_DATA_DIR", outside.join("data"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written: Vec<String> =
+        std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(written, ["given"], "nothing but the given results directory is written");
+    std::fs::remove_dir_all(outside).unwrap();
+}
+
+/// Problem 6: `merge` of a missing or empty directory and `--set seed=` did nothing, with exit 0.
+#[test]
+fn merging_nothing_and_empty_values_are_errors() {
+    let results = temp_dir("merge-nothing");
+    let empty = temp_dir("merge-empty");
+    for (source, says) in [(results.join("nowhere"), "no such directory"), (empty.clone(), "holds no results")] {
+        let out = replicate(&results, &["merge", source.to_str().unwrap()]).output().unwrap();
+        assert!(!out.status.success() && stderr(&out).contains(says), "{}", stderr(&out));
+    }
+    let out = replicate(&results, &["plan", "softmax-baseline", "--set", "seed="]).output().unwrap();
+    assert!(!out.status.success() && stderr(&out).contains("gives no value"), "{}", stderr(&out));
+    std::fs::remove_dir_all(results).unwrap();
+    std::fs::remove_dir_all(empty).unwrap();
+}
+
+/// Problem 7: `reproduce-all | head` panicked on the closed pipe and stopped the plan.
+#[test]
+fn a_closed_stdout_ends_the_printing_not_the_training() {
+    let results = temp_dir("closed-pipe");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut command = replicate(&results, &["run", "softmax-baseline", "--profile", "smoke", "--set", "iterations=2"]);
+    let out = command.stdout(writer).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(runs_of(&results, "softmax-baseline").rows.len(), 1, "the run was recorded");
+    std::fs::remove_dir_all(results).unwrap();
+}
+
+/// Problem 8: `batch_size=0` panicked in the sampler, `inf` gave a message without its key,
+/// `iterations=0` was recorded as finished, and a foreign runs.parquet was treated as empty.
+#[test]
+fn bad_values_and_foreign_tables_are_refused_by_name() {
+    let results = temp_dir("bad-values");
+    for (set, says) in [
+        ("batch_size=0", "batch_size must be at least 1"),
+        ("iterations=0", "iterations must be at least 1"),
+        ("base_lr=inf", "base_lr must be a finite number"),
+        ("momentum=1.5", "momentum must lie in [0, 1)"),
+    ] {
+        let out = replicate(&results, &["plan", "center-loss", "--profile", "smoke", "--set", set]).output().unwrap();
+        assert!(!out.status.success() && stderr(&out).contains(says), "{set}: {}", stderr(&out));
+    }
+    succeed(replicate(&results, &["plan", "deepid2", "--profile", "smoke", "--set", "lambda=inf"]));
+    let foreign = results.join("softmax-baseline/runs.parquet");
+    std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    let table = Table::new("foreign", vec![vec![("name".into(), "x".into()), ("score".into(), 1.0.into())]]);
+    replicate::results::write_parquet(&foreign, &mut table.to_frame().unwrap(), Vec::new()).unwrap();
+    let out = replicate(&results, &["plan", "softmax-baseline", "--profile", "smoke"]).output().unwrap();
+    assert!(!out.status.success(), "a foreign table must not be planned over");
+    assert!(stderr(&out).contains("runs.parquet has no column \"run_id\""), "{}", stderr(&out));
+    std::fs::remove_dir_all(results).unwrap();
+}
+
+/// Problems 9 and 10: temporaries of failed writes stayed forever, and a run's note carried the
+/// progress counter "[k/n]", so it changed on a resume.
+#[test]
+fn leftovers_are_swept_and_notes_name_runs_the_same_way_every_time() {
+    let results = temp_dir("leftovers");
+    let dir = results.join("softmax-baseline");
+    std::fs::create_dir_all(&dir).unwrap();
+    let leftovers = [results.join(".REPORT.md.4242.tmp"), dir.join("fig2.tmp.png"), dir.join(".runs.parquet.4243.tmp")];
+    for f in &leftovers {
+        std::fs::write(f, b"half written").unwrap();
+    }
+    let args = ["run", "softmax-baseline", "--profile", "smoke", "--set", "base_lr=1e9,0.01", "--set", "iterations=4"];
+    succeed(replicate(&results, &args));
+    for f in &leftovers {
+        assert!(!f.exists(), "{} was left", f.display());
+    }
+    let runs = runs_of(&results, "softmax-baseline");
+    let notes: Vec<String> = runs.records().map(|r| r.str("note").unwrap().unwrap_or_default().to_string()).collect();
+    assert!(notes.iter().any(|n| n.starts_with("softmax-baseline base_lr=1000000000.0: diverged")), "{notes:?}");
+    assert!(notes.iter().all(|n| !n.contains('[')), "{notes:?}");
+    std::fs::remove_dir_all(results).unwrap();
+}
+
+/// Problem 4: one and two threads gave different numbers under one config hash.
+#[test]
+fn one_and_two_threads_give_identical_tables() {
+    let root = temp_dir("threads");
+    let tables: Vec<(Table, Table, Table)> = ["1", "2"]
+        .iter()
+        .map(|threads| {
+            let results = root.join(threads);
+            let mut command =
+                replicate(&results, &["run", "softmax-baseline", "--profile", "smoke", "--set", "iterations=6"]);
+            command.env("RAYON_NUM_THREADS", threads);
+            succeed(command);
+            let store = Store::new(&results, "softmax-baseline");
+            let mut runs = store.load("runs").unwrap();
+            let skip = ["train_seconds", "images_per_second", "finished_at_unix", "threads"];
+            for row in &mut runs.rows {
+                row.retain(|(n, _)| !skip.contains(&n.as_str()));
+            }
+            runs.source.clear();
+            let mut curves = store.load("curves").unwrap();
+            let mut features = store.load("features").unwrap();
+            curves.source.clear();
+            features.source.clear();
+            (runs, curves, features)
+        })
+        .collect();
+    assert_eq!(column(&tables[0].0, "config_hash"), column(&tables[1].0, "config_hash"));
+    for (what, a, b) in [
+        ("runs", &tables[0].0, &tables[1].0),
+        ("curves", &tables[0].1, &tables[1].1),
+        ("features", &tables[0].2, &tables[1].2),
+    ] {
+        assert!(a == b, "{what} differ between 1 and 2 threads");
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}
