@@ -1,5 +1,6 @@
 """Opens every results table under a results directory with pandas (pyarrow) and checks the
 columns a reader relies on. Used by `just test` on the smoke runs."""
+import json
 import sys
 from pathlib import Path
 
@@ -43,6 +44,11 @@ def main() -> None:
         if not figures or any(f.stat().st_size < 1000 or f.read_bytes()[1:4] != b"PNG" for f in figures):
             sys.exit(f"{exp}: missing or empty PNG figures")
         print(f"{exp.name}: {len(runs)} runs, {len(curves)} curve rows, figures {sorted(f.name for f in figures)}")
+    selections = pd.read_parquet(root / "selections.parquet")
+    chosen = selections[selections["name"] == "leaderboard-lambdas"]
+    if chosen.empty or not all(json.loads(v).keys() >= {"contrastive_lambda", "center_lambda"} for v in chosen["values"]):
+        sys.exit(f"{root}/selections.parquet: no leaderboard λ selection ({selections.to_dict('records')})")
+    print(f"selections: {chosen[['profile', 'values']].to_dict('records')}")
 
 
 if __name__ == "__main__":

@@ -206,7 +206,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             for exp in experiments::registry() {
                 let counts: Vec<String> = runner::runs_per_profile(exp, &results_dir)
                     .iter()
-                    .map(|(p, n)| format!("{} {n}", p.name()))
+                    .map(|(p, n)| match n {
+                        Some(n) => format!("{} {n}", p.name()),
+                        None => format!("{} after its selection", p.name()),
+                    })
                     .collect();
                 say!("{:<18} {} (runs: {})", exp.name(), exp.about(), counts.join(", "));
             }

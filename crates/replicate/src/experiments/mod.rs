@@ -200,8 +200,10 @@ pub trait Experiment: Sync {
     fn name(&self) -> &'static str;
     /// One line on what the experiment reproduces.
     fn about(&self) -> &'static str;
-    /// The grids of runs for a profile (`results_dir` lets a sweep build on another's results).
-    fn sweeps(&self, profile: Profile, results_dir: &Path) -> Vec<Sweep>;
+    /// The grids of runs for a profile. A sweep that builds on other experiments' results reads
+    /// them from a recorded selection under `results_dir` (see [`Experiment::selection`]) and
+    /// fails with [`Waiting`] until it is recorded.
+    fn sweeps(&self, profile: Profile, results_dir: &Path) -> Result<Vec<Sweep>>;
     /// Checks one run's config (deserialising it reports bad values with the valid ones).
     fn check(&self, config: &Map<String, Value>) -> Result<()>;
     /// Trains and evaluates one run.
@@ -211,6 +213,11 @@ pub trait Experiment: Sync {
     /// Its section of results/REPORT.md, from its tables.
     fn report(&self, _store: &Store) -> Result<Option<Section>> {
         Ok(None)
+    }
+    /// The selection this experiment's sweeps read, if any: chosen from other experiments' runs
+    /// once all of them are recorded, by the runner.
+    fn selection(&self) -> Option<SelectionRule> {
+        None
     }
     /// The training procedure this experiment's runs go through. Experiments that name the same
     /// trainer train identically from equal training configs, so they share recorded runs (one
@@ -228,6 +235,31 @@ pub trait Experiment: Sync {
     fn recorded_defaults(&self) -> Map<String, Value> {
         Map::new()
     }
+}
+
+/// How an experiment's settings are chosen from other experiments' recorded runs.
+pub struct SelectionRule {
+    pub name: &'static str,
+    /// The experiments it is chosen from; all their planned runs must be recorded first.
+    pub from: &'static [&'static str],
+    /// The chosen values and where they came from (in words), from the results directory.
+    pub choose: fn(&Path) -> Result<Chosen>,
+}
+
+/// A selection's values and where they came from, in words.
+pub type Chosen = (Map<String, Value>, String);
+
+/// A sweep cannot be planned yet: the selection it reads is not recorded.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{experiment} waits for the selection {selection:?} of the {profile} profile, chosen once every run of {from} \
+     is recorded: run those first (with shards: merge their results, then plan {experiment})"
+)]
+pub struct Waiting {
+    pub experiment: &'static str,
+    pub selection: &'static str,
+    pub profile: &'static str,
+    pub from: String,
 }
 
 /// Every experiment, in the order `reproduce-all` runs them.

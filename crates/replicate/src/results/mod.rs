@@ -3,6 +3,7 @@
 //! features per run) and experiment-specific tables. Every write is atomic and keyed by run_id,
 //! so an interrupted sweep resumes and shards merge by run_id.
 
+pub mod selections;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 
+pub use selections::{Selection, Selections};
 pub use table::{read_parquet, read_parquet_metadata, write_parquet, Cell, Record, Row, Table};
 
 /// Statuses a run can end with; all three count as done (the same config gives the same result).

@@ -13,9 +13,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::data::Mnist;
-use crate::experiments::{registry, Experiment, Profile, RunContext};
+use crate::experiments::{find, registry, Experiment, Profile, RunContext, Waiting};
 use crate::progress::{fmt_secs, PlanProgress};
-use crate::results::{Cell, Manifest, RunRecord, Store, STATUS_FINISHED};
+use crate::results::{Cell, Manifest, RunRecord, Selection, Selections, Store, STATUS_FINISHED};
 use crate::say;
 
 /// One planned run.
@@ -134,7 +134,7 @@ pub fn plan_among(
     }
     let mut seen = BTreeSet::new();
     let mut planned = Vec::new();
-    for original in exp.sweeps(opts.profile, &opts.results_dir) {
+    for original in exp.sweeps(opts.profile, &opts.results_dir)? {
         let mut sweep = original.clone();
         sweep.apply(&opts.overrides).with_context(|| format!("experiment {}", exp.name()))?;
         for (label, config) in sweep.runs() {
@@ -331,6 +331,9 @@ pub fn run_experiment_with(
     if store.path("runs").exists() {
         report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
     }
+    for name in update_selections(&opts.plan.results_dir, opts.plan.profile)? {
+        eprintln!("recorded the selection {name} ({} profile)", opts.plan.profile.name());
+    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -342,20 +345,52 @@ pub struct PlanLine {
     pub todo: usize,
     pub recorded: usize,
     pub seconds: f64,
+    /// Why the experiment cannot be planned yet (the selection it reads is not recorded).
+    pub waiting: Option<String>,
 }
 
-/// Every experiment's plan, from what is recorded now (the leaderboard's λ follow the sweeps
-/// recorded before it).
+/// Every experiment's plan, from what is recorded now; an experiment that waits for a selection
+/// is planned once the runs it is chosen from are recorded (during `reproduce-all`, or after a merge).
 pub fn plan_all(opts: &PlanOptions) -> Result<Vec<PlanLine>> {
-    registry()
-        .into_iter()
-        .map(|exp| {
-            let planned = plan(exp, opts)?;
-            let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
-            let seconds = todo.iter().map(|r| estimated_seconds(&r.config)).sum();
-            Ok(PlanLine { experiment: exp.name(), todo: todo.len(), recorded: planned.len() - todo.len(), seconds })
-        })
-        .collect()
+    let mut lines = Vec::new();
+    for exp in registry() {
+        let (todo, recorded, seconds, waiting) = match plan(exp, opts) {
+            Ok(planned) => {
+                let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
+                let seconds = todo.iter().map(|r| estimated_seconds(&r.config)).sum();
+                (todo.len(), planned.len() - todo.len(), seconds, None)
+            }
+            Err(e) => match e.downcast::<Waiting>() {
+                Ok(w) => (0, 0, 0.0, Some(w.to_string())),
+                Err(e) => return Err(e),
+            },
+        };
+        lines.push(PlanLine { experiment: exp.name(), todo, recorded, seconds, waiting });
+    }
+    Ok(lines)
+}
+
+/// Records every selection of `profile` whose source experiments have all their planned runs
+/// recorded (and that differs from what is recorded); returns the names of those written.
+pub fn update_selections(results_dir: &Path, profile: Profile) -> Result<Vec<&'static str>> {
+    let mut written = Vec::new();
+    for exp in registry() {
+        let Some(rule) = exp.selection() else { continue };
+        let mut complete = true;
+        for name in rule.from {
+            let planned = plan(find(name)?, &PlanOptions::new(profile, results_dir))?;
+            complete &= !planned.is_empty() && planned.iter().all(|r| r.done.is_some());
+        }
+        if !complete {
+            continue;
+        }
+        let (values, source) = (rule.choose)(results_dir).with_context(|| format!("choosing {}", rule.name))?;
+        let selection = Selection { name: rule.name.into(), profile: profile.name().into(), values, source };
+        if Selections::open(results_dir).put(&selection)? {
+            written.push(rule.name);
+        }
+    }
+    Ok(written)
 }
 
 /// Prints a plan as `reproduce-all` shows it before it starts.
@@ -363,13 +398,16 @@ pub fn print_plan(opts: &PlanOptions, lines: &[PlanLine]) {
     let shard = opts.shard.map(|(i, n)| format!(", shard {i}/{n}")).unwrap_or_default();
     say!("reproduce-all on the {} profile{shard}:", opts.profile.name());
     for l in lines {
-        say!(
-            "  {:<18} {:>3} runs to do, {:>3} recorded, about {}",
-            l.experiment,
-            l.todo,
-            l.recorded,
-            fmt_secs(l.seconds)
-        );
+        match &l.waiting {
+            Some(why) => say!("  {:<18} planned later: {why}", l.experiment),
+            None => say!(
+                "  {:<18} {:>3} runs to do, {:>3} recorded, about {}",
+                l.experiment,
+                l.todo,
+                l.recorded,
+                fmt_secs(l.seconds)
+            ),
+        }
     }
     let (todo, recorded, seconds) =
         lines.iter().fold((0, 0, 0.0), |(t, r, s), l| (t + l.todo, r + l.recorded, s + l.seconds));
@@ -388,7 +426,16 @@ pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
     let mut progress = PlanProgress::new(todo, lines.iter().map(|l| l.seconds).sum());
     let mut data = None;
     for exp in registry() {
-        if data.is_none() && plan(exp, &opts.plan)?.iter().any(|r| r.done.is_none()) {
+        let planned = match plan(exp, &opts.plan) {
+            Ok(planned) => planned,
+            // A shard holds part of the sweeps a selection is chosen from: merge, then rerun.
+            Err(e) if e.downcast_ref::<Waiting>().is_some() => {
+                say!("{}: not planned: {e}", exp.name());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if data.is_none() && planned.iter().any(|r| r.done.is_none()) {
             data = Some(load_data(&opts.data_dir)?);
         }
         let mut done = run_experiment_with(exp, opts, data.as_ref(), Some(&mut progress))?;
@@ -424,22 +471,31 @@ pub fn merge(results_dir: &Path, sources: &[PathBuf]) -> Result<Vec<(String, usi
             }
         }
     }
+    // The merged sweeps may now be complete: what waited for them can be planned.
+    for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+        for name in update_selections(results_dir, profile)? {
+            merged.push((format!("the selection {name} ({} profile)", profile.name()), 1));
+        }
+    }
     report::write(results_dir)?;
     Ok(merged)
 }
 
-/// How many distinct runs each profile plans for `exp` (without overrides).
-pub fn runs_per_profile(exp: &dyn Experiment, results_dir: &Path) -> Vec<(Profile, usize)> {
+/// How many distinct runs each profile plans for `exp` (without overrides); `None` while its
+/// sweeps wait for a selection.
+pub fn runs_per_profile(exp: &dyn Experiment, results_dir: &Path) -> Vec<(Profile, Option<usize>)> {
     [Profile::Smoke, Profile::Quick, Profile::Paper]
         .into_iter()
         .map(|p| {
-            let runs: BTreeSet<String> = exp
-                .sweeps(p, results_dir)
-                .iter()
-                .flat_map(|s| s.runs())
-                .map(|(_, c)| config_hash(exp.trainer(), &exp.training_config(&c)))
-                .collect();
-            (p, runs.len())
+            let runs = exp.sweeps(p, results_dir).ok().map(|sweeps| {
+                let hashes: BTreeSet<String> = sweeps
+                    .iter()
+                    .flat_map(|s| s.runs())
+                    .map(|(_, c)| config_hash(exp.trainer(), &exp.training_config(&c)))
+                    .collect();
+                hashes.len()
+            });
+            (p, runs)
         })
         .collect()
 }
@@ -467,6 +523,21 @@ mod tests {
     use super::*;
     use crate::experiments::find;
 
+    /// The leaderboard's λ selection for every profile, as its sweeps need it.
+    fn record_lambda_selections(dir: &Path) {
+        let values: Map<String, Value> =
+            serde_json::from_str(r#"{"contrastive_lambda": 0.05, "center_lambda": 0.01}"#).unwrap();
+        for profile in ["smoke", "quick", "paper"] {
+            let selection = Selection {
+                name: "leaderboard-lambdas".into(),
+                profile: profile.into(),
+                values: values.clone(),
+                source: "the papers' values".into(),
+            };
+            Selections::open(dir).put(&selection).unwrap();
+        }
+    }
+
     /// Adding a seed axis relabels lsoftmax's runs ("m=1" → "m=1,seed=1") but not their configs:
     /// the recorded run must still count as done, and keep its id when forced.
     #[test]
@@ -474,7 +545,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("replicate-plan-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let exp = find("lsoftmax").unwrap();
-        let sweep = exp.sweeps(Profile::Quick, &dir).remove(0);
+        let sweep = exp.sweeps(Profile::Quick, &dir).unwrap().remove(0);
         let (label, config) = sweep.runs().remove(0);
         assert_eq!(label, "m=1,seed=1");
         let hash = config_hash(exp.name(), &config);
@@ -506,6 +577,7 @@ mod tests {
     #[test]
     fn every_plan_labels_its_runs_distinctly() {
         let dir = std::env::temp_dir().join(format!("replicate-labels-{}", std::process::id()));
+        record_lambda_selections(&dir);
         for exp in registry() {
             for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
                 let planned = plan(exp, &PlanOptions::new(profile, &dir)).unwrap();
@@ -533,6 +605,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("replicate-migrate-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let exp = find("leaderboard").unwrap();
+        record_lambda_selections(&dir);
         let opts = PlanOptions::new(Profile::Quick, &dir);
         let contrastive =
             plan(exp, &opts).unwrap().into_iter().find(|r| r.label == "method=contrastive,seed=1").unwrap();
@@ -588,9 +661,9 @@ mod tests {
         fn trainer(&self) -> &'static str {
             self.1
         }
-        fn sweeps(&self, _: Profile, _: &Path) -> Vec<crate::experiments::Sweep> {
+        fn sweeps(&self, _: Profile, _: &Path) -> Result<Vec<crate::experiments::Sweep>> {
             let base: Map<String, Value> = serde_json::from_str(r#"{"seed": 1, "x": 0.5}"#).unwrap();
-            vec![crate::experiments::Sweep { base, axes: Vec::new() }.axis("x", &[0.5, 0.7])]
+            Ok(vec![crate::experiments::Sweep { base, axes: Vec::new() }.axis("x", &[0.5, 0.7])])
         }
         fn check(&self, _: &Map<String, Value>) -> Result<()> {
             Ok(())
@@ -638,6 +711,88 @@ mod tests {
         let again = plan_among(&SECOND, &opts, &all).unwrap();
         assert_eq!((again[0].done.as_deref(), again[0].shared_from), (Some(STATUS_FINISHED), None), "now its own");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Records every planned run of `experiment` on the smoke profile whose position `keep`s, as
+    /// finished, with its config columns and the metric `metric` gives its config.
+    fn record_plan(
+        dir: &Path,
+        experiment: &str,
+        keep: impl Fn(usize) -> bool,
+        metric: impl Fn(&Map<String, Value>) -> (String, Cell),
+    ) {
+        let exp = find(experiment).unwrap();
+        let store = Store::new(dir, experiment);
+        let plan_dir = dir.parent().unwrap().join("plan-source");
+        for (i, run) in plan(exp, &PlanOptions::new(Profile::Smoke, &plan_dir)).unwrap().iter().enumerate() {
+            if !keep(i) {
+                continue;
+            }
+            let mut summary =
+                vec![("label".into(), run.label.clone().into()), ("status".into(), STATUS_FINISHED.into())];
+            summary.extend(run.config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
+            summary.push(metric(&run.config));
+            let manifest = Manifest::new(&run.run_id, experiment, "smoke", &run.config_hash, run.seed, "Cpu");
+            store.record(&RunRecord { manifest, summary, tables: Vec::new() }).unwrap();
+        }
+    }
+
+    /// Held-out verification peaks at λ = 0.05 (interior) and test accuracy stays within half a
+    /// point up to center λ = 1e-3.
+    fn deepid2_metric(config: &Map<String, Value>) -> (String, Cell) {
+        let lambda = config["lambda"].as_f64().unwrap_or(f64::INFINITY);
+        ("held_out_verification_accuracy".into(), Cell::F64(if lambda == 0.05 { 0.9 } else { 0.8 }))
+    }
+
+    fn center_metric(config: &Map<String, Value>) -> (String, Cell) {
+        let lambda = config["lambda"].as_f64().unwrap();
+        ("test_accuracy".into(), Cell::F64(if lambda <= 1e-3 { 0.97 } else { 0.90 }))
+    }
+
+    /// The leaderboard's λ come from a recorded selection, written only once the deepid2 and
+    /// center-loss sweeps are complete; shards that hold part of them cannot plan it, and their
+    /// merge can.
+    #[test]
+    fn the_leaderboard_waits_for_complete_sweeps_even_across_shards() {
+        let root = std::env::temp_dir().join(format!("replicate-selection-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (whole, shard_a, shard_b, merged) =
+            (root.join("whole"), root.join("a"), root.join("b"), root.join("merged"));
+        let leaderboard = find("leaderboard").unwrap();
+        let waits = |dir: &Path| {
+            let err = plan(leaderboard, &PlanOptions::new(Profile::Smoke, dir)).unwrap_err();
+            err.downcast_ref::<Waiting>().is_some()
+        };
+        assert!(waits(&whole));
+        record_plan(&whole, "deepid2", |_| true, deepid2_metric);
+        assert!(update_selections(&whole, Profile::Smoke).unwrap().is_empty(), "center-loss is not recorded yet");
+        assert!(waits(&whole));
+        record_plan(&whole, "center-loss", |_| true, center_metric);
+        assert_eq!(update_selections(&whole, Profile::Smoke).unwrap(), ["leaderboard-lambdas"]);
+        assert!(update_selections(&whole, Profile::Smoke).unwrap().is_empty(), "recorded once");
+        let planned = plan(leaderboard, &PlanOptions::new(Profile::Smoke, &whole)).unwrap();
+        assert_eq!(planned.len(), 15);
+        assert_eq!(
+            (planned[0].config["contrastive_lambda"].as_f64(), planned[0].config["center_lambda"].as_f64()),
+            (Some(0.05), Some(1e-3))
+        );
+
+        for (dir, half) in [(&shard_a, 0), (&shard_b, 1)] {
+            record_plan(dir, "deepid2", |i| i % 2 == half, deepid2_metric);
+            record_plan(dir, "center-loss", |i| i % 2 == half, center_metric);
+            assert!(update_selections(dir, Profile::Smoke).unwrap().is_empty());
+            assert!(waits(dir), "a shard with half the sweeps must not choose λ");
+        }
+        for name in ["deepid2", "center-loss"] {
+            for dir in [&shard_a, &shard_b] {
+                Store::new(&merged, name).merge_from(&Store::new(dir, name)).unwrap();
+            }
+        }
+        assert_eq!(update_selections(&merged, Profile::Smoke).unwrap(), ["leaderboard-lambdas"]);
+        let from_shards = plan(leaderboard, &PlanOptions::new(Profile::Smoke, &merged)).unwrap();
+        let hashes = |p: &[PlannedRun]| p.iter().map(|r| r.config_hash.clone()).collect::<Vec<_>>();
+        assert_eq!(hashes(&from_shards), hashes(&planned), "the merge plans the runs one machine plans");
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     /// Planned values and the columns runs.parquet reads back as agree: a λ column with "inf"

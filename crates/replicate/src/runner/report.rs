@@ -7,22 +7,32 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{plan, PlanOptions};
-use crate::experiments::{registry, Experiment, Profile};
+use crate::experiments::{registry, Experiment, Profile, Waiting};
 use crate::results::Store;
 use crate::verdict::Verdict;
 
-/// (recorded, planned, profile name): how many of the runs that the profile of the experiment's
-/// current runs plans (without overrides) are recorded.
-fn plan_coverage(exp: &dyn Experiment, store: &Store, results_dir: &Path) -> Result<(usize, usize, &'static str)> {
+/// Why the verdicts of `exp` must wait, if they must: part of the plan of the profile of its
+/// current runs (without overrides) is not recorded, or that plan waits for a selection.
+fn incomplete(exp: &dyn Experiment, store: &Store, results_dir: &Path) -> Result<Option<String>> {
     let runs = store.current_runs()?;
-    let Some(first) = runs.records().next() else {
-        return Ok((0, 0, "no"));
+    let Some(first) = runs.records().next() else { return Ok(None) };
+    let profile = Profile::parse(first.text("profile")?)?;
+    let planned = match plan(exp, &PlanOptions::new(profile, results_dir)) {
+        Ok(planned) => planned,
+        Err(e) => match e.downcast::<Waiting>() {
+            Ok(w) => return Ok(Some(format!("**Incomplete:** {w}; the verdicts above wait for it."))),
+            Err(e) => return Err(e),
+        },
     };
-    let profile = first.text("profile")?;
-    let profile = Profile::parse(profile)?;
-    let planned = plan(exp, &PlanOptions::new(profile, results_dir))?;
     let recorded = planned.iter().filter(|r| r.done.is_some()).count();
-    Ok((recorded, planned.len(), profile.name()))
+    Ok((recorded < planned.len()).then(|| {
+        format!(
+            "**Incomplete:** {recorded} of the {} runs the {} profile plans are recorded; `just reproduce-all` runs \
+             the rest, and the verdicts above wait for them.",
+            planned.len(),
+            profile.name()
+        )
+    }))
 }
 
 /// Writes results/REPORT.md from every experiment's tables; returns its path.
@@ -32,17 +42,12 @@ pub fn write(results_dir: &Path) -> Result<PathBuf> {
         let store = Store::new(results_dir, exp.name());
         if store.path("runs").exists() {
             if let Some(mut section) = exp.report(&store)? {
-                let (recorded, planned, profile) = plan_coverage(exp, &store, results_dir)?;
-                if recorded < planned {
+                if let Some(why) = incomplete(exp, &store, results_dir)? {
                     // A verdict drawn from part of a sweep could flip once the rest is in.
                     for claim in &mut section.claims {
                         claim.verdict = Verdict::Incomplete;
                     }
-                    section.body = format!(
-                        "**Incomplete:** {recorded} of the {planned} runs the {profile} profile plans are recorded; \
-                         `just reproduce-all` runs the rest, and the verdicts above wait for them.\n\n{}",
-                        section.body
-                    );
+                    section.body = format!("{why}\n\n{}", section.body);
                 }
                 sections.push(section);
             }

@@ -55,8 +55,8 @@ impl Experiment for CenterLossExperiment {
         "center loss Fig. 3: 2-D features under softmax + λ·center loss, λ swept"
     }
 
-    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Vec<Sweep> {
-        vec![Sweep::new(&config(profile)).axis("lambda", &LAMBDAS)]
+    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Result<Vec<Sweep>> {
+        Ok(vec![Sweep::new(&config(profile)).axis("lambda", &LAMBDAS)])
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {

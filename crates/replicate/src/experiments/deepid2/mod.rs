@@ -85,8 +85,8 @@ impl Experiment for DeepId2 {
         "DeepID2: softmax + λ·contrastive verification, λ swept from 0 to ∞, verified on unseen digits"
     }
 
-    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Vec<Sweep> {
-        vec![Sweep::new(&config(profile)).axis("lambda", &lambda_values(&LAMBDAS))]
+    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Result<Vec<Sweep>> {
+        Ok(vec![Sweep::new(&config(profile)).axis("lambda", &lambda_values(&LAMBDAS))])
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {

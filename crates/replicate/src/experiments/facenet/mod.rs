@@ -72,13 +72,13 @@ impl Experiment for FaceNet {
         "FaceNet: triplet loss with semi-hard vs other mining rules, and the embedding-dimension table"
     }
 
-    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Result<Vec<Sweep>> {
         let base = config(profile);
         let mining: Vec<Value> = Mining::ALL.iter().map(|m| Value::from(m.name())).collect();
-        vec![
+        Ok(vec![
             Sweep::new(&base).axis("mining", &mining),
             Sweep::new(&base).axis("feature_dim", &[8usize, 16, 32, 64, 128]),
-        ]
+        ])
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {

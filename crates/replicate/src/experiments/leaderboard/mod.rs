@@ -7,28 +7,33 @@
 
 pub mod claims;
 mod figures;
+mod selection;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
 use super::setup::{
     check_classes_per_batch, compactness_metrics, finish_run, lenetspp_2d, parse, plot_sample, short_quick,
     train_or_diverge, Common, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
-use super::{center_loss, deepid2, facenet, lsoftmax, Experiment, Profile, RunContext, RunOutcome, Sweep};
+use super::{
+    center_loss, deepid2, facenet, lsoftmax, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep, Waiting,
+};
 use crate::losses::{ContrastiveForm, Distance, Mining};
 use crate::nn::{Head, HeadKind};
 use crate::objectives::{
     CenterSettings, CenterUpdate, LSoftmaxLoss, LambdaAnnealing, MarginRule, Objective, Softmax, TripletSettings,
     VerificationSettings,
 };
-use crate::results::Store;
+use crate::results::{Selection, Selections, Store};
 use crate::train::embed;
-use crate::verdict::{lambda_label, Section};
+use crate::verdict::Section;
 
 pub use claims::{aggregate, Method};
+use selection::choose_lambdas;
+pub use selection::LAMBDA_SELECTION;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Config {
@@ -52,51 +57,21 @@ pub struct Config {
     pub val_images: usize,
 }
 
-/// DeepID2's best interior λ (held-out verification) and the largest center-loss λ whose test
-/// accuracy stays within 0.5 points of softmax alone, from their recorded sweeps.
-fn best_lambdas(results_dir: &Path) -> (f64, f64, String) {
-    let mut source = Vec::new();
-    let deepid2 = Store::new(results_dir, "deepid2").current_runs().ok().and_then(|runs| {
-        let by_lambda = deepid2::claims::by_lambda(&runs).ok()?;
-        deepid2::claims::best_interior(&by_lambda).ok().flatten()
-    });
-    let contrastive = match deepid2 {
-        Some((l, _)) => {
-            source.push(format!("contrastive λ = {} from results/deepid2", lambda_label(l)));
-            l
-        }
-        None => {
-            source.push("contrastive λ = 0.05 (the paper's; no deepid2 results yet)".into());
-            0.05
-        }
-    };
-    let center = Store::new(results_dir, "center-loss").current_runs().ok().and_then(|runs| {
-        let by_lambda = center_loss::claims::by_lambda(&runs).ok()?;
-        center_loss::claims::largest_harmless_lambda(&by_lambda).ok().flatten()
-    });
-    let center = match center {
-        Some(l) => {
-            source.push(format!("center λ = {} from results/center-loss", lambda_label(l)));
-            l
-        }
-        None => {
-            source.push("center λ = 0.01 (caffe-face's loss_weight; no center-loss results yet)".into());
-            0.01
-        }
-    };
-    (contrastive, center, source.join("; "))
-}
-
-pub fn config(profile: Profile, results_dir: &Path) -> Config {
+/// The leaderboard's base run on `profile`, with the λ of `selection`.
+pub fn config(profile: Profile, selection: &Selection) -> Result<Config> {
     let smoke = profile == Profile::Smoke;
     let base = short_quick(lenetspp_2d(profile), profile, 0);
-    let (contrastive_lambda, center_lambda, lambda_source) = best_lambdas(results_dir);
-    Config {
+    let lambda = |key: &str| {
+        selection.values.get(key).and_then(Value::as_f64).with_context(|| {
+            format!("the selection {:?} ({} profile) has no number {key:?}", selection.name, selection.profile)
+        })
+    };
+    Ok(Config {
         common: Common { feature_dim: 64, batch_size: if smoke { 35 } else { 126 }, plot_points: 0, ..base },
         method: Method::Softmax,
-        contrastive_lambda,
-        center_lambda,
-        lambda_source,
+        contrastive_lambda: lambda("contrastive_lambda")?,
+        center_lambda: lambda("center_lambda")?,
+        lambda_source: selection.source.clone(),
         verification: deepid2::config(profile).verification,
         center: center_loss::config(profile).center,
         triplet: facenet::config(profile).triplet,
@@ -105,7 +80,7 @@ pub fn config(profile: Profile, results_dir: &Path) -> Config {
         classes_per_batch: 7,
         verification_pairs: if smoke { 300 } else { 3000 },
         val_images: if smoke { 300 } else { 1500 },
-    }
+    })
 }
 
 /// The keys of each method's own settings; a run's identity keeps only its method's.
@@ -151,9 +126,22 @@ impl Experiment for Leaderboard {
         "every loss on the same 64-D LeNets++, data and budget, over 3 seeds"
     }
 
-    fn sweeps(&self, profile: Profile, results_dir: &Path) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, results_dir: &Path) -> Result<Vec<Sweep>> {
+        let Some(selection) = Selections::open(results_dir).get(LAMBDA_SELECTION, profile.name())? else {
+            let waiting = Waiting {
+                experiment: "leaderboard",
+                selection: LAMBDA_SELECTION,
+                profile: profile.name(),
+                from: "deepid2 and center-loss".into(),
+            };
+            return Err(waiting.into());
+        };
         let methods: Vec<Value> = Method::ALL.iter().map(|m| Value::from(m.name())).collect();
-        vec![Sweep::new(&config(profile, results_dir)).axis("method", &methods).axis("seed", &[1u64, 2, 3])]
+        Ok(vec![Sweep::new(&config(profile, &selection)?).axis("method", &methods).axis("seed", &[1u64, 2, 3])])
+    }
+
+    fn selection(&self) -> Option<SelectionRule> {
+        Some(SelectionRule { name: LAMBDA_SELECTION, from: &["deepid2", "center-loss"], choose: choose_lambdas })
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {

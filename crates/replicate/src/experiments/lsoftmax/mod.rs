@@ -56,10 +56,10 @@ impl Experiment for LSoftmaxExperiment {
         "L-Softmax Fig. 2: 2-D features for margins m = 1, 2, 3, 4 (λ annealed)"
     }
 
-    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Vec<Sweep> {
+    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Result<Vec<Sweep>> {
         let base = config(profile);
         let margins = [1usize, 2, 3, 4];
-        match profile {
+        Ok(match profile {
             Profile::Paper => {
                 // The authors' MNIST solver (lr 0.1, ×0.1 at 5k/7.5k/10k, 30k iterations, batch 128), and
                 // the error table's run with a wide feature.
@@ -83,7 +83,7 @@ impl Experiment for LSoftmaxExperiment {
             // a degree or two, the size of one seed's noise.
             Profile::Quick => vec![Sweep::new(&base).axis("m", &margins).axis("seed", &[1u64, 2, 3])],
             Profile::Smoke => vec![Sweep::new(&base).axis("m", &margins)],
-        }
+        })
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {

@@ -33,8 +33,8 @@ impl Experiment for SoftmaxBaseline {
         "center loss Fig. 2: 2-D softmax features of LeNets++ on MNIST (train and test)"
     }
 
-    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Vec<Sweep> {
-        vec![Sweep::new(&lenetspp_2d(profile))]
+    fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Result<Vec<Sweep>> {
+        Ok(vec![Sweep::new(&lenetspp_2d(profile))])
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
