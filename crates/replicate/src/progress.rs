@@ -111,6 +111,17 @@ impl PlanProgress {
         )
     }
 
+    /// Adds runs that could be planned only once the plan was under way (an experiment that
+    /// waited for a selection), with their estimated seconds.
+    pub fn add(&mut self, runs: usize, estimate: f64) {
+        self.total += runs;
+        self.estimate_left += estimate;
+        if let Some(bar) = &self.bar {
+            bar.set_length(self.total as u64);
+            bar.set_message(self.message());
+        }
+    }
+
     pub fn run_done(&mut self, estimate: f64) {
         self.done += 1;
         self.estimate_left = (self.estimate_left - estimate).max(0.0);

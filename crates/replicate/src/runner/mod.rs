@@ -411,8 +411,10 @@ pub fn print_plan(opts: &PlanOptions, lines: &[PlanLine]) {
     }
     let (todo, recorded, seconds) =
         lines.iter().fold((0, 0, 0.0), |(t, r, s), l| (t + l.todo, r + l.recorded, s + l.seconds));
+    let later = lines.iter().filter(|l| l.waiting.is_some()).count();
+    let later = if later > 0 { format!(", and the {later} experiment(s) planned later") } else { String::new() };
     say!(
-        "  {:<18} {todo:>3} runs to do, {recorded:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU)",
+        "  {:<18} {todo:>3} runs to do, {recorded:>3} recorded, about {} (estimated at ~60 GFLOP/s, a 2-core CPU){later}",
         "total",
         fmt_secs(seconds)
     );
@@ -435,6 +437,10 @@ pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
             }
             Err(e) => return Err(e),
         };
+        if lines.iter().any(|l| l.experiment == exp.name() && l.waiting.is_some()) {
+            let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
+            progress.add(todo.len(), todo.iter().map(|r| estimated_seconds(&r.config)).sum());
+        }
         if data.is_none() && planned.iter().any(|r| r.done.is_none()) {
             data = Some(load_data(&opts.data_dir)?);
         }
