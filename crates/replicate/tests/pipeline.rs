@@ -13,7 +13,7 @@ use replicate::runner;
 
 mod common;
 
-use common::{column, data_dir, options, temp_dir};
+use common::{column, data_dir, options, replicate, succeed, temp_dir};
 
 #[test]
 fn corrupt_truncated_and_missing_data_give_clear_errors() {
@@ -132,24 +132,8 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
 #[test]
 fn an_interrupted_sweep_resumes_without_redoing_finished_runs() {
     let results = temp_dir("resume");
-    let data = data_dir();
-    let sweep = ["--set", "seed=1,2,3", "--set", "iterations=60"];
-    let bin = env!("CARGO_BIN_EXE_replicate");
-    let mut child = Command::new(bin)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--results-dir",
-            results.to_str().unwrap(),
-            "run",
-            "softmax-baseline",
-            "--profile",
-            "smoke",
-        ])
-        .args(sweep)
-        .env("REPLICATE_PLAIN_PROGRESS", "1")
-        .spawn()
-        .unwrap();
+    let args = ["run", "softmax-baseline", "--profile", "smoke", "--set", "seed=1,2,3", "--set", "iterations=60"];
+    let mut child = replicate(&results, &args).spawn().unwrap();
     // Interrupt as soon as the first run is recorded.
     let store = Store::new(&results, "softmax-baseline");
     let started = Instant::now();
@@ -171,21 +155,7 @@ fn an_interrupted_sweep_resumes_without_redoing_finished_runs() {
     );
     let seconds_before = column(&first, "train_seconds");
 
-    let out = Command::new(bin)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--results-dir",
-            results.to_str().unwrap(),
-            "run",
-            "softmax-baseline",
-            "--profile",
-            "smoke",
-        ])
-        .args(sweep)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = succeed(replicate(&results, &args));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("{} runs executed, {} already recorded", 3 - done_before.len(), done_before.len())),
