@@ -98,6 +98,10 @@ struct RunArgs {
     /// Run only shard i of n of the planned runs (e.g. 0/4), for batch schedulers.
     #[arg(long)]
     shard: Option<String>,
+    /// Minutes between a run's checkpoints (a stopped run resumes from its last one; 0: at every
+    /// logged step).
+    #[arg(long, default_value_t = 5.0, value_name = "MINUTES")]
+    checkpoint_minutes: f64,
 }
 
 impl RunArgs {
@@ -128,6 +132,9 @@ impl RunArgs {
                 }
             }
         };
+        let checkpoint_every = std::time::Duration::try_from_secs_f64(self.checkpoint_minutes * 60.0)
+            .ok()
+            .with_context(|| format!("--checkpoint-minutes takes minutes ≥ 0, got {}", self.checkpoint_minutes))?;
         Ok(RunOptions {
             plan: PlanOptions {
                 profile: Profile::parse(&self.profile)?,
@@ -138,6 +145,7 @@ impl RunArgs {
             },
             data_dir: cli.data_dir()?,
             device,
+            checkpoint_every,
         })
     }
 }

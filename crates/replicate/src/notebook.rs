@@ -111,11 +111,10 @@ pub fn load_or_run(experiment: &str) -> anyhow::Result<crate::Results> {
     let profile = crate::Profile::parse(&std::env::var("REPLICATE_PROFILE").unwrap_or_else(|_| "quick".into()))?;
     eprintln!("{} has no results yet: running it on the {} profile", experiment, profile.name());
     let exp = crate::experiments::find(experiment)?;
-    let opts = crate::RunOptions {
-        plan: crate::runner::PlanOptions::new(profile, &results_dir),
-        data_dir: crate::util::default_data_dir()?,
-        device: candle_core::Device::Cpu,
-    };
+    let opts = crate::RunOptions::new(
+        crate::runner::PlanOptions::new(profile, &results_dir),
+        &crate::util::default_data_dir()?,
+    );
     crate::runner::run_experiment(exp, &opts, None)?;
     Ok(results)
 }

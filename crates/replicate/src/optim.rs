@@ -63,6 +63,26 @@ impl Sgd {
         }
         Ok(())
     }
+
+    /// The velocities, by parameter position (none before a parameter's first step).
+    pub fn velocities(&self) -> impl Iterator<Item = (usize, &Tensor)> {
+        self.velocity.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (i, v)))
+    }
+
+    /// Sets the velocities (for a resumed run): `saved` pairs positions with tensors shaped as
+    /// their parameters; on an error nothing has changed.
+    pub fn set_velocities(&mut self, params: &Params, saved: Vec<(usize, Tensor)>) -> Result<()> {
+        let shapes: Vec<&[usize]> = params.iter().map(|p| p.var.as_tensor().dims()).collect();
+        let mut velocity = vec![None; params.len()];
+        for (i, v) in saved {
+            match shapes.get(i) {
+                Some(shape) if *shape == v.dims() => velocity[i] = Some(v.detach()),
+                _ => candle_core::bail!("a saved velocity (parameter {i}, shape {:?}) fits no parameter", v.dims()),
+            }
+        }
+        self.velocity = velocity;
+        Ok(())
+    }
 }
 
 /// lr(step) = base · γ^(number of milestones ≤ step), Caffe's "multistep".

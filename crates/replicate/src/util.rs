@@ -7,6 +7,21 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// Marks a file put in place. With `REPLICATE_CRASH_AFTER_WRITES=n` (for tests that stop a
+/// process between any two writes) the n-th such file is this process's last: it aborts right
+/// after it, leaving what a `kill -9` at that point would.
+pub fn wrote(path: &Path) {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let limit = LIMIT.get_or_init(|| std::env::var("REPLICATE_CRASH_AFTER_WRITES").ok().and_then(|v| v.parse().ok()));
+    if let Some(limit) = *limit {
+        if WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == limit {
+            eprintln!("REPLICATE_CRASH_AFTER_WRITES: stopping after write {limit}, {}", path.display());
+            std::process::abort();
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file and an interrupted write leaves the old one intact.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -17,7 +32,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        wrote(path);
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -205,17 +205,14 @@ fn training_curves_match_candle_step_for_step() {
     replicate::data::fetch(&data_dir, mirror.as_deref()).expect("this test needs MNIST: run `just data`");
     let results = std::env::temp_dir().join(format!("replicate-kernels-curves-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&results);
-    let opts = RunOptions {
-        plan: PlanOptions {
-            overrides: [("iterations", "20"), ("log_every", "1"), ("kernels", "fast,candle")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..PlanOptions::new(Profile::Smoke, &results)
-        },
-        data_dir,
-        device: DEV,
+    let plan = PlanOptions {
+        overrides: [("iterations", "20"), ("log_every", "1"), ("kernels", "fast,candle")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..PlanOptions::new(Profile::Smoke, &results)
     };
+    let opts = RunOptions { device: DEV, ..RunOptions::new(plan, &data_dir) };
     runner::run_experiment(experiments::find("softmax-baseline").unwrap(), &opts, None).unwrap();
     let curves = Store::new(&results, "softmax-baseline").load("curves").unwrap();
     let losses = |kernels: &str| -> Vec<f64> {

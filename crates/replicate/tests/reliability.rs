@@ -222,3 +222,104 @@ fn one_and_two_threads_give_identical_tables() {
     }
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// runs, curves and features of an experiment without wall-clock columns or source paths.
+fn deterministic_tables(results: &std::path::Path, experiment: &str) -> Vec<Table> {
+    let store = Store::new(results, experiment);
+    let timing = ["train_seconds", "images_per_second", "finished_at_unix"];
+    ["runs", "curves", "features"]
+        .iter()
+        .map(|name| {
+            let mut table = store.load(name).unwrap();
+            for row in &mut table.rows {
+                row.retain(|(n, _)| !timing.contains(&n.as_str()));
+            }
+            table.source.clear();
+            table
+        })
+        .collect()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A run is recorded only with all its rows, and a process stopped after any one write (a
+/// checkpoint, a table, a figure, the report) and started again ends with the tables of a run
+/// never stopped: resumed from its last checkpoint (weights, velocities, the objective's centers
+/// or margin state, the sampler's position and generator, the curves so far). The three
+/// experiments cover every objective with a state and both samplers.
+#[test]
+fn a_stop_after_any_write_resumes_to_the_tables_of_a_run_never_stopped() {
+    let root = temp_dir("stop-after-write");
+    let cases: [(&str, &[&str]); 3] = [
+        ("center-loss", &["--set", "lambda=0.1", "--set", "center_update=caffe"]),
+        ("deepid2", &["--set", "lambda=0.05", "--set", "iterations=12", "--set", "log_every=3"]),
+        ("facenet", &["--set", "feature_dim=8", "--set", "mining=semi_hard"]),
+    ];
+    for (experiment, sets) in cases {
+        let args = [&["run", experiment, "--profile", "smoke"][..], sets].concat();
+        let reference = root.join(format!("{experiment}-never-stopped"));
+        succeed(replicate(&reference, &args));
+        let expected = deterministic_tables(&reference, experiment);
+        let args = [&args[..], &["--checkpoint-minutes", "0"]].concat();
+        let mut resumed = 0;
+        for n in 1.. {
+            let dir = root.join(format!("{experiment}-{n}"));
+            let mut stopped = replicate(&dir, &args);
+            stopped.env("REPLICATE_CRASH_AFTER_WRITES", n.to_string());
+            let out = stopped.output().unwrap();
+            if out.status.success() {
+                assert!(n > 4, "{experiment}: only {} writes", n - 1);
+                break;
+            }
+            assert!(stderr(&out).contains(&format!("stopping after write {n}")), "{}", stderr(&out));
+            let again = succeed(replicate(&dir, &args));
+            if stderr(&again).contains("resuming at step") {
+                resumed += 1;
+            }
+            assert!(
+                deterministic_tables(&dir, experiment) == expected,
+                "{experiment}: stopped after write {n} and started again, the tables differ from a run never stopped"
+            );
+            let left: Vec<_> = files_under(&dir)
+                .into_iter()
+                .filter(|p| p.to_string_lossy().contains(".tmp") || p.extension().is_some_and(|e| e == "safetensors"))
+                .collect();
+            assert!(left.is_empty(), "{experiment}: left behind after write {n}: {left:?}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        assert!(resumed >= 2, "{experiment}: resumed from a checkpoint {resumed} times");
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Problem 8: seeds above i64::MAX were refused (the table cells held i64 only).
+#[test]
+fn every_u64_seed_is_recorded_exactly_and_found_again() {
+    let results = temp_dir("u64-seeds");
+    let seeds = "18446744073709551615,9223372036854775808,3";
+    let args =
+        ["run", "softmax-baseline", "--profile", "smoke", "--set", &format!("seed={seeds}"), "--set", "iterations=3"];
+    succeed(replicate(&results, &args));
+    let runs = runs_of(&results, "softmax-baseline");
+    let mut recorded: Vec<u64> = runs.records().map(|r| r.num("seed").unwrap() as u64).collect();
+    recorded.sort_unstable();
+    assert_eq!(recorded, [3, 9223372036854775808, 18446744073709551615]);
+    let mut exact: Vec<String> = column(&runs, "seed").iter().map(|c| format!("{c:?}")).collect();
+    exact.sort();
+    assert_eq!(exact, ["I64(3)", "U64(18446744073709551615)", "U64(9223372036854775808)"]);
+    let again = succeed(replicate(&results, &args));
+    assert!(stderr(&again).contains("0 to do, 3 already recorded"), "{}", stderr(&again));
+    std::fs::remove_dir_all(results).unwrap();
+}

@@ -152,9 +152,10 @@ fn short(v: &Value) -> String {
 fn parse_like(template: &Value, raw: &str, key: &str) -> Result<Value> {
     Ok(match template {
         Value::Bool(_) => Value::Bool(raw.parse().with_context(|| format!("{key} takes true or false, got {raw:?}"))?),
-        Value::Number(n) if n.is_u64() || n.is_i64() => match raw.parse::<i64>() {
-            Ok(i) => Value::from(i),
-            Err(_) => bail!("{key} takes an integer, got {raw:?}"),
+        Value::Number(n) if n.is_u64() || n.is_i64() => match (raw.parse::<i64>(), raw.parse::<u64>()) {
+            (Ok(i), _) => Value::from(i),
+            (_, Ok(u)) => Value::from(u),
+            _ => bail!("{key} takes an integer, got {raw:?}"),
         },
         Value::Number(_) => {
             let x: f64 = if raw == "inf" || raw == "∞" {
@@ -184,6 +185,8 @@ pub struct RunContext<'a> {
     /// The run's name (experiment and swept values), the same however the plan is split or
     /// resumed: notes that are stored name the run by it.
     pub run_label: String,
+    /// Where the run saves its state every few minutes and resumes from (none: never saved).
+    pub checkpoint: Option<crate::train::Checkpoint>,
 }
 
 /// What one run produced (the runner adds the manifest and config columns).

@@ -11,7 +11,7 @@ use crate::nn::{BackboneConfig, HeadKind, Kernels, Model};
 use crate::objectives::Objective;
 use crate::optim::{MultiStep, SgdConfig};
 use crate::results::{Cell, Record, Row, Table, STATUS_DIVERGED, STATUS_FINISHED};
-use crate::train::{embed, train, CurveRow, Diverged, Embedded, EvalHook, Feed, TrainConfig};
+use crate::train::{embed, train, CurveRow, Diverged, Embedded, EvalHook, Feed, Tracking, TrainConfig};
 use crate::util::rng_for;
 
 use super::{Profile, RunContext, RunOutcome};
@@ -229,7 +229,7 @@ pub fn train_or_diverge(
         &common.train_config(),
         ctx.device,
         eval,
-        &ctx.progress_label,
+        &Tracking { label: &ctx.progress_label, checkpoint: ctx.checkpoint.as_ref() },
     ) {
         Ok(t) => {
             Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second })

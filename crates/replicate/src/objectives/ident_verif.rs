@@ -10,9 +10,11 @@
 //! λ = ∞ trains on verification alone; m is fixed, or re-set every few steps to the distance
 //! threshold that best separates that window's pairs (the paper does not learn m by gradient).
 
+use std::collections::HashMap;
+
 use candle_core::{Result, Tensor};
 
-use super::{logits, LossTerms, Objective};
+use super::{logits, saved, LossTerms, Objective};
 use crate::losses::distance::{pairwise_squared, to_host};
 use crate::losses::{contrastive_loss, softmax_loss, ContrastiveForm};
 use crate::metrics::verification::best_threshold;
@@ -98,6 +100,29 @@ impl Objective for IdentVerif {
             self.recent.0.clear();
             self.recent.1.clear();
         }
+        Ok(())
+    }
+
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let device = candle_core::Device::Cpu;
+        let same: Vec<u8> = self.recent.1.iter().map(|&s| s as u8).collect();
+        Ok(vec![
+            ("margin".into(), Tensor::new(&[self.margin], &device)?),
+            ("recent_distances".into(), Tensor::new(self.recent.0.as_slice(), &device)?),
+            ("recent_same".into(), Tensor::new(same.as_slice(), &device)?),
+        ])
+    }
+
+    fn restore(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        let margin = saved(state, "margin")?.to_vec1::<f64>()?;
+        let distances = saved(state, "recent_distances")?.to_vec1::<f64>()?;
+        let same = saved(state, "recent_same")?.to_vec1::<u8>()?;
+        let [margin] = margin[..] else { candle_core::bail!("the saved margin is not one number") };
+        if distances.len() != same.len() {
+            candle_core::bail!("the saved pair distances and same-class flags differ in length");
+        }
+        self.margin = margin;
+        self.recent = (distances, same.into_iter().map(|s| s != 0).collect());
         Ok(())
     }
 }

@@ -9,6 +9,8 @@ pub mod softmax;
 pub mod softmax_center;
 pub mod triplet;
 
+use std::collections::HashMap;
+
 use candle_core::{Result, Tensor};
 
 use crate::nn::ModelOutput;
@@ -46,6 +48,22 @@ pub trait Objective {
     fn diverged(&self, _terms: &[(&'static str, f64)]) -> Option<String> {
         None
     }
+
+    /// The state `after_step` keeps (centers, a margin and the distances it is chosen from), for
+    /// a checkpoint; parameters the optimiser trains are the model's and are saved with it.
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(Vec::new())
+    }
+
+    /// Takes back what [`Objective::state`] returned.
+    fn restore(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The tensor `name` of a saved objective state, or an error naming it.
+fn saved<'a>(state: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
+    state.get(name).ok_or_else(|| candle_core::Error::Msg(format!("the saved objective state has no {name:?}")))
 }
 
 /// The classifier logits of a model output, or an error naming the objective that needs them.

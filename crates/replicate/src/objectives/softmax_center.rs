@@ -8,9 +8,11 @@
 //! Variant: the paper's update with a fixed α, or caffe-face's (Δc applied by the solver with the
 //! current learning rate and momentum).
 
+use std::collections::HashMap;
+
 use candle_core::{Device, Result, Tensor};
 
-use super::{logits, LossTerms, Objective};
+use super::{logits, saved, LossTerms, Objective};
 use crate::losses::{softmax_loss, CenterLoss};
 use crate::nn::ModelOutput;
 use crate::optim::MultiStep;
@@ -94,5 +96,20 @@ impl Objective for SoftmaxCenter {
                 self.center.set_centers(moved)
             }
         }
+    }
+
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut state = vec![("centers".to_string(), self.center.centers().clone())];
+        state.extend(self.velocity.iter().map(|v| ("center_velocity".to_string(), v.clone())));
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        let centers = saved(state, "centers")?;
+        let device = self.center.centers().device().clone();
+        let velocity = state.get("center_velocity").map(|v| v.to_device(&device)).transpose()?;
+        self.center.set_centers(centers.to_device(&device)?)?;
+        self.velocity = velocity;
+        Ok(())
     }
 }

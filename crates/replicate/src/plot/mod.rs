@@ -69,7 +69,9 @@ pub fn save<F: Figure>(base: &Path, figure: &F) -> Result<Vec<PathBuf>> {
             root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", svg.display()))?;
         }
         std::fs::rename(&tmp_png, &png)?;
+        crate::util::wrote(&png);
         std::fs::rename(&tmp_svg, &svg)?;
+        crate::util::wrote(&svg);
         Ok(())
     })();
     if written.is_err() {

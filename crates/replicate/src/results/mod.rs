@@ -115,6 +115,24 @@ pub fn git_state() -> &'static (String, bool) {
     })
 }
 
+/// The folder of an experiment's results that holds the checkpoints of runs not yet recorded.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+
+/// What a checkpoint must have been written by to be resumed: the run and the build (the
+/// commit, and the binary itself when the tree has uncommitted changes).
+pub fn checkpoint_identity(run_id: &str) -> String {
+    let (commit, dirty) = git_state();
+    let build = if *dirty {
+        let binary = std::env::current_exe().and_then(std::fs::metadata);
+        let stamp =
+            binary.ok().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        format!(" (uncommitted changes, binary of {})", stamp.map(|d| d.as_nanos()).unwrap_or(0))
+    } else {
+        String::new()
+    };
+    format!("{run_id} at {commit}{build}")
+}
+
 /// Everything one finished run adds to its experiment's tables.
 pub struct RunRecord {
     pub manifest: Manifest,
@@ -171,7 +189,15 @@ impl Store {
     /// Removes the temporaries that killed writers left in this experiment's directory (see
     /// [`crate::util::remove_stale_temporaries`]); live writers' stay.
     pub fn remove_stale_temporaries(&self) -> Result<usize> {
-        Ok(crate::util::remove_stale_temporaries(&self.dir)?)
+        let checkpoints = self.dir.join(CHECKPOINTS_DIR);
+        let in_checkpoints =
+            if checkpoints.is_dir() { crate::util::remove_stale_temporaries(&checkpoints)? } else { 0 };
+        Ok(crate::util::remove_stale_temporaries(&self.dir)? + in_checkpoints)
+    }
+
+    /// Where a run of this experiment keeps its checkpoint until it is recorded.
+    pub fn checkpoint_path(&self, run_id: &str) -> PathBuf {
+        self.dir.join(CHECKPOINTS_DIR).join(format!("{run_id}.safetensors"))
     }
 
     /// Fails, before any training, unless this directory can be created and written and every

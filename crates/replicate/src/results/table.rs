@@ -14,6 +14,8 @@ use polars::prelude::{
 pub enum Cell {
     F64(f64),
     I64(i64),
+    /// An integer above i64::MAX (a seed may be any u64); smaller ones are `I64`.
+    U64(u64),
     Str(String),
     Bool(bool),
     Null,
@@ -36,7 +38,7 @@ impl From<i64> for Cell {
 }
 impl From<u64> for Cell {
     fn from(v: u64) -> Self {
-        Cell::I64(v as i64)
+        i64::try_from(v).map(Cell::I64).unwrap_or(Cell::U64(v))
     }
 }
 impl From<usize> for Cell {
@@ -71,9 +73,11 @@ impl Cell {
         match v {
             serde_json::Value::Null => Cell::Null,
             serde_json::Value::Bool(b) => Cell::Bool(*b),
-            serde_json::Value::Number(n) => {
-                n.as_i64().map(Cell::I64).unwrap_or_else(|| Cell::F64(n.as_f64().unwrap_or(f64::NAN)))
-            }
+            serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Cell::I64(i),
+                (None, Some(u)) => Cell::U64(u),
+                _ => Cell::F64(n.as_f64().unwrap_or(f64::NAN)),
+            },
             serde_json::Value::String(s) => Cell::Str(s.clone()),
             other => Cell::Str(other.to_string()),
         }
@@ -83,6 +87,7 @@ impl Cell {
         match self {
             Cell::F64(v) => Some(*v),
             Cell::I64(v) => Some(*v as f64),
+            Cell::U64(v) => Some(*v as f64),
             _ => None,
         }
     }
@@ -159,6 +164,7 @@ impl Table {
                     Cell::I64(_) => Some(1),
                     Cell::Str(_) => Some(2),
                     Cell::Bool(_) => Some(3),
+                    Cell::U64(_) => Some(4),
                     Cell::Null => None,
                 })
                 .collect();
@@ -171,7 +177,17 @@ impl Table {
                     pname,
                     cells.iter().map(|c| if let Cell::I64(v) = c { Some(*v) } else { None }).collect::<Vec<_>>(),
                 )
-            } else if kinds.iter().all(|&k| k <= 1) {
+            } else if kinds.contains(&4)
+                && cells.iter().all(|c| !matches!(c, Cell::I64(v) if *v < 0))
+                && kinds.iter().all(|&k| k == 1 || k == 4)
+            {
+                let unsigned = |c: &Cell| match c {
+                    Cell::U64(v) => Some(*v),
+                    Cell::I64(v) => Some(*v as u64),
+                    _ => None,
+                };
+                Column::new(pname, cells.iter().map(|c| unsigned(c)).collect::<Vec<_>>())
+            } else if kinds.iter().all(|&k| k <= 1 || k == 4) {
                 Column::new(pname, cells.iter().map(|c| c.as_f64()).collect::<Vec<_>>())
             } else if all(3) {
                 Column::new(
@@ -188,6 +204,7 @@ impl Table {
                             Cell::Str(s) => Some(s.clone()),
                             Cell::F64(v) => Some(v.to_string()),
                             Cell::I64(v) => Some(v.to_string()),
+                            Cell::U64(v) => Some(v.to_string()),
                             Cell::Bool(v) => Some(v.to_string()),
                         })
                         .collect::<Vec<_>>(),
@@ -210,10 +227,14 @@ impl Table {
                         row.push((name.clone(), v.map(Cell::F64).unwrap_or(Cell::Null)));
                     }
                 }
+                DataType::UInt64 => {
+                    for (row, v) in rows.iter_mut().zip(series.u64()?.iter()) {
+                        row.push((name.clone(), v.map(Cell::from).unwrap_or(Cell::Null)));
+                    }
+                }
                 DataType::Int64
                 | DataType::Int32
                 | DataType::UInt32
-                | DataType::UInt64
                 | DataType::Int8
                 | DataType::UInt8
                 | DataType::Int16
@@ -278,6 +299,7 @@ impl<'a> Record<'a> {
             Cell::Null => Ok(None),
             Cell::F64(v) => Ok(Some(*v)),
             Cell::I64(v) => Ok(Some(*v as f64)),
+            Cell::U64(v) => Ok(Some(*v as f64)),
             Cell::Str(s) if s == "inf" => Ok(Some(f64::INFINITY)),
             Cell::Str(s) => s
                 .parse()
@@ -366,8 +388,14 @@ mod tests {
                     ("x".into(), 1.5.into()),
                     ("n".into(), 3i64.into()),
                     ("ok".into(), true.into()),
+                    ("seed".into(), u64::MAX.into()),
                 ],
-                vec![("run_id".into(), "b".into()), ("n".into(), 4i64.into()), ("extra".into(), 2.0.into())],
+                vec![
+                    ("run_id".into(), "b".into()),
+                    ("n".into(), 4i64.into()),
+                    ("extra".into(), 2.0.into()),
+                    ("seed".into(), 7u64.into()),
+                ],
             ],
             source: "a test table".into(),
         };
@@ -379,6 +407,9 @@ mod tests {
         assert_eq!(Table::get(&back.rows[0], "x"), Some(&Cell::F64(1.5)));
         assert_eq!(Table::get(&back.rows[1], "x"), Some(&Cell::Null));
         assert_eq!(Table::get(&back.rows[1], "n"), Some(&Cell::I64(4)));
+        // Any u64 seed comes back exactly, beside small ones in the same column.
+        assert_eq!(Table::get(&back.rows[0], "seed"), Some(&Cell::U64(u64::MAX)));
+        assert_eq!(Table::get(&back.rows[1], "seed"), Some(&Cell::I64(7)));
         assert_eq!(Table::get(&back.rows[0], "ok"), Some(&Cell::Bool(true)));
         assert_eq!(read_parquet_metadata(&path).unwrap(), vec![("k".to_string(), "v".to_string())]);
         std::fs::remove_dir_all(dir).unwrap();

@@ -6,6 +6,7 @@ pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
@@ -15,8 +16,9 @@ use sha2::{Digest, Sha256};
 use crate::data::Mnist;
 use crate::experiments::{find, registry, Experiment, Profile, RunContext, Waiting};
 use crate::progress::{fmt_secs, PlanProgress};
-use crate::results::{Cell, Manifest, RunRecord, Selection, Selections, Store, STATUS_FINISHED};
+use crate::results::{checkpoint_identity, Cell, Manifest, RunRecord, Selection, Selections, Store, STATUS_FINISHED};
 use crate::say;
+use crate::train::Checkpoint;
 
 /// One planned run.
 #[derive(Debug, Clone)]
@@ -58,7 +60,10 @@ pub fn config_hash(trainer: &str, training: &Map<String, Value>) -> String {
 fn canonical(cell: &Cell) -> String {
     match cell {
         Cell::F64(v) => format!("{v:?}"),
-        Cell::I64(v) => format!("{:?}", *v as f64),
+        // As a float where that is exact, so 2 and 2.0 read alike; beyond 2^53 the digits.
+        Cell::I64(v) if v.unsigned_abs() < 1 << 53 => format!("{:?}", *v as f64),
+        Cell::I64(v) => v.to_string(),
+        Cell::U64(v) => v.to_string(),
         Cell::Str(s) => s.parse::<f64>().map(|v| format!("{v:?}")).unwrap_or_else(|_| s.clone()),
         Cell::Bool(b) => b.to_string(),
         Cell::Null => "null".into(),
@@ -108,6 +113,18 @@ pub struct RunOptions {
     pub plan: PlanOptions,
     pub data_dir: PathBuf,
     pub device: Device,
+    /// Time between a run's checkpoints (zero: at every logged step).
+    pub checkpoint_every: Duration,
+}
+
+/// Checkpoints every five minutes: a stopped run loses at most that much.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+impl RunOptions {
+    /// On the CPU, with checkpoints every [`CHECKPOINT_EVERY`].
+    pub fn new(plan: PlanOptions, data_dir: &Path) -> Self {
+        RunOptions { plan, data_dir: data_dir.to_path_buf(), device: Device::Cpu, checkpoint_every: CHECKPOINT_EVERY }
+    }
 }
 
 /// The runs of an experiment, with whether each is already recorded. A recorded run is found by
@@ -278,6 +295,10 @@ pub fn run_experiment_with(
         eprintln!("{}: {shared} runs shared with experiments of the same trainer, copied", exp.name());
     }
     update_identities(&store, &planned)?;
+    // A process stopped between recording a run and removing its checkpoint leaves one behind.
+    for run in planned.iter().filter(|r| r.done.is_some()) {
+        Checkpoint::new(store.checkpoint_path(&run.run_id), String::new(), CHECKPOINT_EVERY).remove()?;
+    }
     eprintln!(
         "{}: {} runs planned ({} to do, {} already recorded) on the {} profile",
         exp.name(),
@@ -306,6 +327,11 @@ pub fn run_experiment_with(
             run_id: &run.run_id,
             progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label),
             run_label: format!("{} {}", exp.name(), run.label),
+            checkpoint: Some(Checkpoint::new(
+                store.checkpoint_path(&run.run_id),
+                checkpoint_identity(&run.run_id),
+                opts.checkpoint_every,
+            )),
         };
         let outcome = exp.run(&ctx, &run.config).with_context(|| format!("{} run {}", exp.name(), run.run_id))?;
         let device = format!("{:?}", opts.device.location());
@@ -319,6 +345,9 @@ pub fn run_experiment_with(
         summary.extend(run.config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
         summary.extend(outcome.metrics);
         store.record(&RunRecord { manifest, summary, tables: outcome.tables })?;
+        if let Some(checkpoint) = &ctx.checkpoint {
+            checkpoint.remove().with_context(|| format!("cannot remove {}", checkpoint.path().display()))?;
+        }
         if outcome.status != STATUS_FINISHED {
             eprintln!("{}: run {} ended {}: {}", exp.name(), run.run_id, outcome.status, outcome.note);
             report.not_finished.push((run.run_id.clone(), outcome.status.clone()));

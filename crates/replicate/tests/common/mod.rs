@@ -28,14 +28,11 @@ pub fn data_dir() -> PathBuf {
 
 /// The smoke profile with these overrides, on `results`.
 pub fn options(results: &Path, overrides: &[(&str, &str)]) -> RunOptions {
-    RunOptions {
-        plan: PlanOptions {
-            overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            ..PlanOptions::new(Profile::Smoke, results)
-        },
-        data_dir: data_dir(),
-        device: candle_core::Device::Cpu,
-    }
+    let plan = PlanOptions {
+        overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..PlanOptions::new(Profile::Smoke, results)
+    };
+    RunOptions::new(plan, &data_dir())
 }
 
 /// `replicate --data-dir … --results-dir <results> <args>`, not yet started.

@@ -1,6 +1,8 @@
 //! The one training loop. An experiment supplies an [`Objective`] (its loss terms, and any state
 //! it updates outside autograd); the trainer does the batching, the optimiser, the schedule,
-//! periodic evaluation, logging, progress and the divergence check.
+//! periodic evaluation, logging, progress, checkpoints and the divergence check.
+
+pub mod checkpoint;
 
 use std::time::Instant;
 
@@ -11,6 +13,8 @@ use crate::nn::Model;
 use crate::objectives::{LossTerms, Objective};
 use crate::optim::{MultiStep, Sgd, SgdConfig};
 use crate::progress::Progress;
+
+pub use checkpoint::Checkpoint;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
@@ -60,7 +64,14 @@ pub struct Feed<'a> {
     pub sampler: &'a mut dyn BatchSampler,
 }
 
-/// Trains `model` with `objective` on the batches of `feed`.
+/// How a run shows and keeps its progress: the progress bar's label, and the checkpoint it
+/// resumes from and saves to (none: it starts at step 0 and saves nothing).
+pub struct Tracking<'a> {
+    pub label: &'a str,
+    pub checkpoint: Option<&'a Checkpoint>,
+}
+
+/// Trains `model` with `objective` on the batches of `feed`, from the checkpoint if there is one.
 pub fn train(
     model: &Model,
     objective: &mut dyn Objective,
@@ -68,18 +79,34 @@ pub fn train(
     cfg: &TrainConfig,
     device: &Device,
     eval: &mut EvalHook<'_>,
-    label: &str,
+    tracking: &Tracking<'_>,
 ) -> anyhow::Result<Trained> {
     let Feed { split, sampler } = feed;
     let mut optimiser = Sgd::new(cfg.sgd, &model.params);
     let mut curves = Vec::new();
     let mut sums: Vec<(String, f64)> = Vec::new();
     let mut interval = 0u64;
-    let mut progress = Progress::new(label, cfg.iterations);
+    let mut progress = Progress::new(tracking.label, cfg.iterations);
     let start = Instant::now();
-    let mut eval_seconds = 0.0;
+    // Evaluation and checkpoint writing are not training time.
+    let mut other_seconds = 0.0;
     let mut images = 0u64;
-    for step in 0..cfg.iterations {
+    let mut first_step = 0;
+    let mut earlier_seconds = 0.0;
+    if let Some(checkpoint) = tracking.checkpoint {
+        if let Some(at) = checkpoint.resume(model, &mut optimiser, objective, sampler)? {
+            eprintln!(
+                "{}: resuming at step {} of {} from {}",
+                tracking.label,
+                at.step,
+                cfg.iterations,
+                checkpoint.path().display()
+            );
+            (first_step, images, earlier_seconds, curves) = (at.step, at.images, at.train_seconds, at.curves);
+            progress.update(first_step, "resumed");
+        }
+    }
+    for step in first_step..cfg.iterations {
         let lr = cfg.lr.at(step);
         let indices = sampler.next_batch();
         images += indices.len() as u64;
@@ -126,7 +153,7 @@ pub fn train(
             if eval_now {
                 let t = Instant::now();
                 values.extend(eval(model, step + 1)?);
-                eval_seconds += t.elapsed().as_secs_f64();
+                other_seconds += t.elapsed().as_secs_f64();
             }
             let message = values
                 .iter()
@@ -138,10 +165,20 @@ pub fn train(
             curves.push(CurveRow { step: step + 1, epoch: sampler.epochs(), lr, values });
             sums.clear();
             interval = 0;
+            match tracking.checkpoint {
+                Some(checkpoint) if !last && checkpoint.due() => {
+                    let t = Instant::now();
+                    let train_seconds = earlier_seconds + start.elapsed().as_secs_f64() - other_seconds;
+                    let at = checkpoint::Position { step: step + 1, images, train_seconds, curves: curves.clone() };
+                    checkpoint.save(model, &optimiser, objective, sampler, &at)?;
+                    other_seconds += t.elapsed().as_secs_f64();
+                }
+                _ => {}
+            }
         }
     }
     progress.finish();
-    let seconds = start.elapsed().as_secs_f64() - eval_seconds;
+    let seconds = earlier_seconds + start.elapsed().as_secs_f64() - other_seconds;
     Ok(Trained { curves, seconds, images_per_second: images as f64 / seconds.max(1e-9) })
 }
 
