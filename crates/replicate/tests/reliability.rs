@@ -23,33 +23,40 @@ fn stderr(out: &std::process::Output) -> String {
 /// without its features) and collided on figure temporaries.
 #[test]
 fn concurrent_writers_of_one_results_dir_lose_nothing() {
-    let results = temp_dir("concurrent");
-    let children: Vec<_> = (0..4)
-        .map(|i| {
-            let shard = format!("{i}/4");
-            let args =
-                ["run", "softmax-baseline", "--profile", "smoke", "--set", "seed=1,2,3,4", "--set", "iterations=3"];
-            let mut command = replicate(&results, &args);
-            command.args(["--shard", &shard]).stdout(Stdio::null()).stderr(Stdio::piped());
-            command.spawn().unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+    // Six writers with 2,500 feature rows each: without the lock, 8 of 10 such rounds lost rows
+    // (4 writers of 600 rows: 1 of 3). Two rounds, so a missing lock is all but certain to show.
+    for round in 0..2 {
+        let results = temp_dir(&format!("concurrent-{round}"));
+        let args =
+            ["run", "softmax-baseline", "--profile", "smoke", "--set", "seed=1,2,3,4,5,6", "--set", "iterations=3"];
+        let children: Vec<_> = (0..6)
+            .map(|i| {
+                let mut command = replicate(&results, &args);
+                command.args(["--set", "plot_points=5000", "--shard", &format!("{i}/6")]);
+                command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        let store = Store::new(&results, "softmax-baseline");
+        let runs = store.load("runs").unwrap();
+        assert_eq!(runs.rows.len(), 6, "round {round}");
+        let features = store.load("features").unwrap();
+        let curves = store.load("curves").unwrap();
+        for id in column(&runs, "run_id") {
+            let id = id.as_str().unwrap().to_string();
+            let count = |t: &Table| t.records().filter(|r| r.run_id().unwrap() == id).count();
+            assert_eq!(
+                count(&features),
+                2_500,
+                "round {round}, {id}: the smoke profile's 2,000 train and 500 test images"
+            );
+            assert!(count(&curves) > 0, "round {round}: {id} has no curves");
+        }
+        std::fs::remove_dir_all(results).unwrap();
     }
-    let store = Store::new(&results, "softmax-baseline");
-    let runs = store.load("runs").unwrap();
-    assert_eq!(runs.rows.len(), 4);
-    let features = store.load("features").unwrap();
-    let curves = store.load("curves").unwrap();
-    for id in column(&runs, "run_id") {
-        let id = id.as_str().unwrap().to_string();
-        let count = |t: &Table| t.records().filter(|r| r.run_id().unwrap() == id).count();
-        assert_eq!(count(&features), 600, "{id}: 300 train and 300 test features");
-        assert!(count(&curves) > 0, "{id} has no curves");
-    }
-    std::fs::remove_dir_all(results).unwrap();
 }
 
 /// Problem 3: an unwritable or damaged results directory, or `plot_points=0`, failed only after
