@@ -38,8 +38,20 @@ run experiment *args: data
 # Python, notebooks.
 test: data lint
     cargo test --release --locked
+    just kernels-avx2
     just smoke-tables
     REPLICATE_PROFILE=smoke just notebooks
+
+# The kernels' tests again on the AVX2 path, where the CPU has a wider one (AVX-512): one build
+# tests both paths.
+kernels-avx2:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx2 /proc/cpuinfo; then
+        REPLICATE_ISA=avx2 cargo test --release --locked --test kernels
+    else
+        echo "kernels-avx2: this CPU's widest path is AVX2 or narrower, which the tests above ran on"
+    fi
 
 # rustfmt (rustfmt.toml) and clippy with every warning an error.
 lint:

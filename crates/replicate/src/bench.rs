@@ -103,6 +103,24 @@ pub fn mining_ms(mining: Mining, batch: usize, dim: usize, classes: usize) -> Re
         })?)
 }
 
+/// The machine a benchmark ran on: CPU model, the instruction set the kernels use, threads.
+pub fn machine() -> String {
+    let isa = crate::nn::kernels::isa::isa();
+    let detected = crate::nn::kernels::isa::Isa::detected();
+    let forced = if isa == detected {
+        String::new()
+    } else {
+        format!(", forced by REPLICATE_ISA (widest here: {})", detected.name())
+    };
+    format!(
+        "CPU: {} ({}); kernels' matrix products: {}{forced}; {} threads",
+        crate::util::cpu_model(),
+        crate::util::cpu_features(),
+        isa.name(),
+        rayon::current_num_threads()
+    )
+}
+
 /// Prints the benchmark tables.
 pub fn run(quick: bool) -> Result<()> {
     let runs = if quick { 3 } else { 7 };

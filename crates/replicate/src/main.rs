@@ -166,6 +166,7 @@ fn main() -> ExitCode {
 const EXIT_NOT_FOUND: u8 = 3;
 
 fn run(cli: &Cli) -> Result<ExitCode> {
+    replicate::nn::kernels::isa::Isa::from_env().map_err(anyhow::Error::msg)?;
     match &cli.command {
         Command::Data => {
             let dir = cli.data_dir()?;
@@ -224,6 +225,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { quick, layers, speed } => {
+            say!("{}", replicate::bench::machine());
             if *layers {
                 replicate::bench::layer_breakdown(1.0)?;
             } else if let Some(width) = speed {

@@ -260,3 +260,30 @@ fn gradients_do_not_depend_on_the_thread_count() {
     assert!(one == gradients(2), "the gradients differ between 1 and 2 threads");
     assert!(one == gradients(3), "the gradients differ between 1 and 3 threads");
 }
+
+/// `REPLICATE_ISA` decides the path every test in this file runs on (`just test` runs them once
+/// on the widest path and once with `REPLICATE_ISA=avx2`); an unknown or unavailable value is
+/// refused with its name.
+#[test]
+fn the_kernels_run_on_the_instruction_set_asked_for() {
+    use replicate::nn::kernels::isa::{isa, Isa};
+    let asked = std::env::var("REPLICATE_ISA").unwrap_or_default();
+    let running = isa();
+    eprintln!("kernels' instruction set in this test process: {}", running.name());
+    if asked.is_empty() {
+        assert_eq!(running, Isa::detected());
+    } else {
+        assert_eq!(running.name(), asked);
+    }
+    assert!(Isa::detected().runs(running));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_replicate"))
+        .arg("list")
+        .env("REPLICATE_ISA", "sse9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("REPLICATE_ISA=\"sse9\" is not one of avx512, avx2, scalar"),
+        "{err}"
+    );
+}

@@ -43,6 +43,11 @@ pub struct Manifest {
     /// The CPU's vector extensions that the kernels may use (e.g. "avx2 fma avx512f").
     #[serde(default)]
     pub cpu_features: String,
+    /// The instruction set the kernels' matrix products ran on (`avx512`, `avx2`, `scalar`:
+    /// the widest the CPU has unless `REPLICATE_ISA` forced a narrower one); empty before it
+    /// was recorded.
+    #[serde(default)]
+    pub isa: String,
 }
 
 impl Manifest {
@@ -66,6 +71,7 @@ impl Manifest {
                 .unwrap_or(0),
             cpu: crate::util::cpu_model(),
             cpu_features: crate::util::cpu_features(),
+            isa: crate::nn::kernels::isa::isa().name().into(),
         }
     }
 
@@ -86,6 +92,7 @@ impl Manifest {
             ("finished_at_unix".into(), self.finished_at_unix.into()),
             ("cpu".into(), self.cpu.clone().into()),
             ("cpu_features".into(), self.cpu_features.clone().into()),
+            ("isa".into(), self.isa.clone().into()),
         ]
     }
 }
@@ -118,8 +125,9 @@ pub fn git_state() -> &'static (String, bool) {
 /// The folder of an experiment's results that holds the checkpoints of runs not yet recorded.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 
-/// What a checkpoint must have been written by to be resumed: the run and the build (the
-/// commit, and the binary itself when the tree has uncommitted changes).
+/// What a checkpoint must have been written by to be resumed: the run, the build (the commit,
+/// and the binary itself when the tree has uncommitted changes) and the kernels' instruction set
+/// (which decides the rounding).
 pub fn checkpoint_identity(run_id: &str) -> String {
     let (commit, dirty) = git_state();
     let build = if *dirty {
@@ -130,7 +138,7 @@ pub fn checkpoint_identity(run_id: &str) -> String {
     } else {
         String::new()
     };
-    format!("{run_id} at {commit}{build}")
+    format!("{run_id} at {commit}{build} on {}", crate::nn::kernels::isa::isa().name())
 }
 
 /// Everything one finished run adds to its experiment's tables.

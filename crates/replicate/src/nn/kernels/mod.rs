@@ -17,6 +17,7 @@
 //! threads run (`RAYON_NUM_THREADS`).
 
 mod conv;
+pub mod isa;
 mod pointwise;
 
 pub use conv::conv2d_nhwc;
@@ -80,9 +81,32 @@ pub(crate) unsafe fn assume_written(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     unsafe { &mut *(s as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
-/// dst[m×n] (+)= lhs[m×k] · rhs[k×n], with element strides (row, column) for each matrix.
+/// dst[m×n] (+)= lhs[m×k] · rhs[k×n], with element strides (row, column) for each matrix, on
+/// this process's instruction set ([`isa::isa`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) {
+    matmul_on(isa::isa(), m, n, k, dst, dst_rs, dst_cs, accumulate, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs)
+}
+
+/// [`matmul`] on a given instruction set, which must be one this CPU runs ([`isa::Isa::detected`]
+/// or narrower): checked, since a wrong one would execute instructions the CPU lacks.
+#[allow(clippy::too_many_arguments)]
+fn matmul_on(
+    isa: isa::Isa,
     m: usize,
     n: usize,
     k: usize,
@@ -107,10 +131,12 @@ pub(crate) fn matmul(
             && (k == 0 || (lhs.len() > last(m, k, lhs_rs, lhs_cs) && rhs.len() > last(k, n, rhs_rs, rhs_cs))),
         "matmul: a matrix does not fit its slice"
     );
+    assert!(isa::Isa::detected().runs(isa), "matmul: this CPU cannot run the {} path", isa.name());
     // SAFETY: the assertion above keeps every element the strides address inside its slice, and
     // `dst` is borrowed mutably, so it aliases neither input.
     unsafe {
-        gemm::gemm(
+        isa::gemm_f32(
+            isa,
             m,
             n,
             k,
@@ -124,12 +150,6 @@ pub(crate) fn matmul(
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
         );
     }
 }
@@ -157,5 +177,45 @@ mod tests {
         assert_eq!(c, [17.0, 23.0, 39.0, 53.0]);
         matmul(2, 2, 2, &mut c, 2, 1, true, &a, 2, 1, &b, 1, 2);
         assert_eq!(c, [34.0, 46.0, 78.0, 106.0]);
+    }
+
+    /// Every instruction set this CPU runs (AVX-512 where it has it, AVX2 on any x86-64 with
+    /// it, scalar everywhere) gives the product of plain loops, to f32 rounding, on sizes that
+    /// leave partial tiles, both output orders, and accumulating.
+    #[test]
+    fn every_instruction_set_this_cpu_runs_multiplies_right() {
+        let (m, n, k) = (37, 19, 53);
+        let value = |i: usize, salt: usize| (((i * 7919 + salt * 104729) % 2003) as f32 / 1001.0) - 1.0;
+        let lhs: Vec<f32> = (0..m * k).map(|i| value(i, 1)).collect();
+        let rhs: Vec<f32> = (0..k * n).map(|i| value(i, 2)).collect();
+        let start: Vec<f32> = (0..m * n).map(|i| value(i, 3)).collect();
+        let want = |accumulate: bool| -> Vec<f64> {
+            (0..m * n)
+                .map(|idx| {
+                    let (i, j) = (idx / n, idx % n);
+                    let dot: f64 = (0..k).map(|p| lhs[i * k + p] as f64 * rhs[p * n + j] as f64).sum();
+                    dot + if accumulate { start[idx] as f64 } else { 0.0 }
+                })
+                .collect()
+        };
+        let detected = isa::Isa::detected();
+        let paths: Vec<isa::Isa> =
+            [isa::Isa::Avx512, isa::Isa::Avx2, isa::Isa::Scalar].into_iter().filter(|p| detected.runs(*p)).collect();
+        assert!(paths.contains(&isa::Isa::Scalar));
+        for path in paths {
+            for accumulate in [false, true] {
+                // Row-major output, then column-major (gemm transposes one of them internally).
+                let mut rows = start.clone();
+                matmul_on(path, m, n, k, &mut rows, n, 1, accumulate, &lhs, k, 1, &rhs, n, 1);
+                let mut cols: Vec<f32> = (0..m * n).map(|idx| start[(idx % m) * n + idx / m]).collect();
+                matmul_on(path, m, n, k, &mut cols, 1, m, accumulate, &lhs, k, 1, &rhs, n, 1);
+                for (idx, w) in want(accumulate).into_iter().enumerate() {
+                    let (i, j) = (idx / n, idx % n);
+                    for (got, order) in [(rows[idx], "row-major"), (cols[j * m + i], "column-major")] {
+                        assert!((got as f64 - w).abs() < 1e-4, "{}: {order} [{i},{j}] = {got}, want {w}", path.name());
+                    }
+                }
+            }
+        }
     }
 }
