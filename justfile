@@ -53,6 +53,12 @@ kernels-avx2:
         echo "kernels-avx2: this CPU's widest path is AVX2 or narrower, which the tests above ran on"
     fi
 
+# A one-node Slurm cluster on localhost (installs slurm-wlm and munge if missing): the smoke
+# profile of two experiments as the 3-task array jobs `replicate plan --slurm 3` prints, merged,
+# and compared with the same plans run without Slurm.
+slurm-smoke: data
+    bash scripts/slurm_smoke.sh
+
 # rustfmt (rustfmt.toml) and clippy with every warning an error.
 lint:
     cargo fmt --check

@@ -78,6 +78,10 @@ enum Command {
         experiment: String,
         #[command(flatten)]
         args: RunArgs,
+        /// Print an sbatch script instead: an array job of TASKS shards (default: one per run
+        /// to do) and a job that merges them.
+        #[arg(long, value_name = "TASKS", num_args = 0..=1, default_missing_value = "0")]
+        slurm: Option<usize>,
     },
 }
 
@@ -95,7 +99,8 @@ struct RunArgs {
     /// cpu (default) or cuda (needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Run only shard i of n of the planned runs (e.g. 0/4), for batch schedulers.
+    /// Run only shard i of n of the planned runs: i/n (e.g. 0/4), slurm (from the array task's
+    /// SLURM_ARRAY_TASK_* variables) or k8s/N (from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX).
     #[arg(long)]
     shard: Option<String>,
     /// Minutes between a run's checkpoints (a stopped run resumes from its last one; 0: at every
@@ -105,6 +110,18 @@ struct RunArgs {
 }
 
 impl RunArgs {
+    /// The arguments a shard of this plan is run with (`--profile`, `--set`, `--force`).
+    fn forwarded(&self) -> Vec<String> {
+        let mut args = vec!["--profile".to_string(), self.profile.clone()];
+        for kv in &self.set {
+            args.extend(["--set".to_string(), kv.clone()]);
+        }
+        if self.force {
+            args.push("--force".into());
+        }
+        args
+    }
+
     fn options(&self, cli: &Cli) -> Result<RunOptions> {
         let overrides = self
             .set
@@ -123,14 +140,7 @@ impl RunArgs {
         };
         let shard = match &self.shard {
             None => None,
-            Some(s) => {
-                let parsed =
-                    s.split_once('/').and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
-                match parsed {
-                    Some((i, n)) if n > 0 && i < n => Some((i, n)),
-                    _ => anyhow::bail!("--shard takes i/n with 0 ≤ i < n, got {s:?}"),
-                }
-            }
+            Some(spec) => Some(runner::cluster::parse_shard(spec, |name| std::env::var(name).ok())?),
         };
         let checkpoint_every = std::time::Duration::try_from_secs_f64(self.checkpoint_minutes * 60.0)
             .ok()
@@ -240,17 +250,43 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { experiment, args } => {
+        Command::Plan { experiment, args, slurm } => {
             let opts = args.options(cli)?;
             let exp = experiments::find(experiment)?;
             let planned = runner::plan(exp, &opts.plan)?;
-            if planned.iter().any(|r| r.done.is_none()) {
+            let todo: Vec<_> = planned.iter().filter(|r| r.done.is_none()).collect();
+            if !todo.is_empty() {
                 // What `run` would refuse before training, `plan` refuses too.
                 replicate::results::Store::new(&opts.plan.results_dir, exp.name()).check_writable_and_readable()?;
             }
-            for run in planned {
-                say!("{:<50} {}", run.run_id, run.done.as_deref().unwrap_or("to do"));
-            }
+            let Some(tasks) = slurm else {
+                for run in planned {
+                    say!("{:<50} {}", run.run_id, run.done.as_deref().unwrap_or("to do"));
+                }
+                return Ok(ExitCode::SUCCESS);
+            };
+            anyhow::ensure!(opts.plan.shard.is_none(), "--slurm splits the whole plan itself: leave out --shard");
+            let tasks = if *tasks == 0 { todo.len().max(1) } else { (*tasks).min(planned.len().max(1)) };
+            // Shards take every tasks-th run, so a task trains at most ceil(runs / tasks) of them.
+            let longest = todo.iter().map(|r| runner::estimated_seconds(&r.config)).fold(0.0, f64::max);
+            let per_task = planned.len().div_ceil(tasks) as f64 * longest;
+            let run_args = args.forwarded();
+            let binary = std::env::current_exe().context("cannot find this binary's path")?;
+            let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            say!(
+                "{}",
+                runner::cluster::slurm_script(&runner::cluster::SlurmJob {
+                    binary: &binary,
+                    experiment: exp.name(),
+                    run_args: &run_args,
+                    results_dir: &absolute(&opts.plan.results_dir),
+                    data_dir: &absolute(&opts.data_dir),
+                    tasks,
+                    // Twice the estimate and 10 minutes more: the estimate is for this kind of CPU.
+                    minutes_per_task: (2.0 * per_task / 60.0).ceil() as u64 + 10,
+                    cpus_per_task: rayon::current_num_threads(),
+                })
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -2,7 +2,8 @@
 //! missing, records each run as it ends, redraws figures, merges shards and writes REPORT.md.
 //! The CLI (`main.rs`), the notebooks and the tests all call it.
 
-pub mod report;
+pub mod cluster;
+mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
