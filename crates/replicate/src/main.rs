@@ -107,6 +107,9 @@ struct RunArgs {
     /// logged step).
     #[arg(long, default_value_t = 5.0, value_name = "MINUTES")]
     checkpoint_minutes: f64,
+    /// Runs trained at once, the threads split between them.
+    #[arg(long, default_value_t = runner::DEFAULT_JOBS, value_name = "N")]
+    jobs: usize,
 }
 
 impl RunArgs {
@@ -156,6 +159,7 @@ impl RunArgs {
             data_dir: cli.data_dir()?,
             device,
             checkpoint_every,
+            jobs: if self.jobs == 0 { anyhow::bail!("--jobs takes a number of runs ≥ 1, got 0") } else { self.jobs },
         })
     }
 }

@@ -330,3 +330,43 @@ fn every_u64_seed_is_recorded_exactly_and_found_again() {
     assert!(stderr(&again).contains("0 to do, 3 already recorded"), "{}", stderr(&again));
     std::fs::remove_dir_all(results).unwrap();
 }
+
+/// `--jobs 2` trains two runs at once, one thread each: the same tables as one job (the kernels
+/// split work the same on any thread count), and a process stopped with runs in flight resumes
+/// to them, with no run lost or recorded twice.
+#[test]
+fn parallel_runs_stopped_mid_plan_resume_to_the_tables_of_one_job() {
+    let root = temp_dir("jobs");
+    let args = ["run", "softmax-baseline", "--profile", "smoke", "--set", "seed=1,2,3,4,5", "--set", "iterations=12"];
+    let reference = root.join("one-job");
+    succeed(replicate(&reference, &args));
+    let without_threads = |dir: &std::path::Path| {
+        let mut tables = deterministic_tables(dir, "softmax-baseline");
+        for row in &mut tables[0].rows {
+            row.retain(|(n, _)| n != "threads");
+        }
+        tables
+    };
+    let expected = without_threads(&reference);
+    let parallel = [&args[..], &["--jobs", "2", "--checkpoint-minutes", "0"]].concat();
+    let whole = root.join("two-jobs");
+    succeed(replicate(&whole, &parallel));
+    assert!(without_threads(&whole) == expected, "two jobs give other tables than one");
+    let one_job = column(&runs_of(&reference, "softmax-baseline"), "threads")[0].as_f64().unwrap();
+    let threads = column(&runs_of(&whole, "softmax-baseline"), "threads");
+    let half = (one_job / 2.0).floor().max(1.0);
+    assert!(threads.iter().all(|t| t.as_f64() == Some(half)), "two jobs of {one_job} threads: {threads:?}");
+    for n in [2, 5, 9, 13] {
+        let dir = root.join(format!("stopped-{n}"));
+        let mut stopped = replicate(&dir, &parallel);
+        stopped.env("REPLICATE_CRASH_AFTER_WRITES", n.to_string());
+        let out = stopped.output().unwrap();
+        assert!(!out.status.success() && stderr(&out).contains("stopping after write"), "{}", stderr(&out));
+        succeed(replicate(&dir, &parallel));
+        assert!(
+            without_threads(&dir) == expected,
+            "two jobs stopped after write {n}: the tables differ from one job's"
+        );
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -116,7 +116,12 @@ pub struct RunOptions {
     pub device: Device,
     /// Time between a run's checkpoints (zero: at every logged step).
     pub checkpoint_every: Duration,
+    /// Runs trained at once, each on its share of the threads.
+    pub jobs: usize,
 }
+
+/// Runs trained at once unless `--jobs` says otherwise.
+pub const DEFAULT_JOBS: usize = 1;
 
 /// Checkpoints every five minutes: a stopped run loses at most that much.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
@@ -124,7 +129,13 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 impl RunOptions {
     /// On the CPU, with checkpoints every [`CHECKPOINT_EVERY`].
     pub fn new(plan: PlanOptions, data_dir: &Path) -> Self {
-        RunOptions { plan, data_dir: data_dir.to_path_buf(), device: Device::Cpu, checkpoint_every: CHECKPOINT_EVERY }
+        RunOptions {
+            plan,
+            data_dir: data_dir.to_path_buf(),
+            device: Device::Cpu,
+            checkpoint_every: CHECKPOINT_EVERY,
+            jobs: DEFAULT_JOBS,
+        }
     }
 }
 
@@ -278,7 +289,7 @@ pub fn run_experiment_with(
     exp: &dyn Experiment,
     opts: &RunOptions,
     data: Option<&Mnist>,
-    mut plan_progress: Option<&mut PlanProgress>,
+    plan_progress: Option<&mut PlanProgress>,
 ) -> Result<Report> {
     let started = std::time::Instant::now();
     crate::results::git_state();
@@ -321,7 +332,10 @@ pub fn run_experiment_with(
         }
         (None, true) => None,
     };
-    for (k, run) in todo.iter().enumerate() {
+    let data = data.map(|d| d as &Mnist);
+    let runs: Vec<(usize, &PlannedRun)> = todo.iter().copied().enumerate().collect();
+    let jobs = opts.jobs.clamp(1, runs.len().max(1));
+    let record_one = |k: usize, run: &PlannedRun| -> Result<(String, String, String)> {
         let ctx = RunContext {
             data: data.expect("loaded when there is work"),
             device: &opts.device,
@@ -349,13 +363,62 @@ pub fn run_experiment_with(
         if let Some(checkpoint) = &ctx.checkpoint {
             checkpoint.remove().with_context(|| format!("cannot remove {}", checkpoint.path().display()))?;
         }
-        if outcome.status != STATUS_FINISHED {
-            eprintln!("{}: run {} ended {}: {}", exp.name(), run.run_id, outcome.status, outcome.note);
-            report.not_finished.push((run.run_id.clone(), outcome.status.clone()));
+        Ok((run.run_id.clone(), outcome.status, outcome.note))
+    };
+    let plan_progress = std::sync::Mutex::new(plan_progress);
+    let finished = |run: &PlannedRun, (run_id, status, note): (String, String, String), report: &mut Report| {
+        if status != STATUS_FINISHED {
+            eprintln!("{}: run {run_id} ended {status}: {note}", exp.name());
+            report.not_finished.push((run_id.clone(), status));
         }
-        report.executed.push(run.run_id.clone());
-        if let Some(p) = plan_progress.as_deref_mut() {
+        report.executed.push(run_id);
+        if let Some(p) = plan_progress.lock().unwrap_or_else(|e| e.into_inner()).as_deref_mut() {
             p.run_done(estimated_seconds(&run.config));
+        }
+    };
+    if jobs == 1 {
+        for &(k, run) in &runs {
+            let done = record_one(k, run)?;
+            finished(run, done, &mut report);
+        }
+    } else {
+        // Each job trains one run at a time on its own share of the threads; a failed run stops
+        // the others from starting new ones, and its error is the one returned.
+        let threads = (rayon::current_num_threads() / jobs).max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let report_cell = std::sync::Mutex::new(&mut report);
+        let errors: Vec<anyhow::Error> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..jobs)
+                .map(|_| {
+                    scope.spawn(|| -> Result<()> {
+                        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let Some(&(k, run)) = runs.get(i) else { return Ok(()) };
+                            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                                return Ok(());
+                            }
+                            match pool.install(|| record_one(k, run)) {
+                                Ok(done) => {
+                                    finished(run, done, &mut report_cell.lock().unwrap_or_else(|e| e.into_inner()))
+                                }
+                                Err(e) => {
+                                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a job panicked"))).err())
+                .collect()
+        });
+        if let Some(first) = errors.into_iter().next() {
+            return Err(first);
         }
     }
     if store.path("runs").exists() {
