@@ -102,6 +102,22 @@ pub(crate) fn matmul(
     matmul_on(isa::isa(), m, n, k, dst, dst_rs, dst_cs, accumulate, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs)
 }
 
+/// The GFLOP/s this machine's matrix products reach on all threads at once (one 512³ product
+/// per thread, repeated): the practical peak `replicate bench` measures the layers against.
+pub fn measured_peak_gflops() -> f64 {
+    use rayon::prelude::*;
+    let n = 512;
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.25).collect();
+    let threads = rayon::current_num_threads();
+    let product = |dst: &mut Vec<f32>| matmul(n, n, n, dst, n, 1, false, &a, n, 1, &a, n, 1);
+    let mut outputs = vec![vec![0.0f32; n * n]; threads];
+    outputs.par_iter_mut().for_each(product);
+    let repeats = 4;
+    let start = std::time::Instant::now();
+    outputs.par_iter_mut().for_each(|dst| (0..repeats).for_each(|_| product(dst)));
+    (threads * repeats) as f64 * 2.0 * (n * n * n) as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
 /// [`matmul`] on a given instruction set, which must be one this CPU runs ([`isa::Isa::detected`]
 /// or narrower): checked, since a wrong one would execute instructions the CPU lacks.
 #[allow(clippy::too_many_arguments)]
