@@ -91,7 +91,9 @@ python3 - "$results" "$single" "${experiments[@]}" <<'PY'
 import sys
 import pandas as pd
 merged, single, experiments = sys.argv[1], sys.argv[2], sys.argv[3:]
-wall_clock = ["train_seconds", "images_per_second", "finished_at_unix"]
+# Wall-clock columns, and the thread count: a shard of one run trains it on every thread, a plan
+# of several on half of them each (--jobs); the numbers do not depend on it (tests/reliability.rs).
+wall_clock = ["train_seconds", "images_per_second", "finished_at_unix", "threads"]
 for experiment in experiments:
     for table in ["runs", "curves", "features"]:
         a = pd.read_parquet(f"{merged}/{experiment}/{table}.parquet")
