@@ -8,7 +8,7 @@
 //! (`tests/layers.rs` checks it):
 //!
 //! ```text
-//! util → data → losses → nn → metrics → optim → objectives → progress → train → results → plot
+//! util → stats → data → losses → nn → metrics → optim → objectives → progress → train → results → plot
 //!   → verdict → experiments → runner → notebook, bench, main
 //! ```
 //!
@@ -29,6 +29,7 @@ pub mod plot;
 pub mod progress;
 pub mod results;
 pub mod runner;
+pub mod stats;
 pub mod train;
 pub mod util;
 pub mod verdict;

@@ -1,6 +1,19 @@
 //! The vocabulary every claim is stated in: verdicts, claim rows, report sections and the number
-//! formats they print. It imports nothing from the crate, so both the experiments' claim rules
-//! and the runner's report writer can build on it without a circle.
+//! formats they print, and the statistical decisions a verdict rests on. It imports only
+//! `stats`, so both the experiments' claim rules and the runner's report writer can build on it
+//! without a circle.
+
+use crate::stats::Interval;
+
+/// The fewest seeds a verdict other than inconclusive rests on.
+pub const MIN_SEEDS: usize = 3;
+
+/// The way the paper says an effect goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
 
 /// How a claim fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,6 +21,9 @@ pub enum Verdict {
     Reproduced,
     Partly,
     NotReproduced,
+    /// The data cannot tell: the effect's interval covers both zero and the paper's effect, or
+    /// fewer than [`MIN_SEEDS`] seeds back it.
+    Inconclusive,
     /// Some runs the profile plans are not recorded yet. Set by the report writer, from the plan,
     /// never by an experiment: an experiment whose runs are all recorded but one did not finish
     /// (diverged) has an answer, and it is not "reproduced".
@@ -20,7 +36,45 @@ impl Verdict {
             Verdict::Reproduced => "reproduced",
             Verdict::Partly => "partly",
             Verdict::NotReproduced => "not reproduced",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Incomplete => "incomplete: runs missing",
+        }
+    }
+
+    /// A directional claim tested on the interval of its effect (over at least [`MIN_SEEDS`]
+    /// seeds): reproduced when the interval excludes zero in the paper's direction; not
+    /// reproduced when it rules out every effect of at least `smallest` in that direction
+    /// (`smallest` = 0: the interval shows the opposite or no effect); inconclusive otherwise.
+    pub fn of_effect(interval: Option<&Interval>, direction: Direction, smallest: f64) -> Verdict {
+        let Some(i) = interval.filter(|i| i.n >= MIN_SEEDS) else {
+            return Verdict::Inconclusive;
+        };
+        let signed = match direction {
+            Direction::Up => *i,
+            Direction::Down => Interval { estimate: -i.estimate, low: -i.high, high: -i.low, ..*i },
+        };
+        if signed.above(0.0) {
+            Verdict::Reproduced
+        } else if signed.high < smallest.abs() || (smallest == 0.0 && signed.high <= 0.0) {
+            Verdict::NotReproduced
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+
+    /// An equivalence claim ("no effect"): reproduced when the interval lies within ±`margin`,
+    /// not reproduced when it lies wholly outside it, inconclusive otherwise.
+    pub fn of_equivalence(interval: Option<&Interval>, margin: f64) -> Verdict {
+        let Some(i) = interval.filter(|i| i.n >= MIN_SEEDS) else {
+            return Verdict::Inconclusive;
+        };
+        let m = margin.abs();
+        if i.low > -m && i.high < m {
+            Verdict::Reproduced
+        } else if i.low >= m || i.high <= -m {
+            Verdict::NotReproduced
+        } else {
+            Verdict::Inconclusive
         }
     }
 
@@ -78,6 +132,61 @@ impl Section {
     }
 }
 
+/// How an effect's numbers print: a fraction as percentage points, or a plain number.
+#[derive(Debug, Clone, Copy)]
+pub enum Scale {
+    /// Fractions shown as points of a percentage ("+0.74 pt").
+    Points,
+    /// Plain numbers with this many decimals and a unit ("°", "").
+    Plain(usize, &'static str),
+}
+
+impl Scale {
+    /// The number without its unit.
+    fn number(self, x: f64, signed: bool) -> String {
+        let (v, d) = match self {
+            Scale::Points => (100.0 * x, 2),
+            Scale::Plain(d, _) => (x, d),
+        };
+        if signed {
+            format!("{v:+.d$}")
+        } else {
+            format!("{v:.d$}")
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Scale::Points => " pt",
+            Scale::Plain(_, unit) => unit,
+        }
+    }
+}
+
+/// An effect as a claim row prints it, with the test named: "m = 1 → 4: +0.74 pt [0.51, 0.97],
+/// paired over 3 seeds (MDE 0.40 pt)". `test` says what the interval is of ("paired", "slope per
+/// step of m, per seed", "Welch"); the minimum detectable effect is at 80 % power.
+pub fn effect_text(what: &str, interval: Option<&Interval>, seeds: usize, scale: Scale, test: &str) -> String {
+    match interval {
+        Some(i) => {
+            let short = if i.n < MIN_SEEDS { format!("; {MIN_SEEDS} seeds needed") } else { String::new() };
+            format!(
+                "{what}: {}{unit} [{}, {}], {test} over {} seeds (MDE {}{unit}){short}",
+                scale.number(i.estimate, true),
+                scale.number(i.low, true),
+                scale.number(i.high, true),
+                i.n,
+                scale.number(i.min_detectable_effect(), false),
+                unit = scale.unit(),
+            )
+        }
+        None => format!(
+            "{what}: {seeds} seed{} (an interval needs 2, a verdict {MIN_SEEDS})",
+            if seeds == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 /// A fraction as a percentage with two decimals ("—" for NaN).
 pub fn fmt_pct(x: f64) -> String {
     if x.is_nan() {
@@ -118,6 +227,48 @@ mod tests {
         assert_eq!(Verdict::of_trend(&v(&[2.0, 2.0]), true), Verdict::NotReproduced, "a tie is not a rise");
         assert_eq!(Verdict::of_trend(&[Some(1.0), None, Some(3.0)], true), Verdict::NotReproduced);
         assert_eq!(Verdict::of_trend(&v(&[1.0]), true), Verdict::NotReproduced);
+    }
+
+    fn interval(low: f64, high: f64, n: usize) -> Interval {
+        Interval { estimate: 0.5 * (low + high), low, high, n, se: (high - low) / 8.6, df: (n - 1) as f64 }
+    }
+
+    #[test]
+    fn an_effect_is_reproduced_only_when_its_interval_excludes_zero_in_the_papers_direction() {
+        let up = |l, h, n| Verdict::of_effect(Some(&interval(l, h, n)), Direction::Up, 0.0);
+        assert_eq!(up(0.1, 0.9, 3), Verdict::Reproduced);
+        assert_eq!(up(-0.1, 0.9, 3), Verdict::Inconclusive, "covers zero and the paper's direction");
+        assert_eq!(up(-0.9, -0.1, 3), Verdict::NotReproduced, "the opposite");
+        assert_eq!(up(0.1, 0.9, 2), Verdict::Inconclusive, "two seeds decide nothing");
+        assert_eq!(Verdict::of_effect(None, Direction::Up, 0.0), Verdict::Inconclusive);
+        let down = Verdict::of_effect(Some(&interval(-0.9, -0.1, 4)), Direction::Down, 0.0);
+        assert_eq!(down, Verdict::Reproduced);
+        // With the paper's effect as the smallest of interest: an interval that covers zero but
+        // rules out +1.8 points says the paper's effect is not there.
+        let small = interval(-0.005, 0.01, 10);
+        assert_eq!(Verdict::of_effect(Some(&small), Direction::Up, 0.018), Verdict::NotReproduced);
+        assert_eq!(Verdict::of_effect(Some(&small), Direction::Up, 0.0), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn equivalence_needs_the_whole_interval_inside_the_margin() {
+        let eq = |l, h| Verdict::of_equivalence(Some(&interval(l, h, 3)), 0.02);
+        assert_eq!(eq(-0.01, 0.015), Verdict::Reproduced);
+        assert_eq!(eq(-0.01, 0.05), Verdict::Inconclusive);
+        assert_eq!(eq(0.03, 0.08), Verdict::NotReproduced);
+        assert_eq!(Verdict::of_equivalence(Some(&interval(-0.01, 0.01, 1)), 0.02), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn effects_print_their_interval_test_and_seeds() {
+        let i = crate::stats::paired_interval(&[(1, 0.97), (2, 0.98), (3, 0.975)], &[(1, 0.98), (2, 0.99), (3, 0.986)]);
+        let text = effect_text("m = 1 → 4", i.as_ref(), 3, Scale::Points, "paired");
+        assert!(text.starts_with("m = 1 → 4: +1.03 pt [+0.89, +1.18], paired over 3 seeds (MDE "), "{text}");
+        assert_eq!(
+            effect_text("λ = 0 → 0.01", None, 1, Scale::Points, "paired"),
+            "λ = 0 → 0.01: 1 seed (an interval needs 2, a verdict 3)"
+        );
+        assert_eq!(Verdict::Inconclusive.text(), "inconclusive");
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The README's chain, left to right.
-const CHAIN: [&str; 18] = [
+const CHAIN: [&str; 19] = [
     "util",
+    "stats",
     "data",
     "losses",
     "nn",

@@ -332,6 +332,16 @@ impl<'a> Record<'a> {
         self.text("run_id")
     }
 
+    /// The run's seed, exactly (any u64), which pairs it with the same seed's run of another
+    /// setting.
+    pub fn seed(&self) -> Result<u64> {
+        match self.cell("seed")? {
+            Cell::U64(v) => Ok(*v),
+            Cell::I64(v) if *v >= 0 => Ok(*v as u64),
+            other => anyhow::bail!("column \"seed\" of {} holds {other:?}, not a seed", self.source),
+        }
+    }
+
     pub fn status(&self) -> Result<&'a str> {
         self.text("status")
     }

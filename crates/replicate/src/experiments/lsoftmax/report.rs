@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::claims::{
-    accuracy_does_not_fall, classes_narrow, deg1, fig2_runs, listed, margins, ray_gap_widens, weight_angle_grows,
+    accuracy_rises, classes_narrow, deg1, fig2_runs, listed, margins, ray_gap_widens, weight_angle_grows,
     with_ray_gaps, MarginRuns, MIN_RAY_GAP, MIN_RAY_GAP_80, MIN_RAY_GAP_95, PAPER_2D_ACCURACY, PAPER_ERROR_PERCENT,
 };
 use crate::experiments::setup::ALL_DIGITS;
@@ -56,7 +56,7 @@ pub fn section(current: &Table, features: &Table) -> Result<Option<Section>> {
     Ok(Some(Section {
         title: "L-Softmax (Liu et al., ICML 2016): the margin m, Fig. 2".into(),
         claims: vec![
-            accuracy_does_not_fall(&groups),
+            accuracy_rises(&groups),
             weight_angle_grows(&groups),
             ray_gap_widens(&groups),
             classes_narrow(&groups),
@@ -74,7 +74,10 @@ pub fn section(current: &Table, features: &Table) -> Result<Option<Section>> {
              beyond a 2-D feature without bias; we use LeNets++ (width {}) with PReLU and no batch normalisation, trained \
              for {} iterations at learning rate {} (×{} at iterations {}), λ annealed with the authors' base 1000, power \
              35 and λ_min 0 but γ rescaled so that λ reaches 1e-3 at {:.0}% of training. The MNIST error table ({} %) used \
-             a wider network; the `paper` profile adds a 256-D feature run for it.\n",
+             a wider network; the `paper` profile adds a 256-D feature run for it. The accuracy rule was changed after \
+             these runs were recorded: it read \"does not fall from one m to the next, every m ≥ 97.5%\" (reproduced on \
+             the same runs) and now tests a rise; an earlier 3-seed sweep with another schedule, not kept, gave \
+             97.77 / 98.49 / 98.33 / 98.31 % for m = 1..4 (a fall after m = 2).\n",
             first.num("width")?,
             first.num("iterations")?,
             first.num("base_lr")?,
@@ -83,7 +86,12 @@ pub fn section(current: &Table, features: &Table) -> Result<Option<Section>> {
             100.0 * first.num("lambda_reaches_1e3_at")?,
             PAPER_ERROR_PERCENT.map(|e| format!("{e:.2}")).join(" / "),
             means_line = if seeds > 1 {
-                format!("Mean ± std over the finished seeds (up to {seeds} per m); the claims compare the means.")
+                format!(
+                    "Mean ± sample std (n − 1) over the finished seeds (up to {seeds} per m). The accuracy claim is a \
+                     trend test over seeds (each seed's least-squares slope of accuracy on m, a 95 % Student-t interval \
+                     of those slopes); the angle claims still compare the means step by step (issue 19 moves them to \
+                     intervals)."
+                )
             } else {
                 "One seed per m.".to_string()
             },
