@@ -161,6 +161,11 @@ impl Interval {
         self.low <= x && x <= self.high
     }
 
+    /// The interval of the estimate minus `x` (a threshold claim as an effect against zero).
+    pub fn minus(&self, x: f64) -> Interval {
+        Interval { estimate: self.estimate - x, low: self.low - x, high: self.high - x, ..*self }
+    }
+
     /// The smallest true effect this design detects with probability [`POWER`] at [`LEVEL`]:
     /// (t_{1−α/2} + t_{power}) · standard error, on the interval's degrees of freedom.
     pub fn min_detectable_effect(&self) -> f64 {

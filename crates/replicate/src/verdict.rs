@@ -19,7 +19,6 @@ pub enum Direction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Reproduced,
-    Partly,
     NotReproduced,
     /// The data cannot tell: the effect's interval covers both zero and the paper's effect, or
     /// fewer than [`MIN_SEEDS`] seeds back it.
@@ -34,7 +33,6 @@ impl Verdict {
     pub fn text(&self) -> &'static str {
         match self {
             Verdict::Reproduced => "reproduced",
-            Verdict::Partly => "partly",
             Verdict::NotReproduced => "not reproduced",
             Verdict::Inconclusive => "inconclusive",
             Verdict::Incomplete => "incomplete: runs missing",
@@ -62,6 +60,33 @@ impl Verdict {
         }
     }
 
+    /// A "does not suffer" claim (non-inferiority): reproduced when the interval of the change
+    /// lies above −`margin`, not reproduced when it lies wholly below it, inconclusive otherwise.
+    pub fn of_non_inferiority(interval: Option<&Interval>, margin: f64) -> Verdict {
+        let Some(i) = interval.filter(|i| i.n >= MIN_SEEDS) else {
+            return Verdict::Inconclusive;
+        };
+        if i.low > -margin.abs() {
+            Verdict::Reproduced
+        } else if i.high < -margin.abs() {
+            Verdict::NotReproduced
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+
+    /// A claim made of several tests: not reproduced when any is, reproduced when all are,
+    /// inconclusive otherwise.
+    pub fn all(parts: &[Verdict]) -> Verdict {
+        if parts.contains(&Verdict::NotReproduced) {
+            Verdict::NotReproduced
+        } else if !parts.is_empty() && parts.iter().all(|v| *v == Verdict::Reproduced) {
+            Verdict::Reproduced
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+
     /// An equivalence claim ("no effect"): reproduced when the interval lies within ±`margin`,
     /// not reproduced when it lies wholly outside it, inconclusive otherwise.
     pub fn of_equivalence(interval: Option<&Interval>, margin: f64) -> Verdict {
@@ -75,23 +100,6 @@ impl Verdict {
             Verdict::NotReproduced
         } else {
             Verdict::Inconclusive
-        }
-    }
-
-    /// Whether `values` (in sweep order) rise (`rising`) or fall: reproduced when every step
-    /// goes that way, partly when only the ends are in order, not reproduced when fewer than two
-    /// values or any is missing (a setting whose runs all diverged).
-    pub fn of_trend(values: &[Option<f64>], rising: bool) -> Verdict {
-        let Some(v) = values.iter().copied().collect::<Option<Vec<f64>>>().filter(|v| v.len() >= 2) else {
-            return Verdict::NotReproduced;
-        };
-        let ordered = |a: f64, b: f64| if rising { b > a } else { b < a };
-        if v.windows(2).all(|w| ordered(w[0], w[1])) {
-            Verdict::Reproduced
-        } else if ordered(v[0], v[v.len() - 1]) {
-            Verdict::Partly
-        } else {
-            Verdict::NotReproduced
         }
     }
 }
@@ -218,17 +226,6 @@ pub fn or_na(value: Option<f64>, format: impl Fn(f64) -> String) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn trends_need_every_step_for_reproduced_and_the_ends_for_partly() {
-        let v = |xs: &[f64]| xs.iter().map(|&x| Some(x)).collect::<Vec<_>>();
-        assert_eq!(Verdict::of_trend(&v(&[23.8, 31.8, 31.7, 31.4]), true), Verdict::Partly);
-        assert_eq!(Verdict::of_trend(&v(&[13.8, 18.6, 20.6, 23.5]), true), Verdict::Reproduced);
-        assert_eq!(Verdict::of_trend(&v(&[11.2, 2.9, 2.5, 2.0]), false), Verdict::Reproduced);
-        assert_eq!(Verdict::of_trend(&v(&[2.0, 2.0]), true), Verdict::NotReproduced, "a tie is not a rise");
-        assert_eq!(Verdict::of_trend(&[Some(1.0), None, Some(3.0)], true), Verdict::NotReproduced);
-        assert_eq!(Verdict::of_trend(&v(&[1.0]), true), Verdict::NotReproduced);
-    }
-
     fn interval(low: f64, high: f64, n: usize) -> Interval {
         Interval { estimate: 0.5 * (low + high), low, high, n, se: (high - low) / 8.6, df: (n - 1) as f64 }
     }
@@ -260,6 +257,14 @@ mod tests {
     }
 
     #[test]
+    fn non_inferiority_asks_only_that_the_loss_is_smaller_than_the_margin() {
+        let ni = |l, h| Verdict::of_non_inferiority(Some(&interval(l, h, 3)), 0.005);
+        assert_eq!(ni(-0.004, 0.01), Verdict::Reproduced);
+        assert_eq!(ni(-0.01, 0.01), Verdict::Inconclusive);
+        assert_eq!(ni(-0.03, -0.01), Verdict::NotReproduced);
+    }
+
+    #[test]
     fn effects_print_their_interval_test_and_seeds() {
         let i = crate::stats::paired_interval(&[(1, 0.97), (2, 0.98), (3, 0.975)], &[(1, 0.98), (2, 0.99), (3, 0.986)]);
         let text = effect_text("m = 1 → 4", i.as_ref(), 3, Scale::Points, "paired");
@@ -279,11 +284,14 @@ mod tests {
         assert_eq!(lambda_label(f64::INFINITY), "∞");
         assert_eq!(or_na(None, fmt_pct), "n/a");
         assert_eq!(or_na(Some(0.5), fmt_pct), "50.00%");
-        let s =
-            Section { title: "T".into(), claims: vec![Claim::new("c", "p", "o", Verdict::Partly)], body: "b\n".into() };
+        let s = Section {
+            title: "T".into(),
+            claims: vec![Claim::new("c", "p", "o", Verdict::Inconclusive)],
+            body: "b\n".into(),
+        };
         assert_eq!(
             s.markdown(),
-            "## T\n\n| claim | paper | ours | verdict |\n|---|---|---|---|\n| c | p | o | **partly** |\n\nb\n"
+            "## T\n\n| claim | paper | ours | verdict |\n|---|---|---|---|\n| c | p | o | **inconclusive** |\n\nb\n"
         );
     }
 }

@@ -16,6 +16,7 @@ pub mod deepid2;
 pub mod facenet;
 pub mod leaderboard;
 pub mod lsoftmax;
+pub mod seeds;
 pub mod setup;
 pub mod softmax_baseline;
 

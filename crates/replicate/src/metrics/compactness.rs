@@ -101,6 +101,52 @@ pub fn radial_fraction(features: &[f32], dim: usize, labels: &[u8]) -> f64 {
     radial / total
 }
 
+/// How much longer each class of 2-D features is along its ray from the origin than across it:
+/// for each class, the std of the feature norms over the std of the arc length across the ray
+/// (mean norm × std of the angle to the class's mean direction, wrapped to ±π); the median over
+/// classes. 1 for an isotropic blob, large for a spoke; None for features that are not 2-D or a
+/// class without angular spread.
+pub fn spoke_elongation(features: &[f32], labels: &[u8]) -> Option<f64> {
+    let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let mut ratios = Vec::new();
+    for class in 0..classes {
+        let points: Vec<(f64, f64)> = features
+            .chunks(2)
+            .zip(labels)
+            .filter(|(x, &l)| l as usize == class && x.len() == 2)
+            .map(|(x, _)| (x[0] as f64, x[1] as f64))
+            .collect();
+        if points.len() < 2 {
+            continue;
+        }
+        let n = points.len() as f64;
+        let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
+        let direction = sy.atan2(sx);
+        let norms: Vec<f64> = points.iter().map(|p| p.0.hypot(p.1)).collect();
+        let angles: Vec<f64> = points
+            .iter()
+            .map(|p| {
+                let d = p.1.atan2(p.0) - direction;
+                (d + std::f64::consts::PI).rem_euclid(2.0 * std::f64::consts::PI) - std::f64::consts::PI
+            })
+            .collect();
+        let std = |v: &[f64]| {
+            let m = v.iter().sum::<f64>() / n;
+            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt()
+        };
+        let across = norms.iter().sum::<f64>() / n * std(&angles);
+        if across > 0.0 {
+            ratios.push(std(&norms) / across);
+        }
+    }
+    if ratios.is_empty() || features.len() != 2 * labels.len() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mid = ratios.len() / 2;
+    Some(if ratios.len() % 2 == 1 { ratios[mid] } else { 0.5 * (ratios[mid - 1] + ratios[mid]) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +174,29 @@ mod tests {
         // Spread across the direction of the mean: none of it radial.
         let across = [5.0, -1.0, 5.0, 1.0];
         assert!(radial_fraction(&across, 2, &[0, 0]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn spokes_are_longer_along_their_ray_than_across_it() {
+        // Class 0: norms 1..4 along +x with a small angular wobble; class 1: a ring segment at
+        // norm 10 spread across the ray (more arc than radius).
+        let mut features = Vec::new();
+        let mut labels = Vec::new();
+        for (i, r) in [1.0f32, 2.0, 3.0, 4.0].iter().enumerate() {
+            let a = if i % 2 == 0 { 0.02f32 } else { -0.02 };
+            features.extend([r * a.cos(), r * a.sin()]);
+            labels.push(0);
+        }
+        let spoke = spoke_elongation(&features, &labels).unwrap();
+        assert!(spoke > 10.0, "{spoke}");
+        for (i, a) in [-0.2f32, -0.1, 0.1, 0.2].iter().enumerate() {
+            let r = if i % 2 == 0 { 10.1f32 } else { 9.9 };
+            features.extend([r * (1.5 + a).cos(), r * (1.5 + a).sin()]);
+            labels.push(1);
+        }
+        // The median of one spoke and one ring is between them; the ring alone is below 1.
+        let ring: Vec<f32> = features[8..].to_vec();
+        assert!(spoke_elongation(&ring, &[1, 1, 1, 1].map(|_| 0u8)).unwrap() < 0.1);
+        assert!(spoke_elongation(&[1.0, 2.0, 3.0], &[0]).is_none(), "not 2-D");
     }
 }

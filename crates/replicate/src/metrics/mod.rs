@@ -1,16 +1,18 @@
-//! Metrics: classification, compactness, pair verification (10-fold, VAL@FAR, ROC), retrieval
-//! and angles. All work on plain slices of features, after training.
+//! Metrics: classification, compactness, pair verification (10-fold, VAL@FAR, ROC), retrieval,
+//! angles and convergence. All work on plain slices of features, after training.
 
 pub mod angles;
 pub mod classification;
 pub mod compactness;
+pub mod convergence;
 pub mod pca;
 pub mod retrieval;
 pub mod verification;
 
 pub use angles::{mean_angle_to_class_weight, min_ray_gap, min_weight_angle};
 pub use classification::{accuracy, nearest_center};
-pub use compactness::{class_means, compactness, radial_fraction, Compactness};
+pub use compactness::{class_means, compactness, radial_fraction, spoke_elongation, Compactness};
+pub use convergence::{late_loss_fall, STILL_IMPROVING};
 pub use pca::pca_project;
 pub use retrieval::{retrieval, Retrieval};
 pub use verification::{kfold_accuracy, mean_std, roc, unit_rows, val_at_far, val_far, FoldAccuracy, ValAtFar};

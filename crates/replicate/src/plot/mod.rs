@@ -145,16 +145,40 @@ fn padded_range(values: impl Iterator<Item = f32>) -> (f32, f32) {
     (lo - pad, hi + pad)
 }
 
+/// Widens the narrower of two data ranges so that one data unit spans as many pixels along x as
+/// along y on a `width` × `height` plot: 2-D features keep their angles.
+pub fn equal_aspect(x: (f32, f32), y: (f32, f32), width: u32, height: u32) -> ((f32, f32), (f32, f32)) {
+    let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+    let per_pixel = ((x.1 - x.0) / w).max((y.1 - y.0) / h);
+    let around = |(lo, hi): (f32, f32), pixels: f32| {
+        let (mid, half) = (0.5 * (lo + hi), 0.5 * per_pixel * pixels);
+        (mid - half, mid + half)
+    };
+    (around(x, w), around(y, h))
+}
+
+const SCATTER_MARGIN: u32 = 8;
+const SCATTER_X_LABELS: u32 = 28;
+const SCATTER_Y_LABELS: u32 = 44;
+
 fn draw_scatter<DB: DrawingBackend>(panel: &ScatterPanel, area: &DrawingArea<DB, Shift>) -> Result<()> {
-    let (x0, x1) = padded_range(panel.points.iter().map(|p| p.0).chain(panel.centers.iter().map(|c| c.0)));
-    let (y0, y1) = padded_range(panel.points.iter().map(|p| p.1).chain(panel.centers.iter().map(|c| c.1)));
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 16))
-        .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(44)
+    let area = area.titled(&panel.title, ("sans-serif", 16)).map_err(err)?;
+    let (w, h) = area.dim_in_pixel();
+    let plot_w = w.saturating_sub(2 * SCATTER_MARGIN + SCATTER_Y_LABELS);
+    let plot_h = h.saturating_sub(2 * SCATTER_MARGIN + SCATTER_X_LABELS);
+    let ((x0, x1), (y0, y1)) = equal_aspect(
+        padded_range(panel.points.iter().map(|p| p.0).chain(panel.centers.iter().map(|c| c.0))),
+        padded_range(panel.points.iter().map(|p| p.1).chain(panel.centers.iter().map(|c| c.1))),
+        plot_w,
+        plot_h,
+    );
+    let mut chart = ChartBuilder::on(&area)
+        .margin(SCATTER_MARGIN)
+        .x_label_area_size(SCATTER_X_LABELS)
+        .y_label_area_size(SCATTER_Y_LABELS)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
+    debug_assert_eq!(chart.plotting_area().dim_in_pixel(), (plot_w, plot_h));
     chart
         .configure_mesh()
         .disable_mesh()
@@ -456,6 +480,14 @@ mod tests {
             .enumerate()
             .filter(|(i, p)| x_range.contains(&(*i as u32 % w)) && p[0] == c.0 && p[1] == c.1 && p[2] == c.2)
             .count()
+    }
+
+    #[test]
+    fn equal_aspect_gives_both_axes_the_same_units_per_pixel() {
+        let ((x0, x1), (y0, y1)) = equal_aspect((0.0, 10.0), (-1.0, 1.0), 360, 340);
+        assert!(((x1 - x0) / 360.0 - (y1 - y0) / 340.0).abs() < 1e-6);
+        assert_eq!((x0, x1), (0.0, 10.0), "the wider range is kept");
+        assert!((y0 + y1).abs() < 1e-6 && y1 > 1.0, "the narrower one grows about its middle");
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use anyhow::Result;
 
+use crate::experiments::seeds::{Comparison, Seeded, Setting, SLOPE};
 use crate::experiments::setup::{first_of_each, points_2d};
 use crate::results::{Cell, Record, Store, Table};
 use crate::stats;
-use crate::verdict::{effect_text, fmt_pct, Claim, Direction, Scale, Verdict};
+use crate::verdict::{fmt_pct, Claim, Direction, Scale, Verdict};
 
 /// The paper's 2-D test accuracies for m = 1, 2, 3, 4 (Fig. 2).
 pub const PAPER_2D_ACCURACY: [f64; 4] = [0.9845, 0.9896, 0.9922, 0.9934];
@@ -132,10 +133,6 @@ pub fn margin_runs(store: &Store) -> Result<Vec<MarginRuns>> {
     margins(&with_ray_gaps(&store.current_runs()?, &store.load("features")?)?)
 }
 
-fn means(groups: &[MarginRuns], metric: &str) -> Vec<Option<f64>> {
-    groups.iter().map(|g| g.get(metric).map(|v| v.0)).collect()
-}
-
 pub(super) fn listed(groups: &[MarginRuns], metric: &str, unit: &dyn Fn(f64) -> String) -> String {
     groups
         .iter()
@@ -152,73 +149,69 @@ pub(super) fn deg1(v: f64) -> String {
 /// on m (a seed lacking a margin is left out), and the t interval of those slopes over seeds.
 /// Seeds are paired by construction: the same seed is the same initialisation and batch order
 /// at every m.
-pub fn trend_over_m(groups: &[MarginRuns], metric: &str) -> (Option<stats::Interval>, usize) {
-    let mut seeds: Vec<u64> = groups.iter().flat_map(|g| g.seeded(metric).iter().map(|v| v.0)).collect();
-    seeds.sort_unstable();
-    seeds.dedup();
-    let slopes: Vec<f64> = seeds
-        .iter()
-        .filter_map(|&seed| {
-            let points: Vec<(f64, f64)> = groups
-                .iter()
-                .map(|g| g.seeded(metric).iter().find(|v| v.0 == seed).map(|v| (g.m as f64, v.1)))
-                .collect::<Option<Vec<_>>>()?;
-            (points.len() == 4).then_some(())?;
-            let (xs, ys): (Vec<f64>, Vec<f64>) = points.into_iter().unzip();
-            stats::slope(&xs, &ys)
-        })
-        .collect();
-    (stats::t_interval(&slopes), slopes.len())
+pub fn trend_over_m(groups: &[MarginRuns], metric: &str) -> Comparison {
+    let seeded = Seeded {
+        settings: groups
+            .iter()
+            .map(|g| Setting { value: g.m as f64, runs: g.runs, seeds: g.seeded(metric).to_vec() })
+            .collect(),
+    };
+    seeded.trend(&[1.0, 2.0, 3.0, 4.0], |m| m)
+}
+
+/// A trend claim over m: the per-seed slope's interval in `direction`; a margin whose every
+/// seed diverged counts against it.
+fn trend_claim(groups: &[MarginRuns], metric: &str, direction: Direction, scale: Scale) -> (String, Verdict) {
+    let slope = trend_over_m(groups, metric);
+    let all_diverged = groups.iter().any(|g| g.runs > 0 && g.finished == 0);
+    let verdict =
+        if all_diverged { Verdict::NotReproduced } else { Verdict::of_effect(slope.interval.as_ref(), direction, 0.0) };
+    (slope.text("slope per step of m", scale, SLOPE), verdict)
 }
 
 /// Test accuracy rises with m: the per-seed slope of accuracy on m ([`trend_over_m`]) has an
 /// interval above zero. A seed with a margin that did not finish is left out of the test (and so
 /// counts against reaching three seeds).
 pub fn accuracy_rises(groups: &[MarginRuns]) -> Claim {
-    let (slope, seeds) = trend_over_m(groups, "test_accuracy");
-    let all_diverged = groups.iter().any(|g| g.runs > 0 && g.finished == 0);
-    let test = effect_text(
-        "slope per step of m",
-        slope.as_ref(),
-        seeds,
-        Scale::Points,
-        "least-squares slope per seed, t interval",
-    );
+    let (test, verdict) = trend_claim(groups, "test_accuracy", Direction::Up, Scale::Points);
     Claim::new(
         "Test accuracy of 2-D features rises with m (m = 1 → 4)",
         "98.45 / 98.96 / 99.22 / 99.34 %",
         format!("{}; {test}", listed(groups, "test_accuracy", &fmt_pct)),
-        if all_diverged { Verdict::NotReproduced } else { Verdict::of_effect(slope.as_ref(), Direction::Up, 0.0) },
+        verdict,
     )
 }
 
-/// The smallest angle between class weights grows at every step of m.
+/// The smallest angle between class weights grows with m (per-seed slope).
 pub fn weight_angle_grows(groups: &[MarginRuns]) -> Claim {
+    let (test, verdict) = trend_claim(groups, "min_class_weight_angle", Direction::Up, Scale::Plain(2, "°"));
     Claim::new(
         "The angular gaps between classes widen with m (smallest angle between class weights)",
         "Fig. 2 (qualitative)",
-        listed(groups, "min_class_weight_angle", &deg1),
-        Verdict::of_trend(&means(groups, "min_class_weight_angle"), true),
+        format!("{}; {test}", listed(groups, "min_class_weight_angle", &deg1)),
+        verdict,
     )
 }
 
-/// The smallest empty gap between neighbouring rays (90% arcs) grows at every step of m.
+/// The smallest empty gap between neighbouring rays (90% arcs) grows with m (per-seed slope).
 pub fn ray_gap_widens(groups: &[MarginRuns]) -> Claim {
+    let (test, verdict) = trend_claim(groups, MIN_RAY_GAP, Direction::Up, Scale::Plain(2, "°"));
     Claim::new(
         "The empty gaps between neighbouring class rays widen with m (smallest gap between the central 90% arcs of test features)",
         "Fig. 2 (qualitative)",
-        listed(groups, MIN_RAY_GAP, &deg1),
-        Verdict::of_trend(&means(groups, MIN_RAY_GAP), true),
+        format!("{}; {test}", listed(groups, MIN_RAY_GAP, &deg1)),
+        verdict,
     )
 }
 
-/// The mean angle between a feature and its class weight falls at every step of m.
+/// The mean angle between a feature and its class weight falls with m (per-seed slope).
 pub fn classes_narrow(groups: &[MarginRuns]) -> Claim {
+    let (test, verdict) = trend_claim(groups, "mean_angle_to_class_weight", Direction::Down, Scale::Plain(2, "°"));
     Claim::new(
         "Each class narrows in angle as m grows (mean angle between x and W_y)",
         "Fig. 2 (qualitative)",
-        listed(groups, "mean_angle_to_class_weight", &deg1),
-        Verdict::of_trend(&means(groups, "mean_angle_to_class_weight"), false),
+        format!("{}; {test}", listed(groups, "mean_angle_to_class_weight", &deg1)),
+        verdict,
     )
 }
 
@@ -289,14 +282,17 @@ mod tests {
             .collect()
     }
 
-    /// Two seeds per m: (m, accuracy, weight angle) of seed 1 and seed 2, ray half-widths 10 − 2m.
-    fn sweep(per_m: &[(usize, f64, f64, f64, f64)]) -> (Table, Table) {
+    /// Three seeds per m: (m, accuracies, weight angles) of seeds 1-3; ray half-widths
+    /// 10 − 2m + 0.2·seed, class spread 20 − m + 0.1·seed.
+    fn sweep(per_m: &[(usize, [f64; 3], [f64; 3])]) -> (Table, Table) {
         let mut rows = Vec::new();
         let mut features = Vec::new();
-        for &(m, a1, a2, w1, w2) in per_m {
-            for (seed, a, w) in [(1, a1, w1), (2, a2, w2)] {
-                rows.push(run(m, seed, STATUS_FINISHED, a, w, 20.0 - m as f64));
-                features.extend(ray_features(&format!("m={m},seed={seed}"), 10.0 - 2.0 * m as f64));
+        for &(m, accuracies, angles) in per_m {
+            for seed in 1..=3u64 {
+                let k = seed as usize - 1;
+                let jitter = 0.1 * seed as f64;
+                rows.push(run(m, seed, STATUS_FINISHED, accuracies[k], angles[k], 20.0 - m as f64 + jitter));
+                features.extend(ray_features(&format!("m={m},seed={seed}"), 10.0 - 2.0 * m as f64 + 2.0 * jitter));
             }
         }
         (Table::new("hand-made lsoftmax runs", rows), Table::new("hand-made lsoftmax features", features))
@@ -311,44 +307,58 @@ mod tests {
         ]
     }
 
-    /// The claims compare means over seeds: seed 1 alone would put m = 3 above m = 4.
+    /// Every claim is a per-seed slope over m: seed 1 alone would put m = 3 above m = 4, yet
+    /// every seed's slope rises.
     #[test]
-    fn claims_compare_seed_means() {
+    fn claims_test_per_seed_slopes() {
         let (runs, features) = sweep(&[
-            (1, 0.975, 0.977, 20.0, 22.0),
-            (2, 0.984, 0.986, 30.0, 31.0),
-            (3, 0.990, 0.984, 33.0, 31.0),
-            (4, 0.989, 0.989, 32.5, 33.0),
+            (1, [0.975, 0.977, 0.976], [20.0, 22.0, 21.0]),
+            (2, [0.984, 0.986, 0.985], [30.0, 31.0, 30.0]),
+            (3, [0.990, 0.984, 0.988], [33.0, 31.0, 32.0]),
+            (4, [0.989, 0.989, 0.990], [32.5, 33.0, 33.5]),
         ]);
         let groups = margins(&with_ray_gaps(&runs, &features).unwrap()).unwrap();
-        // Two seeds are too few for the accuracy's interval; the other rules still read means.
-        assert_eq!(
-            verdicts(&groups),
-            [Verdict::Inconclusive, Verdict::Reproduced, Verdict::Reproduced, Verdict::Reproduced]
-        );
-        // Sample std (n − 1): 30 and 31 give 0.707.
+        assert_eq!(verdicts(&groups), [Verdict::Reproduced; 4]);
+        // Sample std (n − 1): 30, 31, 30 give 0.577.
         let (mean, std) = groups[1].get("min_class_weight_angle").unwrap();
-        assert!((mean - 30.5).abs() < 1e-12 && (std - 0.5f64.sqrt()).abs() < 1e-12);
-        // The ray gaps come from the recorded test features: 36 − 1.8·(10 − 2m) for m = 1…4.
+        assert!((mean - 91.0 / 3.0).abs() < 1e-12 && (std - (1.0f64 / 3.0).sqrt()).abs() < 1e-12, "{std}");
+        // The ray gaps come from the recorded test features: 36 − 1.8·(10 − 2m + 0.2·seed), mean over seeds.
         let gaps = ray_gap_widens(&groups).ours;
-        assert!(gaps.contains("m=1: 21.6°") && gaps.contains("m=4: 32.4°"), "{gaps}");
-        assert!(accuracy_rises(&groups).ours.contains("m=3: 98.70%"));
+        assert!(gaps.contains("m=1: 20.9°") && gaps.contains("m=4: 31.7°"), "{gaps}");
+        assert!(accuracy_rises(&groups).ours.contains("m=3: 98.73%"));
     }
 
     #[test]
-    fn each_rule_says_not_reproduced_when_its_trend_breaks() {
-        // The weight angle falls at the end below m = 1's (not reproduced).
+    fn each_rule_says_not_reproduced_when_its_trend_goes_the_other_way() {
+        // The weight angle falls with m in every seed (not reproduced); accuracy rises then falls,
+        // a slope that the seeds do not agree on.
         let (runs, features) = sweep(&[
-            (1, 0.980, 0.980, 30.0, 30.0),
-            (2, 0.985, 0.985, 31.0, 31.0),
-            (3, 0.990, 0.990, 32.0, 32.0),
-            (4, 0.986, 0.986, 29.0, 29.0),
+            (1, [0.980, 0.985, 0.983], [34.0, 34.5, 35.0]),
+            (2, [0.985, 0.980, 0.990], [33.0, 33.5, 34.0]),
+            (3, [0.990, 0.984, 0.979], [32.0, 32.5, 33.0]),
+            (4, [0.981, 0.988, 0.982], [29.0, 29.5, 30.0]),
         ]);
         let groups = margins(&with_ray_gaps(&runs, &features).unwrap()).unwrap();
-        assert_eq!(verdicts(&groups)[1], Verdict::NotReproduced);
+        assert_eq!(verdicts(&groups)[..2], [Verdict::Inconclusive, Verdict::NotReproduced]);
         // Without recorded features there are no ray gaps to judge.
         let groups = margins(&runs).unwrap();
-        assert_eq!(ray_gap_widens(&groups).verdict, Verdict::NotReproduced);
+        assert_eq!(ray_gap_widens(&groups).verdict, Verdict::Inconclusive);
+    }
+
+    /// A margin whose every seed diverged is "not reproduced" and says so, never "incomplete"
+    /// (that is the plan's business, in the runner's report writer).
+    #[test]
+    fn margins_whose_seeds_all_diverged_count_against_the_claims() {
+        let (mut runs, features) = sweep(&[
+            (1, [0.975, 0.977, 0.976], [20.0, 22.0, 21.0]),
+            (2, [0.984, 0.986, 0.985], [30.0, 31.0, 30.0]),
+            (3, [0.990, 0.984, 0.988], [33.0, 31.0, 32.0]),
+        ]);
+        runs.rows.extend([run(4, 1, STATUS_DIVERGED, 0.0, 0.0, 0.0), run(4, 2, STATUS_DIVERGED, 0.0, 0.0, 0.0)]);
+        let groups = margins(&with_ray_gaps(&runs, &features).unwrap()).unwrap();
+        assert_eq!(verdicts(&groups), [Verdict::NotReproduced; 4]);
+        assert!(accuracy_rises(&groups).ours.contains("m=4: diverged"));
+        assert_eq!(groups[3].notes, ["NaN loss", "NaN loss"]);
     }
 
     /// Three seeds per m, each seed's accuracy at m = 1..4.
@@ -383,23 +393,11 @@ mod tests {
         assert_eq!(accuracy_rises(&noisy).verdict, Verdict::Inconclusive);
     }
 
-    /// A margin whose every seed diverged is "not reproduced" and says so, never "incomplete"
-    /// (that is the plan's business, in the runner's report writer).
-    #[test]
-    fn margins_whose_seeds_all_diverged_count_against_the_claims() {
-        let (mut runs, features) =
-            sweep(&[(1, 0.975, 0.977, 20.0, 22.0), (2, 0.984, 0.986, 30.0, 31.0), (3, 0.990, 0.984, 33.0, 31.0)]);
-        runs.rows.extend([run(4, 1, STATUS_DIVERGED, 0.0, 0.0, 0.0), run(4, 2, STATUS_DIVERGED, 0.0, 0.0, 0.0)]);
-        let groups = margins(&with_ray_gaps(&runs, &features).unwrap()).unwrap();
-        assert_eq!(verdicts(&groups), [Verdict::NotReproduced; 4]);
-        assert!(accuracy_rises(&groups).ours.contains("m=4: diverged"));
-        assert_eq!(groups[3].notes, ["NaN loss", "NaN loss"]);
-    }
-
     /// The paper profile's wide runs share m and seed with the 2-D ones; Fig. 2 draws only 2-D runs.
     #[test]
     fn fig2_draws_the_two_d_runs_only() {
-        let (mut runs, _) = sweep(&[(1, 0.975, 0.977, 20.0, 22.0), (2, 0.984, 0.986, 30.0, 31.0)]);
+        let (mut runs, _) =
+            sweep(&[(1, [0.975, 0.977, 0.976], [20.0, 22.0, 21.0]), (2, [0.984, 0.986, 0.985], [30.0, 31.0, 30.0])]);
         let mut wide = run(2, 1, STATUS_FINISHED, 0.99, 30.0, 1.0);
         wide.retain(|(n, _)| n != "feature_dim");
         wide.push(("feature_dim".into(), 256u64.into()));

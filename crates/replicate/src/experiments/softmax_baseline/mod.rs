@@ -69,6 +69,6 @@ impl Experiment for SoftmaxBaseline {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        claims::section(&store.current_runs()?)
+        claims::section(&store.current_runs()?, &store.load("features")?)
     }
 }
