@@ -174,6 +174,16 @@ pub fn lenetspp_2d(profile: Profile) -> Common {
     }
 }
 
+/// The seeds every setting is trained with: three wherever a claim is decided (a 95 % t interval
+/// needs at least two, a verdict three), one in the smoke profile, which only checks that every
+/// stage runs.
+pub fn seeds(profile: Profile) -> &'static [u64] {
+    match profile {
+        Profile::Smoke => &[1],
+        Profile::Quick | Profile::Paper => &[1, 2, 3],
+    }
+}
+
 /// The quick profile's shorter schedule for the higher-dimensional embeddings (they learn faster
 /// than the 2-D ones): 600 iterations with steps at 400 and 520; other profiles unchanged.
 pub fn short_quick(common: Common, profile: Profile, eval_every: u64) -> Common {
