@@ -53,6 +53,14 @@ enum Command {
         #[arg(long)]
         plan_only: bool,
     },
+    /// Retrain a sample of recorded runs from their stored configs and compare them with the record.
+    Verify {
+        /// One experiment (default: every experiment with recorded runs).
+        experiment: Option<String>,
+        /// How many runs of each experiment to retrain (spread over its sweep).
+        #[arg(long, default_value_t = 3)]
+        sample: usize,
+    },
     /// Merge the results directories of shards (`--shard i/n` runs) into --results-dir, by run_id.
     Merge {
         /// Results directories to merge in.
@@ -221,6 +229,27 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 say!("wrote {}", runner::reproduce_all(&opts, &lines)?.display());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { experiment, sample } => {
+            let (results_dir, data_dir) = (cli.results_dir()?, cli.data_dir()?);
+            let chosen: Vec<&'static dyn experiments::Experiment> = match experiment {
+                Some(name) => vec![experiments::find(name)?],
+                None => experiments::registry()
+                    .into_iter()
+                    .filter(|e| replicate::results::Store::new(&results_dir, e.name()).path("runs").exists())
+                    .collect(),
+            };
+            let mut all_identical = true;
+            for exp in chosen {
+                let scratch = runner::verify::scratch_dir(exp.name());
+                let verified = runner::verify::verify(exp, &results_dir, &data_dir, *sample, &scratch);
+                let _ = std::fs::remove_dir_all(&scratch);
+                for v in verified? {
+                    all_identical &= v.identical() || !v.same_machine;
+                    say!("{}: {}", exp.name(), v.describe());
+                }
+            }
+            Ok(if all_identical { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Merge { from } => {
             let results_dir = cli.results_dir()?;

@@ -300,3 +300,35 @@ fn the_report_withholds_verdicts_until_every_planned_run_is_recorded() {
     assert!(!whole.contains("**Incomplete:**") && !whole.contains("incomplete: runs missing"), "{whole}");
     std::fs::remove_dir_all(results).unwrap();
 }
+
+/// `replicate verify` retrains recorded runs and finds them identical on the machine that
+/// recorded them; a run whose recorded metric was altered is reported as differing, with the
+/// recorded and retrained values, and the command fails.
+#[test]
+fn verify_retrains_recorded_runs_and_finds_what_changed() {
+    let results = temp_dir("verify");
+    succeed(replicate(&results, &["run", "center-loss", "--profile", "smoke"]));
+    let out = succeed(replicate(&results, &["verify", "center-loss", "--sample", "2"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches(": identical (").count(), 2, "{text}");
+    assert!(text.contains("same CPU and instruction set"), "{text}");
+
+    // Alter one recorded metric: verify must say which, from what to what, and fail.
+    let store = Store::new(&results, "center-loss");
+    let path = store.path("runs");
+    let metadata = replicate::results::read_parquet_metadata(&path).unwrap();
+    let mut table = Table::from_frame(&replicate::results::read_parquet(&path).unwrap()).unwrap();
+    for row in &mut table.rows {
+        for (name, cell) in row.iter_mut() {
+            if name == "test_accuracy" {
+                *cell = Cell::F64(cell.as_f64().unwrap() + 0.25);
+            }
+        }
+    }
+    replicate::results::write_parquet(&path, &mut table.to_frame().unwrap(), metadata).unwrap();
+    let out = replicate(&results, &["verify", "center-loss", "--sample", "1"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("1 of") && text.contains("test_accuracy"), "{text}");
+    std::fs::remove_dir_all(results).unwrap();
+}

@@ -84,6 +84,15 @@ impl Sweep {
         self
     }
 
+    /// Sweeps the seeds of `profile` ([`setup::seeds`]); a profile of one seed adds no axis, so its
+    /// runs keep labels without "seed=".
+    pub fn over_seeds(self, profile: Profile) -> Sweep {
+        match setup::seeds(profile) {
+            [_] => self,
+            seeds => self.axis("seed", seeds),
+        }
+    }
+
     /// Applies `key=value` overrides (see the module doc).
     pub fn apply(&mut self, overrides: &[(String, String)]) -> Result<()> {
         for (key, raw) in overrides {

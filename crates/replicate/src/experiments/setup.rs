@@ -373,6 +373,59 @@ pub fn shown(row: Record, column: &str, format: impl Fn(f64) -> String) -> Resul
     Ok(row.f64(column)?.map(format).unwrap_or_default())
 }
 
+/// An x axis for a λ sweep: log10 λ for positive finite λ, with 0 one decade below the smallest
+/// and ∞ one decade above the largest, set apart at the ends; labelled ticks on every decade.
+/// Returns the position of each λ and the ticks.
+pub fn lambda_axis(lambdas: &[f64]) -> (Vec<f64>, Vec<(f64, String)>) {
+    let finite: Vec<f64> = lambdas.iter().copied().filter(|l| *l > 0.0 && l.is_finite()).collect();
+    let lo = finite.iter().map(|l| l.log10().floor()).fold(f64::INFINITY, f64::min);
+    let hi = finite.iter().map(|l| l.log10().ceil()).fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 0.0) };
+    let position = |l: f64| {
+        if l == 0.0 {
+            lo - 1.0
+        } else if l.is_infinite() {
+            hi + 1.0
+        } else {
+            l.log10()
+        }
+    };
+    let mut ticks = Vec::new();
+    if lambdas.contains(&0.0) {
+        ticks.push((lo - 1.0, "0".to_string()));
+    }
+    let mut decade = lo;
+    while decade <= hi {
+        let k = decade as i32;
+        let label = match k {
+            ..=-3 => format!("1e{k}"),
+            -2 => "0.01".into(),
+            -1 => "0.1".into(),
+            _ => format!("{}", 10u64.pow(k as u32)),
+        };
+        ticks.push((decade, label));
+        decade += 1.0;
+    }
+    if lambdas.iter().any(|l| l.is_infinite()) {
+        ticks.push((hi + 1.0, "∞".to_string()));
+    }
+    (lambdas.iter().map(|&l| position(l)).collect(), ticks)
+}
+
+#[cfg(test)]
+mod lambda_axis_tests {
+    #[test]
+    fn lambda_axes_are_logarithmic_with_zero_and_infinity_set_apart() {
+        let (x, ticks) = super::lambda_axis(&[0.0, 1e-4, 0.05, 1.0, f64::INFINITY]);
+        assert_eq!(x[0], -5.0);
+        assert!((x[2] - 0.05f64.log10()).abs() < 1e-12);
+        assert_eq!(x[4], 1.0);
+        let labels: Vec<&str> = ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["0", "1e-4", "1e-3", "0.01", "0.1", "1", "∞"]);
+        assert!(ticks.iter().all(|t| t.0.fract() == 0.0), "ticks on whole numbers");
+    }
+}
+
 /// The class names of the ten digits, for figure legends.
 pub fn digit_names() -> Vec<String> {
     ALL_DIGITS.iter().map(|d| d.to_string()).collect()

@@ -21,6 +21,10 @@ pub const STATUS_FINISHED: &str = "finished";
 pub const STATUS_DIVERGED: &str = "diverged";
 pub const STATUS_COLLAPSED: &str = "collapsed";
 
+/// The version of the results tables' layout that this build writes (runs.parquet's
+/// `schema_version`; rows without the column are version 1).
+pub const SCHEMA_VERSION: u64 = 2;
+
 /// Provenance of one run, stored in runs.parquet and in each file's key-value metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -48,6 +52,9 @@ pub struct Manifest {
     /// was recorded.
     #[serde(default)]
     pub isa: String,
+    /// [`SCHEMA_VERSION`] of the build that recorded the run (0 in manifests from before it).
+    #[serde(default)]
+    pub schema_version: u64,
 }
 
 impl Manifest {
@@ -72,6 +79,7 @@ impl Manifest {
             cpu: crate::util::cpu_model(),
             cpu_features: crate::util::cpu_features(),
             isa: crate::nn::kernels::isa::isa().name().into(),
+            schema_version: SCHEMA_VERSION,
         }
     }
 
@@ -93,6 +101,7 @@ impl Manifest {
             ("cpu".into(), self.cpu.clone().into()),
             ("cpu_features".into(), self.cpu_features.clone().into()),
             ("isa".into(), self.isa.clone().into()),
+            ("schema_version".into(), self.schema_version.into()),
         ]
     }
 }

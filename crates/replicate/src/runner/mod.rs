@@ -3,7 +3,8 @@
 //! The CLI (`main.rs`), the notebooks and the tests all call it.
 
 pub mod cluster;
-mod report;
+pub mod report;
+pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

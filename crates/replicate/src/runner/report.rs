@@ -72,6 +72,52 @@ fn convergence(store: &Store) -> Result<String> {
     ))
 }
 
+/// A line on where the experiment's runs come from: their commits and CPUs, and the runs recorded
+/// from a tree whose sources differed from their commit (`git_dirty`), which no commit reproduces.
+fn provenance(store: &Store) -> Result<String> {
+    let runs = store.current_runs()?;
+    let (mut commits, mut cpus, mut dirty) = (Vec::new(), Vec::new(), Vec::new());
+    for r in runs.records() {
+        let commit: String = r.str("git_commit")?.unwrap_or("unknown").chars().take(7).collect();
+        if !commits.contains(&commit) {
+            commits.push(commit);
+        }
+        let cpu = r
+            .str("cpu")
+            .ok()
+            .flatten()
+            .filter(|c| !c.is_empty())
+            .unwrap_or("a CPU not recorded (runs from before the cpu column)")
+            .to_string();
+        if !cpus.contains(&cpu) {
+            cpus.push(cpu);
+        }
+        if matches!(r.cell("git_dirty"), Ok(crate::results::Cell::Bool(true))) {
+            dirty.push(r.run_id()?.to_string());
+        }
+    }
+    if commits.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(
+        "\n**Provenance.** {} runs from {} commit{} ({}) on {}; {}.\n",
+        runs.rows.len(),
+        commits.len(),
+        if commits.len() == 1 { "" } else { "s" },
+        commits.join(", "),
+        cpus.join("; "),
+        if dirty.is_empty() {
+            "none was recorded from a dirty tree".to_string()
+        } else {
+            format!(
+                "{} recorded from a dirty tree (sources differed from the commit): {}",
+                dirty.len(),
+                dirty.join(", ")
+            )
+        }
+    ))
+}
+
 /// Writes results/REPORT.md from every experiment's tables; returns its path.
 pub fn write(results_dir: &Path) -> Result<PathBuf> {
     let mut sections = Vec::new();
@@ -87,6 +133,7 @@ pub fn write(results_dir: &Path) -> Result<PathBuf> {
                     section.body = format!("{why}\n\n{}", section.body);
                 }
                 section.body.push_str(&convergence(&store)?);
+                section.body.push_str(&provenance(&store)?);
                 sections.push(section);
             }
         }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::claims::by_lambda;
-use crate::experiments::setup::{digit_names, points_2d, rows_of};
+use crate::experiments::seeds::Seeded;
+use crate::experiments::setup::{digit_names, lambda_axis, points_2d, rows_of};
 use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
 use crate::results::Store;
 use crate::verdict::{fmt_pct, lambda_label};
@@ -35,30 +36,34 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
             class_names: digit_names(),
         },
     )?;
-    let categories: Vec<String> = runs.iter().map(|(l, _)| lambda_label(*l)).collect();
+    let (positions, ticks) = lambda_axis(&runs.iter().map(|(l, _)| *l).collect::<Vec<_>>());
+    let at = |l: f64| runs.iter().position(|(x, _)| *x == l).map(|i| positions[i]);
+    // Mean over seeds, with the 95 % t interval over seeds as the bar (none for one seed).
     let series = |name: &str, column: &str, colour: usize, scale: f64| -> Result<Series> {
-        let mut points = Vec::new();
-        for (i, (_, r)) in runs.iter().enumerate() {
-            if let Some(v) = r.f64(column)? {
-                points.push((i as f64, v * scale));
-            }
+        let seeded = Seeded::from_table(&current, "lambda", column)?;
+        let (mut points, mut errors) = (Vec::new(), Vec::new());
+        for setting in &seeded.settings {
+            let (Some(x), Some(mean)) = (at(setting.value), seeded.mean(setting.value)) else { continue };
+            let values: Vec<f64> = setting.seeds.iter().map(|v| v.1).collect();
+            points.push((x, mean * scale));
+            errors.push(crate::stats::t_interval(&values).map_or(0.0, |i| (i.high - i.estimate) * scale));
         }
-        Ok(Series { name: name.into(), points, colour, markers: true, ..Default::default() })
+        Ok(Series { name: name.into(), points, errors, colour, markers: true, ..Default::default() })
     };
     let charts = vec![
         LineChart {
             title: "Compactness R = intra / inter (test)".into(),
-            x_label: "λ".into(),
+            x_label: "λ, log scale (0 set apart)".into(),
             y_label: "R".into(),
-            x_categories: Some(categories.clone()),
+            x_ticks: Some(ticks.clone()),
             series: vec![series("R", "r_ratio", 0, 1.0)?],
             ..Default::default()
         },
         LineChart {
             title: "Test accuracy".into(),
-            x_label: "λ".into(),
+            x_label: "λ, log scale (0 set apart)".into(),
             y_label: "accuracy (%)".into(),
-            x_categories: Some(categories),
+            x_ticks: Some(ticks),
             series: vec![
                 series("softmax head", "test_accuracy", 1, 100.0)?,
                 series("nearest center", "nearest_center_accuracy", 2, 100.0)?,
@@ -68,7 +73,11 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     ];
     files.extend(save(
         &store.dir().join("r_vs_lambda"),
-        &LineFigure { title: "Center loss: compactness and accuracy against λ".into(), charts, cols: 2 },
+        &LineFigure {
+            title: "Center loss: compactness and accuracy against λ (mean over seeds, bars: 95 % t interval)".into(),
+            charts,
+            cols: 2,
+        },
     )?);
     Ok(files)
 }

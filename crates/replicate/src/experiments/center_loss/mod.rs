@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::setup::{
     accuracy_hook, classifier_accuracy, compactness_metrics, feature_rows, finish_run, lenetspp_2d, parse, plot_sample,
-    seeds, train_or_diverge, Common, ALL_DIGITS,
+    train_or_diverge, Common, ALL_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::nn::HeadKind;
@@ -56,7 +56,7 @@ impl Experiment for CenterLossExperiment {
     }
 
     fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Result<Vec<Sweep>> {
-        Ok(vec![Sweep::new(&config(profile)).axis("lambda", &LAMBDAS).axis("seed", seeds(profile))])
+        Ok(vec![Sweep::new(&config(profile)).axis("lambda", &LAMBDAS).over_seeds(profile)])
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {

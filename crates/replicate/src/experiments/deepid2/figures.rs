@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::claims::{best_interior, by_lambda};
-use crate::experiments::setup::{percent_points, rows_of, TRAIN_DIGITS};
+use crate::experiments::setup::{lambda_axis, percent_points, rows_of, TRAIN_DIGITS};
 use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
 use crate::results::{Record, Store, Table};
 use crate::verdict::lambda_label;
@@ -14,16 +14,18 @@ use crate::verdict::lambda_label;
 pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let current = store.current_runs()?;
     let runs = by_lambda(&current)?;
-    let categories: Vec<String> = runs.iter().map(|(l, _)| lambda_label(*l)).collect();
+    let (positions, ticks) = lambda_axis(&runs.iter().map(|(l, _)| *l).collect::<Vec<_>>());
     let series = |name: &str, column: &str, std_column: Option<&str>, colour: usize| -> Result<Series> {
         let (points, errors) = percent_points(runs.iter().map(|(_, r)| *r), column, std_column)?;
+        // percent_points puts point i at x = i; the axis puts it at its λ.
+        let points = points.into_iter().map(|(i, y)| (positions[i as usize], y)).collect();
         Ok(Series { name: name.into(), points, errors, colour, markers: true, ..Default::default() })
     };
     let charts = vec![LineChart {
         title: "10-fold pair verification accuracy (L2 distance)".into(),
-        x_label: "λ (0: identification only, ∞: verification only)".into(),
+        x_label: "λ, log scale (0: identification only, ∞: verification only, set apart at the ends)".into(),
         y_label: "accuracy (%)".into(),
-        x_categories: Some(categories),
+        x_ticks: Some(ticks),
         series: vec![
             series(
                 "held-out digits 7-9 (± std over the 10 folds)",

@@ -59,6 +59,15 @@ impl<'a> Runs<'a> {
         Ok(Runs { by_mining, by_dim, default_dim: default_dim_runs })
     }
 
+    /// Held-out VAL@1e-3 of the finished semi-hard runs, per dimension and seed.
+    pub fn val_seeded(&self) -> Result<Seeded> {
+        Seeded::collect(
+            self.by_dim.iter().copied(),
+            |r| r.f64("feature_dim"),
+            |r| Ok(if r.finished()? { r.f64(VAL)? } else { None }),
+        )
+    }
+
     /// (dimension, held-out VAL@1e-3) of the semi-hard runs that have both.
     pub fn val_by_dim(&self) -> Result<Vec<(f64, f64)>> {
         let mut out = Vec::new();
