@@ -85,8 +85,9 @@ impl Seeded {
 
     /// The paired difference `to − from` over the seeds both settings have.
     pub fn paired(&self, from: f64, to: f64) -> Comparison {
-        let d = stats::paired_differences(self.seeds(from), self.seeds(to));
-        Comparison { interval: stats::paired_interval(self.seeds(from), self.seeds(to)), seeds: d.len() }
+        let differences: Vec<f64> =
+            stats::paired_differences(self.seeds(from), self.seeds(to)).into_iter().map(|(_, d)| d).collect();
+        Comparison { interval: stats::t_interval(&differences), seeds: differences.len() }
     }
 
     /// The per-seed trend over `values` (in this order): each seed that has every one of them

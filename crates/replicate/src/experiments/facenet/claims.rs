@@ -67,17 +67,6 @@ impl<'a> Runs<'a> {
             |r| Ok(if r.finished()? { r.f64(VAL)? } else { None }),
         )
     }
-
-    /// (dimension, held-out VAL@1e-3) of the semi-hard runs that have both.
-    pub fn val_by_dim(&self) -> Result<Vec<(f64, f64)>> {
-        let mut out = Vec::new();
-        for r in &self.by_dim {
-            if let (Some(d), Some(v)) = (r.f64("feature_dim")?, r.f64(VAL)?) {
-                out.push((d, v));
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// The equivalence margin of "flat over the embedding dimension": 5 % of the best dimension's
