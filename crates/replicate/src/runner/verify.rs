@@ -1,8 +1,8 @@
 //! `replicate verify`: retrains a sample of recorded runs from their stored configs, in a
 //! scratch results directory that holds every other recorded run (so the plan trains exactly
 //! the sample), and compares each retrained run's metrics and curves with the recorded ones.
-//! Same CPU and instruction set: identical (the thread count does not matter). Otherwise the largest difference is set beside
-//! the seed spread of that metric.
+//! Same CPU and instruction set: identical (the thread count does not matter). Otherwise each
+//! difference is set beside the seed spread of that metric.
 
 use std::path::{Path, PathBuf};
 
