@@ -332,3 +332,46 @@ fn verify_retrains_recorded_runs_and_finds_what_changed() {
     assert!(text.contains("1 of") && text.contains("test_accuracy"), "{text}");
     std::fs::remove_dir_all(results).unwrap();
 }
+
+/// A recorded run keeps its final weights: loaded into a fresh model of the run's config, they
+/// give the recorded test features again (so new metrics can be scored without retraining).
+#[test]
+fn a_recorded_run_keeps_the_final_weights_that_gave_its_features() {
+    let results = temp_dir("weights");
+    let data = Mnist::load(&data_dir()).unwrap();
+    let exp = experiments::registry().into_iter().find(|e| e.name() == "softmax-baseline").unwrap();
+    runner::run_experiment(exp, &options(&results, &[]), Some(&data)).unwrap();
+    let store = Store::new(&results, "softmax-baseline");
+    let runs = store.load("runs").unwrap();
+    let run = runs.records().next().unwrap();
+    let id = run.run_id().unwrap();
+    let config = replicate::nn::BackboneConfig {
+        width: run.num("width").unwrap(),
+        feature_dim: run.num("feature_dim").unwrap() as usize,
+    };
+    let device = candle_core::Device::Cpu;
+    let model = replicate::nn::Model::new(
+        config,
+        replicate::nn::HeadKind::Linear { classes: 10 },
+        run.num("seed").unwrap() as u64 + 1000,
+        replicate::nn::Kernels::Fast,
+        &device,
+    )
+    .unwrap();
+    let features = store.load("features").unwrap();
+    let test: Vec<_> =
+        features.records().filter(|r| r.run_id().unwrap() == id && r.text("split").unwrap() == "test").collect();
+    let indices: Vec<usize> = test.iter().map(|r| r.num("index").unwrap() as usize).collect();
+    let recorded: Vec<f64> = test.iter().flat_map(|r| [r.num("f0").unwrap(), r.num("f1").unwrap()]).collect();
+    let gap = |m: &replicate::nn::Model| {
+        let e = replicate::train::embed(m, &data.test, &indices, &device).unwrap();
+        e.features.iter().zip(&recorded).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max)
+    };
+    assert!(gap(&model) > 1e-2, "an untrained model of another seed must not give the recorded features");
+    model.set_weights(&store.read_weights(id).unwrap()).unwrap();
+    assert!(indices.len() > 100 && gap(&model) < 1e-5, "the kept weights give features {} away", gap(&model));
+
+    let missing = store.read_weights("no-such-run").unwrap_err().to_string();
+    assert!(missing.contains("no-such-run.safetensors") && missing.contains("retrain"), "{missing}");
+    std::fs::remove_dir_all(results).unwrap();
+}

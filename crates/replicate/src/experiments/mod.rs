@@ -206,6 +206,8 @@ pub struct RunOutcome {
     pub note: String,
     pub metrics: Vec<(String, crate::results::Cell)>,
     pub tables: Vec<(String, Vec<crate::results::Row>)>,
+    /// The final parameters of a finished run (empty for one that diverged).
+    pub weights: Vec<(String, candle_core::Tensor)>,
 }
 
 /// A paper reproduction.

@@ -210,8 +210,18 @@ pub fn check_classes_per_batch(n: usize) -> Result<()> {
 
 /// How a training run ended.
 pub enum Training {
-    Finished { curves: Vec<CurveRow>, seconds: f64, images_per_second: f64 },
-    Diverged { curves: Vec<CurveRow>, note: String },
+    /// `weights`: the model's parameters at the end, kept beside the results (see
+    /// [`crate::results::Store::write_weights`]) so that runs can be scored again.
+    Finished {
+        curves: Vec<CurveRow>,
+        seconds: f64,
+        images_per_second: f64,
+        weights: Vec<(String, candle_core::Tensor)>,
+    },
+    Diverged {
+        curves: Vec<CurveRow>,
+        note: String,
+    },
 }
 
 impl Training {
@@ -241,9 +251,12 @@ pub fn train_or_diverge(
         eval,
         &Tracking { label: &ctx.progress_label, checkpoint: ctx.checkpoint.as_ref() },
     ) {
-        Ok(t) => {
-            Ok(Training::Finished { curves: t.curves, seconds: t.seconds, images_per_second: t.images_per_second })
-        }
+        Ok(t) => Ok(Training::Finished {
+            curves: t.curves,
+            seconds: t.seconds,
+            images_per_second: t.images_per_second,
+            weights: model.weights()?,
+        }),
         Err(e) => match e.downcast::<Diverged>() {
             Ok(d) => Ok(Training::Diverged { note: format!("{}: {d}", ctx.run_label), curves: d.curves }),
             Err(other) => Err(other),
@@ -442,7 +455,7 @@ pub fn plot_sample(pool: &[usize], n: usize, purpose: &str) -> Vec<usize> {
 /// Standard summary columns of a finished or diverged run.
 pub fn timing_metrics(training: &Training) -> Vec<(String, Cell)> {
     match training {
-        Training::Finished { seconds, images_per_second, curves } => vec![
+        Training::Finished { seconds, images_per_second, curves, .. } => vec![
             ("train_seconds".into(), (*seconds).into()),
             ("images_per_second".into(), (*images_per_second).into()),
             ("steps".into(), curves.last().map(|c| c.step).unwrap_or(0).into()),
@@ -459,13 +472,17 @@ pub fn finish_run(training: &Training, evaluate: impl FnOnce(&mut RunOutcome) ->
         note: String::new(),
         metrics: timing_metrics(training),
         tables: vec![("curves".to_string(), curve_rows(training.curves()))],
+        weights: Vec::new(),
     };
     match training {
         Training::Diverged { note, .. } => {
             outcome.status = STATUS_DIVERGED.into();
             outcome.note = note.clone();
         }
-        Training::Finished { .. } => evaluate(&mut outcome)?,
+        Training::Finished { weights, .. } => {
+            evaluate(&mut outcome)?;
+            outcome.weights = weights.clone();
+        }
     }
     Ok(outcome)
 }

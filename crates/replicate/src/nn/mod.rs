@@ -52,4 +52,32 @@ impl Model {
         };
         Ok(ModelOutput { features, embedding, logits })
     }
+
+    /// Every parameter by name, copied to the CPU (what a safetensors file holds).
+    pub fn weights(&self) -> Result<Vec<(String, Tensor)>> {
+        self.params
+            .iter()
+            .map(|p| Ok((p.name.clone(), p.var.as_tensor().to_device(&Device::Cpu)?.contiguous()?)))
+            .collect()
+    }
+
+    /// Sets every parameter from `weights` (by name, as [`Model::weights`] gives them); a missing
+    /// name or another shape is an error naming the parameter.
+    pub fn set_weights(&self, weights: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        for p in self.params.iter() {
+            let Some(w) = weights.get(&p.name) else {
+                candle_core::bail!("the weights have no parameter {} (another model?)", p.name)
+            };
+            if w.dims() != p.var.dims() {
+                candle_core::bail!(
+                    "parameter {}: the weights have shape {:?}, the model {:?}",
+                    p.name,
+                    w.dims(),
+                    p.var.dims()
+                )
+            }
+            p.var.set(&w.to_device(p.var.device())?)?;
+        }
+        Ok(())
+    }
 }

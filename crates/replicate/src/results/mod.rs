@@ -22,8 +22,9 @@ pub const STATUS_DIVERGED: &str = "diverged";
 pub const STATUS_COLLAPSED: &str = "collapsed";
 
 /// The version of the results tables' layout that this build writes (runs.parquet's
-/// `schema_version`; rows without the column are version 1).
-pub const SCHEMA_VERSION: u64 = 2;
+/// `schema_version`; rows without the column are version 1). Version 3: each recorded run keeps
+/// its final weights in `<experiment>/weights/` (the tables' columns are those of version 2).
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Provenance of one run, stored in runs.parquet and in each file's key-value metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -134,6 +135,10 @@ pub fn git_state() -> &'static (String, bool) {
 /// The folder of an experiment's results that holds the checkpoints of runs not yet recorded.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 
+/// The folder of an experiment's results that holds each recorded run's final weights (out of
+/// git: they are megabytes per run, and rebuilt by retraining).
+pub const WEIGHTS_DIR: &str = "weights";
+
 /// What a checkpoint must have been written by to be resumed: the run, the build (the commit,
 /// and the binary itself when the tree has uncommitted changes) and the kernels' instruction set
 /// (which decides the rounding).
@@ -206,10 +211,50 @@ impl Store {
     /// Removes the temporaries that killed writers left in this experiment's directory (see
     /// [`crate::util::remove_stale_temporaries`]); live writers' stay.
     pub fn remove_stale_temporaries(&self) -> Result<usize> {
-        let checkpoints = self.dir.join(CHECKPOINTS_DIR);
-        let in_checkpoints =
-            if checkpoints.is_dir() { crate::util::remove_stale_temporaries(&checkpoints)? } else { 0 };
-        Ok(crate::util::remove_stale_temporaries(&self.dir)? + in_checkpoints)
+        let mut removed = crate::util::remove_stale_temporaries(&self.dir)?;
+        for folder in [CHECKPOINTS_DIR, WEIGHTS_DIR] {
+            let folder = self.dir.join(folder);
+            if folder.is_dir() {
+                removed += crate::util::remove_stale_temporaries(&folder)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Where a recorded run's final weights are (safetensors, by parameter name).
+    pub fn weights_path(&self, run_id: &str) -> PathBuf {
+        self.dir.join(WEIGHTS_DIR).join(format!("{run_id}.safetensors"))
+    }
+
+    /// Writes a run's final weights (temporary file + rename), with the run and its config hash
+    /// in the file's metadata.
+    pub fn write_weights(&self, manifest: &Manifest, weights: &[(String, candle_core::Tensor)]) -> Result<PathBuf> {
+        let path = self.weights_path(&manifest.run_id);
+        let metadata = std::collections::HashMap::from([
+            ("run_id".to_string(), manifest.run_id.clone()),
+            ("config_hash".to_string(), manifest.config_hash.clone()),
+            ("git_commit".to_string(), manifest.git_commit.clone()),
+        ]);
+        let bytes = safetensors::serialize(weights.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
+            .with_context(|| format!("cannot encode the weights {}", path.display()))?;
+        std::fs::create_dir_all(path.parent().expect("weights live in a folder"))
+            .with_context(|| format!("cannot create {}", self.dir.join(WEIGHTS_DIR).display()))?;
+        crate::util::atomic_write(&path, &bytes)
+            .with_context(|| format!("cannot write the weights {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// A recorded run's final weights; an error says how to get them back when there are none.
+    pub fn read_weights(&self, run_id: &str) -> Result<std::collections::HashMap<String, candle_core::Tensor>> {
+        let path = self.weights_path(run_id);
+        anyhow::ensure!(
+            path.exists(),
+            "{} does not exist: run {run_id} was recorded before runs kept their weights, or elsewhere; retrain it \
+             (`replicate verify` does) to get them",
+            path.display()
+        );
+        candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+            .with_context(|| format!("cannot read the weights {}", path.display()))
     }
 
     /// Where a run of this experiment keeps its checkpoint until it is recorded.

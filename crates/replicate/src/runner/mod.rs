@@ -364,6 +364,10 @@ pub fn run_experiment_with(
         ];
         summary.extend(run.config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
         summary.extend(outcome.metrics);
+        // Weights first: a run recorded is a run whose weights are on disk.
+        if !outcome.weights.is_empty() {
+            store.write_weights(&manifest, &outcome.weights)?;
+        }
         store.record(&RunRecord { manifest, summary, tables: outcome.tables })?;
         if let Some(checkpoint) = &ctx.checkpoint {
             checkpoint.remove().with_context(|| format!("cannot remove {}", checkpoint.path().display()))?;

@@ -154,6 +154,7 @@ pub fn write(results_dir: &Path) -> Result<PathBuf> {
         }
         out.push('\n');
         out.push_str(&how_verdicts_are_decided(&sections));
+        out.push_str(&changes_since(previous_report(results_dir).as_deref(), &sections));
         for s in &sections {
             out.push_str(&s.markdown());
             out.push('\n');
@@ -162,6 +163,84 @@ pub fn write(results_dir: &Path) -> Result<PathBuf> {
     let path = results_dir.join("REPORT.md");
     crate::util::atomic_write(&path, out.as_bytes())?;
     Ok(path)
+}
+
+/// The heading of the list of verdicts that changed; the list runs to the next heading.
+const CHANGES_HEADING: &str = "## Verdicts changed since the previous REPORT.md";
+
+/// The REPORT.md the new one is compared with: the committed one where `results_dir` is in a git
+/// checkout that tracks it (so that redrawing mid-sweep does not move the baseline), else the one
+/// on disk.
+fn previous_report(results_dir: &Path) -> Option<String> {
+    let committed = std::process::Command::new("git")
+        .args(["show", "HEAD:./REPORT.md"])
+        .current_dir(results_dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok());
+    committed.or_else(|| std::fs::read_to_string(results_dir.join("REPORT.md")).ok())
+}
+
+/// (experiment, claim, verdict) of each row of a report's summary table.
+fn summary_verdicts(report: &str) -> Vec<(String, String, String)> {
+    report
+        .lines()
+        .skip_while(|l| !l.starts_with("| experiment | claim | verdict |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim().trim_matches('|').split(" | ").map(str::trim).collect();
+            let (first, rest) = cells.split_first()?;
+            let (last, middle) = rest.split_last()?;
+            Some((first.to_string(), middle.join(" | "), last.to_string()))
+        })
+        .collect()
+}
+
+/// The section listing each claim whose verdict differs from `previous`'s (or that is new or
+/// gone). When nothing differs, `previous`'s own list is kept, so that regenerating the report
+/// from the same tables leaves it byte for byte the same.
+fn changes_since(previous: Option<&str>, sections: &[Section]) -> String {
+    let now: Vec<(String, String, String)> = sections
+        .iter()
+        .flat_map(|s| s.claims.iter().map(|c| (s.title.clone(), c.claim.clone(), c.verdict.text().to_string())))
+        .collect();
+    let Some(previous) = previous else {
+        return format!("{CHANGES_HEADING}\n\nNone: no earlier REPORT.md to compare with.\n\n");
+    };
+    let before = summary_verdicts(previous);
+    let find = |list: &[(String, String, String)], e: &str, c: &str| {
+        list.iter().find(|(pe, pc, _)| pe == e && pc == c).map(|(_, _, v)| v.clone())
+    };
+    let mut rows: Vec<String> = now
+        .iter()
+        .filter_map(|(e, c, v)| match find(&before, e, c) {
+            Some(old) if old == *v => None,
+            Some(old) => Some(format!("| {e} | {c} | {old} | {v} |")),
+            None => Some(format!("| {e} | {c} | (new claim) | {v} |")),
+        })
+        .collect();
+    rows.extend(
+        before
+            .iter()
+            .filter(|(e, c, _)| find(&now, e, c).is_none())
+            .map(|(e, c, v)| format!("| {e} | {c} | {v} | (claim gone) |")),
+    );
+    if rows.is_empty() {
+        if let Some(start) = previous.find(CHANGES_HEADING) {
+            let rest = &previous[start + CHANGES_HEADING.len()..];
+            let end = rest.find("\n## ").map(|i| i + 1).unwrap_or(rest.len());
+            return format!("{CHANGES_HEADING}{}", &rest[..end]);
+        }
+        return format!("{CHANGES_HEADING}\n\nNone: every verdict is the one the previous REPORT.md gave.\n\n");
+    }
+    format!(
+        "{CHANGES_HEADING}\n\nCompared with the REPORT.md these tables replaced (the committed one):\n\n\
+         | experiment | claim | before | now |\n|---|---|---|---|\n{}\n\n",
+        rows.join("\n")
+    )
 }
 
 /// The paragraph under the summary table: how many claims, the tests, the verdicts' meaning and
@@ -220,5 +299,40 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("fewer than 3 seeds") && text.contains("no correction is applied"));
+    }
+
+    fn report_of(sections: &[Section]) -> String {
+        let mut out = String::from("# REPORT\n\n| experiment | claim | verdict |\n|---|---|---|\n");
+        for s in sections {
+            for c in &s.claims {
+                out.push_str(&format!("| {} | {} | {} |\n", s.title, c.claim, c.verdict.text()));
+            }
+        }
+        out.push('\n');
+        out.push_str(&changes_since(None, sections));
+        out
+    }
+
+    #[test]
+    fn changed_verdicts_are_listed_and_kept_until_the_next_change() {
+        let section = |verdicts: &[(&str, Verdict)]| Section {
+            title: "A".into(),
+            claims: verdicts.iter().map(|(c, v)| Claim::new(*c, "p", "o", *v)).collect(),
+            body: String::new(),
+        };
+        let first = [section(&[("rises", Verdict::Inconclusive), ("falls", Verdict::Reproduced)])];
+        let previous = report_of(&first);
+        assert!(previous.contains("None: no earlier REPORT.md"), "{previous}");
+
+        let second = [section(&[("rises", Verdict::Reproduced), ("peaks", Verdict::NotReproduced)])];
+        let changes = changes_since(Some(&previous), &second);
+        assert!(changes.contains("| A | rises | inconclusive | reproduced |"), "{changes}");
+        assert!(changes.contains("| A | peaks | (new claim) | not reproduced |"), "{changes}");
+        assert!(changes.contains("| A | falls | reproduced | (claim gone) |"), "{changes}");
+
+        // The report written from `second`, regenerated from the same tables, keeps its list.
+        let written = format!("{}{changes}## A\n\nbody\n", report_of(&second).split(CHANGES_HEADING).next().unwrap());
+        assert_eq!(changes_since(Some(&written), &second), changes);
+        assert_eq!(summary_verdicts(&written).len(), 2);
     }
 }

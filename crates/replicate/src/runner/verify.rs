@@ -10,31 +10,20 @@ use anyhow::{bail, Context, Result};
 
 use super::{plan, run_experiment_with, PlanOptions, RunOptions};
 use crate::experiments::{Experiment, Profile};
-use crate::results::{Cell, Record, Store, Table};
+use crate::results::{Cell, Manifest, Record, Store, Table};
 
-/// runs.parquet columns that describe how and when a run was made, not what it measured.
-const NOT_MEASURED: [&str; 20] = [
-    "run_id",
-    "experiment",
-    "profile",
-    "config_hash",
-    "seed",
-    "git_commit",
-    "git_dirty",
-    "crate_versions",
-    "rustc",
-    "device",
-    "threads",
-    "finished_at_unix",
-    "cpu",
-    "cpu_features",
-    "isa",
-    "schema_version",
-    "train_seconds",
-    "images_per_second",
-    "label",
-    "note",
-];
+/// runs.parquet columns besides the manifest's that describe how a run went, not what it measured
+/// (wall-clock speed differs between any two runs).
+const NOT_MEASURED: [&str; 4] = ["train_seconds", "images_per_second", "label", "note"];
+
+/// Whether a runs.parquet column is a measurement to compare: not a manifest column (how and
+/// when the run was made), not [`NOT_MEASURED`], not a config key.
+fn is_measurement(column: &str, config_keys: &[String]) -> bool {
+    static MANIFEST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let manifest =
+        MANIFEST.get_or_init(|| Manifest::new("", "", "", "", 0, "").row().into_iter().map(|c| c.0).collect());
+    !(manifest.iter().any(|m| m == column) || NOT_MEASURED.contains(&column) || config_keys.iter().any(|k| k == column))
+}
 
 /// One retrained run against its record.
 #[derive(Debug, Clone)]
@@ -169,7 +158,7 @@ pub fn verify(
         let mut differences = Vec::new();
         let mut compared = 0;
         for (column, cell) in &runs.rows[a] {
-            if NOT_MEASURED.contains(&column.as_str()) || config_keys.contains(column) {
+            if !is_measurement(column, &config_keys) {
                 continue;
             }
             let Some(x) = cell.as_f64() else { continue };

@@ -93,8 +93,8 @@ impl Checkpoint {
     ) -> Result<()> {
         let cpu = |t: &Tensor| -> candle_core::Result<Tensor> { t.to_device(&Device::Cpu)?.contiguous() };
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
-        for p in model.params.iter() {
-            tensors.push((format!("param/{}", p.name), cpu(p.var.as_tensor())?));
+        for (name, weight) in model.weights()? {
+            tensors.push((format!("param/{name}"), weight));
         }
         for (i, v) in optimiser.velocities() {
             tensors.push((format!("velocity/{i}"), cpu(v)?));

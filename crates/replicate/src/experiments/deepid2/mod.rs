@@ -86,7 +86,7 @@ impl Experiment for DeepId2 {
     }
 
     fn sweeps(&self, profile: Profile, _results_dir: &Path) -> Result<Vec<Sweep>> {
-        Ok(vec![Sweep::new(&config(profile)).axis("lambda", &lambda_values(&LAMBDAS))])
+        Ok(vec![Sweep::new(&config(profile)).axis("lambda", &lambda_values(&LAMBDAS)).over_seeds(profile)])
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {

@@ -76,8 +76,8 @@ impl Experiment for FaceNet {
         let base = config(profile);
         let mining: Vec<Value> = Mining::ALL.iter().map(|m| Value::from(m.name())).collect();
         Ok(vec![
-            Sweep::new(&base).axis("mining", &mining),
-            Sweep::new(&base).axis("feature_dim", &[8usize, 16, 32, 64, 128]),
+            Sweep::new(&base).axis("mining", &mining).over_seeds(profile),
+            Sweep::new(&base).axis("feature_dim", &[8usize, 16, 32, 64, 128]).over_seeds(profile),
         ])
     }
 

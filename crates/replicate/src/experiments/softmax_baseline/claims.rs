@@ -79,23 +79,28 @@ pub fn spokes(runs: &Table, features: &Table) -> Result<Claim> {
     ))
 }
 
-/// The report section: claims over every seed, the deviations from the first finished run.
+/// The report section: claims over every seed, the deviations from the first finished run, and
+/// the compute as the mean over the finished runs (whose CPUs the provenance line names).
 pub fn section(runs: &Table, features: &Table) -> Result<Option<Section>> {
-    let mut finished = runs.records().filter(|r| r.finished().unwrap_or(false));
-    let Some(run) = finished.next() else { return Ok(None) };
+    let finished: Vec<_> = runs.records().filter(|r| r.finished().unwrap_or(false)).collect();
+    let Some(run) = finished.first() else { return Ok(None) };
+    let mean_of = |key: &str| -> Result<f64> {
+        Ok(crate::stats::mean(&finished.iter().map(|r| r.num(key)).collect::<Result<Vec<f64>>>()?))
+    };
     Ok(Some(Section {
         title: "Center loss (Wen et al., ECCV 2016): softmax-only features, Fig. 2".into(),
         claims: vec![separable(runs)?, spokes(runs, features)?],
         body: format!(
             "![Fig. 2](softmax-baseline/fig2.png)\n\n**Deviations.** LeNets++ at width {} for {} iterations of batch {} \
              (caffe-face: width 1.0, 10,000 iterations), last max-pool 2/2 instead of 3/2, the standard 60,000 training \
-             images (the caption says 50K), Caffe-style momentum. Compute: {:.0} s of training at {:.0} images/s on this \
-             machine's CPU.\n",
+             images (the caption says 50K), Caffe-style momentum. Compute: {:.0} s of training per run at {:.0} \
+             images/s, means over the {} runs (their CPUs are under Provenance).\n",
             run.num("width")?,
             run.num("iterations")?,
             run.num("batch_size")?,
-            run.num("train_seconds")?,
-            run.num("images_per_second")?
+            mean_of("train_seconds")?,
+            mean_of("images_per_second")?,
+            finished.len()
         ),
     }))
 }
