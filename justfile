@@ -13,7 +13,8 @@ default:
 build:
     cargo build --release --locked
 
-# Fill data/mnist: files already there, then $MNIST_MIRROR, then the Hugging Face hub.
+# Fill data/mnist (files already there, then $MNIST_MIRROR, then the Hugging Face hub) and
+# data/lfw (files already there, then $LFW_MIRROR), each checked in full.
 data: build
     #!/usr/bin/env bash
     set -uo pipefail
@@ -86,6 +87,20 @@ bench-pytorch pairs="5": build
         bench/.venv/bin/pip install -q torch numpy
     fi
     bench/.venv/bin/python bench/compare.py --ours {{bin}} --pairs {{pairs}}
+
+# Execute every notebook against the committed results and keep the outputs in notebooks/, so a
+# reader on GitHub sees each figure, table and verdict (needs the Rust kernel, like `notebooks`).
+render-notebooks:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p target/evcxr
+    cp Cargo.lock target/evcxr/Cargo.lock
+    for nb in notebooks/*.ipynb; do
+        echo "rendering $nb"
+        jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=rust \
+            --ExecutePreprocessor.startup_timeout=3600 --ExecutePreprocessor.timeout=3600 "$nb"
+    done
+    python3 scripts/check_notebooks.py notebooks/*.ipynb
 
 # Execute every notebook headless with the Rust kernel; fails if a cell fails.
 notebooks:

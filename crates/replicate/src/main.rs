@@ -15,6 +15,9 @@ struct Cli {
     /// MNIST directory (default: data/mnist under the project root, or REPLICATE_DATA_DIR).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// LFW directory (default: data/lfw under the project root, or REPLICATE_LFW_DIR).
+    #[arg(long, global = true)]
+    lfw_dir: Option<PathBuf>,
     /// Results directory (default: results/ under the project root, or REPLICATE_RESULTS_DIR).
     #[arg(long, global = true)]
     results_dir: Option<PathBuf>,
@@ -32,11 +35,17 @@ impl Cli {
     fn data_dir(&self) -> Result<PathBuf> {
         self.data_dir.clone().map_or_else(|| Ok(util::default_data_dir()?), Ok)
     }
+
+    /// `--lfw-dir`, else `REPLICATE_LFW_DIR`, else the project's `data/lfw`.
+    fn lfw_dir(&self) -> Result<PathBuf> {
+        self.lfw_dir.clone().map_or_else(|| Ok(util::default_lfw_dir()?), Ok)
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Fill data/mnist: files already there, then MNIST_MIRROR, then the Hugging Face hub.
+    /// Fill data/mnist (files already there, then MNIST_MIRROR, then the Hugging Face hub) and
+    /// data/lfw (files already there, then LFW_MIRROR), each checked in full.
     Data,
     /// Run one experiment's sweep (finished runs are skipped), then redraw its figures.
     Run {
@@ -206,14 +215,34 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         replicate::data::Source::Hub => "downloaded from the Hugging Face hub".to_string(),
                     };
                     say!("MNIST in {}: {how}", dir.display());
-                    Ok(ExitCode::SUCCESS)
                 }
                 Err(e @ replicate::data::DataError::NotFound { .. }) => {
                     eprintln!("error: {e}");
-                    Ok(ExitCode::from(EXIT_NOT_FOUND))
+                    return Ok(ExitCode::from(EXIT_NOT_FOUND));
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
+            let lfw_dir = cli.lfw_dir()?;
+            let mirror = std::env::var_os("LFW_MIRROR").filter(|m| !m.is_empty()).map(PathBuf::from);
+            match replicate::data::lfw::fetch(&lfw_dir, mirror.as_deref()) {
+                Ok(source) => {
+                    let how = match source {
+                        replicate::data::LfwSource::AlreadyPresent => "already present and valid".to_string(),
+                        replicate::data::LfwSource::Mirror(m) => format!("copied from {} and checked", m.display()),
+                    };
+                    say!("LFW in {}: {how}", lfw_dir.display());
+                }
+                // Only the face experiments need LFW: without any copy of it, say so and go on.
+                Err(replicate::data::LfwError::NotFound { .. }) if mirror.is_none() && !lfw_dir.exists() => {
+                    eprintln!(
+                        "note: LFW is not in {} and LFW_MIRROR is not set; the MNIST experiments do not need it (set \
+                         LFW_MIRROR to a copy of the files and run `replicate data` again for the face experiments)",
+                        lfw_dir.display()
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Run { experiment, args } => {
             let opts = args.options(cli)?;

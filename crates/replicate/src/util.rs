@@ -174,6 +174,14 @@ pub fn default_data_dir() -> std::io::Result<PathBuf> {
     }
 }
 
+/// `REPLICATE_LFW_DIR` when set, else `data/lfw` under the project root.
+pub fn default_lfw_dir() -> std::io::Result<PathBuf> {
+    match env_path("REPLICATE_LFW_DIR") {
+        Some(dir) => Ok(dir),
+        None => Ok(project_root()?.join("data/lfw")),
+    }
+}
+
 /// `REPLICATE_RESULTS_DIR` when set, else `results/` under the project root.
 pub fn default_results_dir() -> std::io::Result<PathBuf> {
     match env_path("REPLICATE_RESULTS_DIR") {

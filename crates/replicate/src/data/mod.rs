@@ -1,9 +1,11 @@
-//! Data: MNIST files → validated splits → seeded batches and verification pairs.
+//! Data: MNIST and LFW files → validated splits → seeded batches and verification pairs.
 
+pub mod lfw;
 pub mod mnist;
 pub mod pairs;
 pub mod sampler;
 
+pub use lfw::{FacePair, Lfw, LfwError, LfwSource};
 pub use mnist::{fetch, DataError, Mnist, Source, Split, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub use pairs::Pairs;
 pub use sampler::{BatchSampler, ClassBalancedBatches, ShuffledBatches};

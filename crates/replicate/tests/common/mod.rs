@@ -53,3 +53,12 @@ pub fn succeed(mut command: Command) -> Output {
 pub fn column(table: &Table, name: &str) -> Vec<Cell> {
     table.rows.iter().map(|r| Table::get(r, name).cloned().unwrap_or(Cell::Null)).collect()
 }
+
+/// data/lfw, filled from LFW_MIRROR if needed.
+pub fn lfw_dir() -> PathBuf {
+    let dir = replicate::util::default_lfw_dir().unwrap();
+    let mirror = std::env::var_os("LFW_MIRROR").map(PathBuf::from);
+    replicate::data::lfw::fetch(&dir, mirror.as_deref())
+        .unwrap_or_else(|e| panic!("these tests need LFW: set LFW_MIRROR and run `just data` first ({e})"));
+    dir
+}

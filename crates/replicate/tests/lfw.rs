@@ -1,0 +1,124 @@
+//! LFW's data step: a complete copy loads with the official counts; a missing file, a wrong
+//! checksum, a truncated IDX file and a pair naming an unknown image are each a clear error
+//! naming the file, and a bad mirror leaves the target as it was. Needs LFW in data/lfw or
+//! LFW_MIRROR.
+
+use std::path::Path;
+
+use replicate::data::lfw::{fetch, Lfw, IDENTITIES, IMAGES, PIXELS};
+use replicate::data::{LfwError, LfwSource};
+use sha2::{Digest, Sha256};
+
+mod common;
+
+use common::{lfw_dir, temp_dir};
+
+/// A copy of every file SHA256SUMS lists, from `from` into a fresh directory.
+fn copy_of(from: &Path, name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    let sums = std::fs::read_to_string(from.join("SHA256SUMS")).unwrap();
+    std::fs::copy(from.join("SHA256SUMS"), dir.join("SHA256SUMS")).unwrap();
+    for line in sums.lines() {
+        let file = line.split_whitespace().nth(1).unwrap().trim_start_matches("./");
+        let target = dir.join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(file), target).unwrap();
+    }
+    dir
+}
+
+/// Replaces `file` in `dir` and its line in SHA256SUMS, as a consistent but wrong release would.
+fn replace_with_checksum(dir: &Path, file: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(file), bytes).unwrap();
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let sum = format!("{:x}", Sha256::digest(bytes));
+    let rewritten: Vec<String> = sums
+        .lines()
+        .map(|l| if l.ends_with(&format!("./{file}")) { format!("{sum}  ./{file}") } else { l.to_string() })
+        .collect();
+    std::fs::write(dir.join("SHA256SUMS"), rewritten.join("\n") + "\n").unwrap();
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn load_error(dir: &Path) -> String {
+    Lfw::load(dir).err().expect("this copy must not load").to_string()
+}
+
+#[test]
+fn lfw_loads_with_the_official_protocol() {
+    let lfw = Lfw::load(&lfw_dir()).unwrap();
+    assert_eq!((lfw.len(), lfw.names.len(), lfw.images.len()), (IMAGES, IDENTITIES, IMAGES * PIXELS));
+    assert_eq!((lfw.view1_train_pairs.len(), lfw.view1_test_pairs.len(), lfw.view2_pairs.len()), (2_200, 1_000, 6_000));
+    assert_eq!((lfw.view1_train_people.len(), lfw.view1_test_people.len()), (4_038, 1_711));
+    assert!(lfw.view2_fold_people.iter().all(|f| !f.is_empty()));
+    assert_eq!(lfw.view2_fold_people.iter().map(Vec::len).sum::<usize>(), IDENTITIES);
+    // pairs.txt opens with its first fold's first same-person pair: images 57 and 60.
+    let first = lfw.view2_pairs[0];
+    assert_eq!((first.fold, first.a, first.b, first.same), (0, 57, 60, true));
+    assert_eq!(lfw.labels[57], lfw.labels[60]);
+    // View 1's people are disjoint, as are View 2's folds, and a fold's pairs use only its people.
+    assert!(lfw.view1_train_people.iter().all(|p| !lfw.view1_test_people.contains(p)));
+    for pair in lfw.view2_pairs.iter().filter(|p| p.fold == 3) {
+        assert!(lfw.view2_fold_people[3].contains(&lfw.labels[pair.a]));
+    }
+    assert!(lfw.names.iter().any(|n| n == "Aaron_Eckhart"));
+    let most = lfw.counts.iter().enumerate().max_by_key(|(_, &c)| c).unwrap();
+    assert_eq!((lfw.names[most.0].as_str(), *most.1), ("George_W_Bush", 530));
+    assert_eq!(lfw.images_of(&[most.0 as u32]).len(), 530);
+}
+
+#[test]
+fn a_missing_file_a_wrong_checksum_a_truncated_idx_and_an_unknown_image_are_clear_errors() {
+    let good = lfw_dir();
+
+    let dir = copy_of(&good, "lfw-missing");
+    std::fs::remove_file(dir.join("pairs_view2.tsv")).unwrap();
+    let err = load_error(&dir);
+    assert!(err.contains("pairs_view2.tsv is missing") && err.contains("LFW_MIRROR"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir = copy_of(&good, "lfw-checksum");
+    let mut identities = std::fs::read(dir.join("identities.txt")).unwrap();
+    let last = identities.len() - 2;
+    identities[last] ^= 1;
+    std::fs::write(dir.join("identities.txt"), &identities).unwrap();
+    let err = load_error(&dir);
+    assert!(err.contains("identities.txt") && err.contains("SHA-256") && err.contains("delete it"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir = copy_of(&good, "lfw-truncated");
+    let mut raw = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&std::fs::read(dir.join("labels.idx1-int32.gz")).unwrap()[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    replace_with_checksum(&dir, "labels.idx1-int32.gz", &gzip(&raw[..raw.len() - 40]));
+    let err = load_error(&dir);
+    assert!(err.contains("labels.idx1-int32.gz") && err.contains("truncated"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir = copy_of(&good, "lfw-unknown-image");
+    let pairs = std::fs::read_to_string(dir.join("pairs_dev_test.tsv")).unwrap();
+    let mut lines: Vec<String> = pairs.lines().map(str::to_string).collect();
+    lines[5] = "0\t1\t57\t13233".into();
+    replace_with_checksum(&dir, "pairs_dev_test.tsv", (lines.join("\n") + "\n").as_bytes());
+    let err = load_error(&dir);
+    assert!(err.contains("pairs_dev_test.tsv") && err.contains("line 6") && err.contains("image 13233"), "{err}");
+
+    // That copy as a mirror: fetch refuses it and writes nothing into the target.
+    let target = temp_dir("lfw-target");
+    let err = fetch(&target, Some(&dir)).unwrap_err();
+    assert!(matches!(err, LfwError::NotFound { .. }) && err.to_string().contains("image 13233"), "{err}");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "a bad mirror must leave the target empty");
+    // The good copy as a mirror fills it, and a second fetch finds it in place.
+    assert_eq!(fetch(&target, Some(&good)).unwrap(), LfwSource::Mirror(good.clone()));
+    assert_eq!(fetch(&target, None).unwrap(), LfwSource::AlreadyPresent);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&target).unwrap();
+}
