@@ -78,6 +78,20 @@ impl Seeded {
         (!v.is_empty()).then(|| stats::mean(&v))
     }
 
+    /// A figure's series: each setting's mean over seeds at x = `at(value)` (settings `at` places
+    /// nowhere are left out), times `scale`, with the half-width of the 95 % t interval over seeds
+    /// as its error bar (0 for a single seed).
+    pub fn mean_points(&self, at: impl Fn(f64) -> Option<f64>, scale: f64) -> (Vec<(f64, f64)>, Vec<f64>) {
+        let (mut points, mut errors) = (Vec::new(), Vec::new());
+        for setting in &self.settings {
+            let (Some(x), Some(mean)) = (at(setting.value), self.mean(setting.value)) else { continue };
+            let values: Vec<f64> = setting.seeds.iter().map(|v| v.1).collect();
+            points.push((x, mean * scale));
+            errors.push(stats::t_interval(&values).map_or(0.0, |i| (i.high - i.estimate) * scale));
+        }
+        (points, errors)
+    }
+
     /// Settings with runs none of which finished.
     pub fn all_diverged(&self) -> Vec<f64> {
         self.settings.iter().filter(|s| s.runs > 0 && s.seeds.is_empty()).map(|s| s.value).collect()

@@ -40,14 +40,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let at = |l: f64| runs.iter().position(|(x, _)| *x == l).map(|i| positions[i]);
     // Mean over seeds, with the 95 % t interval over seeds as the bar (none for one seed).
     let series = |name: &str, column: &str, colour: usize, scale: f64| -> Result<Series> {
-        let seeded = Seeded::from_table(&current, "lambda", column)?;
-        let (mut points, mut errors) = (Vec::new(), Vec::new());
-        for setting in &seeded.settings {
-            let (Some(x), Some(mean)) = (at(setting.value), seeded.mean(setting.value)) else { continue };
-            let values: Vec<f64> = setting.seeds.iter().map(|v| v.1).collect();
-            points.push((x, mean * scale));
-            errors.push(crate::stats::t_interval(&values).map_or(0.0, |i| (i.high - i.estimate) * scale));
-        }
+        let (points, errors) = Seeded::from_table(&current, "lambda", column)?.mean_points(at, scale);
         Ok(Series { name: name.into(), points, errors, colour, markers: true, ..Default::default() })
     };
     let charts = vec![

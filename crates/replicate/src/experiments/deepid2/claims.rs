@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::experiments::seeds::{Seeded, PAIRED};
-use crate::experiments::setup::{first_of_each, shown};
+use crate::experiments::setup::first_of_each;
 use crate::results::{Record, Table};
 use crate::verdict::{fmt_pct, lambda_label, Claim, Direction, Scale, Section, Verdict, MIN_SEEDS};
 
@@ -103,29 +103,53 @@ pub fn best_near_005(runs: &Table) -> Result<Claim> {
     ))
 }
 
+/// How a table cell shows a value.
+type Format = fn(f64) -> String;
+
+/// The sweep per λ as means over seeds, with the spread over seeds (sample std) and the spread
+/// over the ten folds of one run (its fold std, averaged over the seeds) in columns of their own:
+/// the first says how much a rerun moves the result, the second only how much the pairs do.
+fn sweep_table(all: &Table) -> Result<String> {
+    let of = |metric: &str| Seeded::from_table(all, "lambda", metric);
+    let (accuracy, fold_std) = (of(HELD_OUT)?, of("held_out_verification_accuracy_std")?);
+    let columns: [(&str, Format); 7] = [
+        ("all_digits_verification_accuracy", fmt_pct),
+        ("held_out_val_at_far_1e-3", fmt_pct),
+        ("identification_accuracy", fmt_pct),
+        ("within_trace", |v| format!("{v:.3}")),
+        ("between_trace", |v| format!("{v:.3}")),
+        ("r_ratio", |v| format!("{v:.4}")),
+        ("final_margin", |v| format!("{v:.3}")),
+    ];
+    let others = columns.iter().map(|(m, f)| Ok((of(m)?, *f))).collect::<Result<Vec<_>>>()?;
+    let mut table = String::from(
+        "| λ | finished / runs | held-out verification, mean over seeds | seed std (n − 1) | fold std (10 folds, mean \
+         over seeds) | all digits | held-out VAL@FAR=1e-3 | identification (0-6) | tr S_w | tr S_b | R (0-6) | final m \
+         |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let dash = || "—".to_string();
+    for setting in &accuracy.settings {
+        let values: Vec<f64> = setting.seeds.iter().map(|s| s.1).collect();
+        let spread = if values.len() > 1 { fmt_pct(crate::stats::sample_std(&values)) } else { dash() };
+        let cells: Vec<String> =
+            others.iter().map(|(seeded, f)| seeded.mean(setting.value).map(f).unwrap_or_else(dash)).collect();
+        table.push_str(&format!(
+            "| {} | {} / {} | {} | {spread} | {} | {} |\n",
+            lambda_label(setting.value),
+            values.len(),
+            setting.runs,
+            accuracy.mean(setting.value).map(fmt_pct).unwrap_or_else(dash),
+            fold_std.mean(setting.value).map(fmt_pct).unwrap_or_else(dash),
+            cells.join(" | "),
+        ));
+    }
+    Ok(table)
+}
+
 pub fn section(all: &Table) -> Result<Option<Section>> {
     let runs = by_lambda(all)?;
     let Some((_, first)) = runs.first().copied() else { return Ok(None) };
-    let mut table = String::from(
-        "| λ | status | held-out verification (10-fold) | all digits | held-out VAL@FAR=1e-3 | identification (0-6) \
-         | tr S_w | tr S_b | R (0-6) | final m |\n|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for (l, r) in &runs {
-        table.push_str(&format!(
-            "| {} | {} | {} ± {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            lambda_label(*l),
-            r.status()?,
-            shown(*r, HELD_OUT, fmt_pct)?,
-            shown(*r, "held_out_verification_accuracy_std", fmt_pct)?,
-            shown(*r, "all_digits_verification_accuracy", fmt_pct)?,
-            shown(*r, "held_out_val_at_far_1e-3", fmt_pct)?,
-            shown(*r, "identification_accuracy", fmt_pct)?,
-            shown(*r, "within_trace", |v| format!("{v:.3}"))?,
-            shown(*r, "between_trace", |v| format!("{v:.3}"))?,
-            shown(*r, "r_ratio", |v| format!("{v:.4}"))?,
-            shown(*r, "final_margin", |v| format!("{v:.3}"))?,
-        ));
-    }
+    let table = sweep_table(all)?;
     let rule = match first.str("margin_rule")? {
         Some("adaptive") => format!(
             "re-set every {} steps to the threshold that best separates that window's pairs",

@@ -1,12 +1,14 @@
-//! `deepid2`'s figures: verification accuracy against λ, and the PCA of six identities' features
-//! at λ = 0, the best interior λ and λ = ∞.
+//! `deepid2`'s figures: verification accuracy against λ (mean over seeds), and the PCA of six
+//! identities' features at λ = 0, the best interior λ (by mean over seeds) and λ = ∞, from the
+//! lowest seed's runs.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::claims::{best_interior, by_lambda};
-use crate::experiments::setup::{lambda_axis, percent_points, rows_of, TRAIN_DIGITS};
+use super::claims::{best_interior_mean, by_lambda};
+use crate::experiments::seeds::Seeded;
+use crate::experiments::setup::{lambda_axis, rows_of, TRAIN_DIGITS};
 use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
 use crate::results::{Record, Store, Table};
 use crate::verdict::lambda_label;
@@ -15,25 +17,20 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let current = store.current_runs()?;
     let runs = by_lambda(&current)?;
     let (positions, ticks) = lambda_axis(&runs.iter().map(|(l, _)| *l).collect::<Vec<_>>());
-    let series = |name: &str, column: &str, std_column: Option<&str>, colour: usize| -> Result<Series> {
-        let (points, errors) = percent_points(runs.iter().map(|(_, r)| *r), column, std_column)?;
-        // percent_points puts point i at x = i; the axis puts it at its λ.
-        let points = points.into_iter().map(|(i, y)| (positions[i as usize], y)).collect();
+    let at = |l: f64| runs.iter().position(|(x, _)| *x == l).map(|i| positions[i]);
+    // Mean over seeds, with the 95 % t interval over seeds as the bar.
+    let series = |name: &str, column: &str, colour: usize| -> Result<Series> {
+        let (points, errors) = Seeded::from_table(&current, "lambda", column)?.mean_points(at, 100.0);
         Ok(Series { name: name.into(), points, errors, colour, markers: true, ..Default::default() })
     };
     let charts = vec![LineChart {
-        title: "10-fold pair verification accuracy (L2 distance)".into(),
+        title: "10-fold pair verification accuracy (L2 distance), mean over seeds, bars: 95 % t interval".into(),
         x_label: "λ, log scale (0: identification only, ∞: verification only, set apart at the ends)".into(),
         y_label: "accuracy (%)".into(),
         x_ticks: Some(ticks),
         series: vec![
-            series(
-                "held-out digits 7-9 (± std over the 10 folds)",
-                "held_out_verification_accuracy",
-                Some("held_out_verification_accuracy_std"),
-                0,
-            )?,
-            series("all digits", "all_digits_verification_accuracy", None, 1)?,
+            series("held-out digits 7-9", "held_out_verification_accuracy", 0)?,
+            series("all digits", "all_digits_verification_accuracy", 1)?,
         ],
         ..Default::default()
     }];
@@ -45,7 +42,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
             cols: 1,
         },
     )?;
-    let best = best_interior(&runs)?;
+    let best = best_interior_mean(&Seeded::from_table(&current, "lambda", "held_out_verification_accuracy")?);
     let features = store.load("features")?;
     let mut panels = Vec::new();
     for (which, lambda) in
@@ -54,7 +51,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         let Some(lambda) = lambda else { continue };
         let Some((_, run)) = runs.iter().find(|(l, _)| *l == lambda) else { continue };
         panels.push(ScatterPanel {
-            title: format!("λ = {} ({which})", lambda_label(lambda)),
+            title: format!("λ = {} ({which}), seed {}", lambda_label(lambda), run.seed()?),
             points: principal_plane(&features, run)?,
             centers: Vec::new(),
         });

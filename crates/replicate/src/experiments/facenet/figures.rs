@@ -40,7 +40,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         &LineFigure {
             title: "FaceNet-style ROC on unseen digits 7-9 (cf. FaceNet, Fig. 5)".into(),
             charts: vec![LineChart {
-                title: "VAL against FAR, all pairs of held-out test images".into(),
+                title: "VAL against FAR, all pairs of held-out test images (each rule's lowest-seed run)".into(),
                 x_label: "FAR".into(),
                 y_label: "VAL (%)".into(),
                 x_log: true,
@@ -55,7 +55,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         &LineFigure {
             title: "Collapse: mean pairwise squared distance of a batch's embeddings during training".into(),
             charts: vec![LineChart {
-                title: "2 = spread over the sphere, 0 = f(x) constant".into(),
+                title: "2 = spread over the sphere, 0 = f(x) constant (each rule's lowest-seed run)".into(),
                 x_label: "iteration".into(),
                 y_label: "mean ‖f(x_i) − f(x_j)‖²".into(),
                 series: spread,
@@ -70,9 +70,11 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     // Dimensions are powers of two: one labelled tick per recorded dimension, at log2 d.
     let ticks: Vec<(f64, String)> =
         val.settings.iter().map(|s| (s.value.log2().round(), format!("{}", s.value))).collect();
+    let (points, errors) = val.mean_points(|d| Some(d.log2()), 100.0);
     let dims = vec![Series {
-        name: "ours: MNIST digits 7-9, semi-hard, mean over seeds".into(),
-        points: val.settings.iter().filter_map(|s| val.mean(s.value).map(|m| (s.value.log2(), 100.0 * m))).collect(),
+        name: "ours: MNIST digits 7-9, semi-hard, mean over seeds (bars: 95 % t interval)".into(),
+        points,
+        errors,
         colour: 0,
         markers: true,
         ..Default::default()
