@@ -6,6 +6,7 @@
 
 pub mod claims;
 mod figures;
+mod table;
 
 use std::path::{Path, PathBuf};
 
