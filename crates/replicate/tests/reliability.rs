@@ -247,6 +247,19 @@ fn deterministic_tables(results: &std::path::Path, experiment: &str) -> Vec<Tabl
         .collect()
 }
 
+/// Names of the final-weights files an experiment's recorded runs kept.
+fn kept_weights(results: &std::path::Path, experiment: &str) -> Vec<String> {
+    let dir = results.join(experiment).join("weights");
+    assert!(dir.is_dir(), "{experiment}: no final weights kept: {} is missing", dir.display());
+    let mut names: Vec<String> = files_under(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "{experiment}: no final weights kept under {}", dir.display());
+    names
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -301,9 +314,14 @@ fn a_stop_after_any_write_resumes_to_the_tables_of_a_run_never_stopped() {
             );
             let left: Vec<_> = files_under(&dir)
                 .into_iter()
-                .filter(|p| p.to_string_lossy().contains(".tmp") || p.extension().is_some_and(|e| e == "safetensors"))
+                .filter(|p| p.to_string_lossy().contains(".tmp") || p.components().any(|c| c.as_os_str() == "checkpoints"))
                 .collect();
             assert!(left.is_empty(), "{experiment}: left behind after write {n}: {left:?}");
+            assert_eq!(
+                kept_weights(&dir, experiment),
+                kept_weights(&reference, experiment),
+                "{experiment}: stopped after write {n}, the final weights kept differ from a run never stopped"
+            );
             std::fs::remove_dir_all(&dir).unwrap();
         }
         assert!(resumed >= 2, "{experiment}: resumed from a checkpoint {resumed} times");
