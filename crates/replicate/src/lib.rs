@@ -8,7 +8,7 @@
 //! (`tests/layers.rs` checks it):
 //!
 //! ```text
-//! util → stats → data → losses → nn → metrics → optim → objectives → progress → train → results → plot
+//! util → stats → data → losses → nn → descriptors → metrics → optim → objectives → progress → train → results → plot
 //!   → verdict → experiments → runner → notebook, bench, main
 //! ```
 //!
@@ -18,6 +18,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod descriptors;
 pub mod experiments;
 pub mod losses;
 pub mod metrics;

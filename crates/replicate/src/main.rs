@@ -175,6 +175,7 @@ impl RunArgs {
                 shard,
             },
             data_dir: cli.data_dir()?,
+            lfw_dir: cli.lfw_dir()?,
             device,
             checkpoint_every,
             jobs: match self.jobs {

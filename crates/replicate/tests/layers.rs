@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The README's chain, left to right.
-const CHAIN: [&str; 19] = [
+const CHAIN: [&str; 20] = [
     "util",
     "stats",
     "data",
     "losses",
     "nn",
+    "descriptors",
     "metrics",
     "optim",
     "objectives",
@@ -27,7 +28,7 @@ const CHAIN: [&str; 19] = [
     "lib",
 ];
 
-const PAPERS: [&str; 5] = ["softmax_baseline", "center_loss", "lsoftmax", "deepid2", "facenet"];
+const PAPERS: [&str; 6] = ["softmax_baseline", "center_loss", "lsoftmax", "deepid2", "facenet", "lfw_baselines"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -251,10 +251,8 @@ fn deterministic_tables(results: &std::path::Path, experiment: &str) -> Vec<Tabl
 fn kept_weights(results: &std::path::Path, experiment: &str) -> Vec<String> {
     let dir = results.join(experiment).join("weights");
     assert!(dir.is_dir(), "{experiment}: no final weights kept: {} is missing", dir.display());
-    let mut names: Vec<String> = files_under(&dir)
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        files_under(&dir).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     names.sort();
     assert!(!names.is_empty(), "{experiment}: no final weights kept under {}", dir.display());
     names
@@ -314,7 +312,9 @@ fn a_stop_after_any_write_resumes_to_the_tables_of_a_run_never_stopped() {
             );
             let left: Vec<_> = files_under(&dir)
                 .into_iter()
-                .filter(|p| p.to_string_lossy().contains(".tmp") || p.components().any(|c| c.as_os_str() == "checkpoints"))
+                .filter(|p| {
+                    p.to_string_lossy().contains(".tmp") || p.components().any(|c| c.as_os_str() == "checkpoints")
+                })
                 .collect();
             assert!(left.is_empty(), "{experiment}: left behind after write {n}: {left:?}");
             assert_eq!(

@@ -15,6 +15,7 @@ pub mod center_loss;
 pub mod deepid2;
 pub mod facenet;
 pub mod leaderboard;
+pub mod lfw_baselines;
 pub mod lsoftmax;
 pub mod seeds;
 pub mod setup;
@@ -26,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use serde_json::{Map, Value};
 
-use crate::data::Mnist;
+use crate::data::{Dataset, Datasets};
 use crate::results::Store;
 use crate::verdict::Section;
 
@@ -187,7 +188,8 @@ fn parse_like(template: &Value, raw: &str, key: &str) -> Result<Value> {
 
 /// What an experiment needs to run one configuration.
 pub struct RunContext<'a> {
-    pub data: &'a Mnist,
+    /// The data sets, each loaded the first time a run asks for it.
+    pub data: &'a Datasets,
     pub device: &'a Device,
     pub run_id: &'a str,
     /// The progress bar's label: the run's name and its place in the plan ("[k/n]").
@@ -219,6 +221,10 @@ pub trait Experiment: Sync {
     /// them from a recorded selection under `results_dir` (see [`Experiment::selection`]) and
     /// fails with [`Waiting`] until it is recorded.
     fn sweeps(&self, profile: Profile, results_dir: &Path) -> Result<Vec<Sweep>>;
+    /// The data sets its runs read, loaded (and so checked) before any of them trains.
+    fn datasets(&self) -> &'static [Dataset] {
+        &[Dataset::Mnist]
+    }
     /// Checks one run's config (deserialising it reports bad values with the valid ones).
     fn check(&self, config: &Map<String, Value>) -> Result<()>;
     /// Trains and evaluates one run.
@@ -286,6 +292,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &deepid2::DeepId2,
         &facenet::FaceNet,
         &leaderboard::Leaderboard,
+        &lfw_baselines::LfwBaselines,
     ]
 }
 

@@ -15,4 +15,6 @@ pub use compactness::{class_means, compactness, radial_fraction, spoke_elongatio
 pub use convergence::{late_loss_fall, STILL_IMPROVING};
 pub use pca::pca_project;
 pub use retrieval::{retrieval, Retrieval};
-pub use verification::{kfold_accuracy, mean_std, roc, unit_rows, val_at_far, val_far, FoldAccuracy, ValAtFar};
+pub use verification::{
+    held_out_accuracy, kfold_accuracy, mean_std, roc, unit_rows, val_at_far, val_far, FoldAccuracy, ValAtFar,
+};

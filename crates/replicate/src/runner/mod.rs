@@ -15,7 +15,7 @@ use candle_core::Device;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::data::Mnist;
+use crate::data::{Dataset, Datasets, Mnist};
 use crate::experiments::{find, registry, Experiment, Profile, RunContext, Waiting};
 use crate::progress::{fmt_secs, PlanProgress};
 use crate::results::{checkpoint_identity, Cell, Manifest, RunRecord, Selection, Selections, Store, STATUS_FINISHED};
@@ -114,6 +114,8 @@ impl PlanOptions {
 pub struct RunOptions {
     pub plan: PlanOptions,
     pub data_dir: PathBuf,
+    /// Where LFW is (or is copied to from `LFW_MIRROR`).
+    pub lfw_dir: PathBuf,
     pub device: Device,
     /// Time between a run's checkpoints (zero: at every logged step).
     pub checkpoint_every: Duration,
@@ -132,11 +134,13 @@ pub fn default_jobs() -> usize {
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 
 impl RunOptions {
-    /// On the CPU, with checkpoints every [`CHECKPOINT_EVERY`].
+    /// On the CPU, with checkpoints every [`CHECKPOINT_EVERY`], LFW in the project's `data/lfw`
+    /// (or `REPLICATE_LFW_DIR`).
     pub fn new(plan: PlanOptions, data_dir: &Path) -> Self {
         RunOptions {
             plan,
             data_dir: data_dir.to_path_buf(),
+            lfw_dir: crate::util::default_lfw_dir().unwrap_or_else(|_| PathBuf::from("data/lfw")),
             device: Device::Cpu,
             checkpoint_every: CHECKPOINT_EVERY,
             jobs: default_jobs(),
@@ -279,7 +283,7 @@ pub fn estimated_seconds(config: &Map<String, Value>) -> f64 {
 
 /// Runs every unfinished run of `exp`, records each as soon as it ends, then redraws the figures
 /// and REPORT.md.
-pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mnist>) -> Result<Report> {
+pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Datasets>) -> Result<Report> {
     let mut report = run_experiment_with(exp, opts, data, None)?;
     if Store::new(&opts.plan.results_dir, exp.name()).path("runs").exists() {
         report.figures.push(report::write(&opts.plan.results_dir)?);
@@ -293,7 +297,7 @@ pub fn run_experiment(exp: &dyn Experiment, opts: &RunOptions, data: Option<&Mni
 pub fn run_experiment_with(
     exp: &dyn Experiment,
     opts: &RunOptions,
-    data: Option<&Mnist>,
+    data: Option<&Datasets>,
     plan_progress: Option<&mut PlanProgress>,
 ) -> Result<Report> {
     let started = std::time::Instant::now();
@@ -328,21 +332,22 @@ pub fn run_experiment_with(
         cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(),
         ..Default::default()
     };
-    let loaded;
-    let data = match (data, todo.is_empty()) {
-        (Some(d), _) => Some(d),
-        (None, false) => {
-            loaded = load_data(&opts.data_dir)?;
-            Some(&loaded)
+    let own;
+    let data = match data {
+        Some(d) => d,
+        None => {
+            own = Datasets::new(&opts.data_dir, &opts.lfw_dir);
+            &own
         }
-        (None, true) => None,
     };
-    let data = data.map(|d| d as &Mnist);
+    if !todo.is_empty() {
+        data.require(exp.datasets())?;
+    }
     let runs: Vec<(usize, &PlannedRun)> = todo.iter().copied().enumerate().collect();
     let jobs = opts.jobs.clamp(1, runs.len().max(1));
     let record_one = |k: usize, run: &PlannedRun| -> Result<(String, String, String)> {
         let ctx = RunContext {
-            data: data.expect("loaded when there is work"),
+            data,
             device: &opts.device,
             run_id: &run.run_id,
             progress_label: format!("{} [{}/{}] {}", exp.name(), k + 1, todo.len(), run.label),
@@ -528,8 +533,28 @@ pub fn print_plan(opts: &PlanOptions, lines: &[PlanLine]) {
 pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
     let todo = lines.iter().map(|l| l.todo).sum();
     let mut progress = PlanProgress::new(todo, lines.iter().map(|l| l.seconds).sum());
-    let mut data = None;
+    let data = Datasets::new(&opts.data_dir, &opts.lfw_dir);
+    // Every data set that runs to do read is checked before the first trains; an LFW experiment
+    // is left for later where LFW is not there at all (a user without a copy still gets MNIST's).
+    let mut without_lfw = Vec::new();
+    for line in lines.iter().filter(|l| l.todo > 0 || l.waiting.is_some()) {
+        let needs = find(line.experiment)?.datasets();
+        if needs.contains(&Dataset::Lfw) && !data.present(Dataset::Lfw) && std::env::var_os("LFW_MIRROR").is_none() {
+            without_lfw.push(line.experiment);
+        } else {
+            data.require(needs)?;
+        }
+    }
     for exp in registry() {
+        if without_lfw.contains(&exp.name()) {
+            say!(
+                "{}: not run: LFW is not in {} and LFW_MIRROR is not set (see data/README.md: `replicate data` fills it); \
+                 REPORT.md marks its claims incomplete",
+                exp.name(),
+                data.lfw_dir().display()
+            );
+            continue;
+        }
         let planned = match plan(exp, &opts.plan) {
             Ok(planned) => planned,
             // A shard holds part of the sweeps a selection is chosen from: merge, then rerun.
@@ -543,10 +568,7 @@ pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
             let todo: Vec<&PlannedRun> = planned.iter().filter(|r| r.done.is_none()).collect();
             progress.add(todo.len(), todo.iter().map(|r| estimated_seconds(&r.config)).sum());
         }
-        if data.is_none() && planned.iter().any(|r| r.done.is_none()) {
-            data = Some(load_data(&opts.data_dir)?);
-        }
-        let mut done = run_experiment_with(exp, opts, data.as_ref(), Some(&mut progress))?;
+        let mut done = run_experiment_with(exp, opts, Some(&data), Some(&mut progress))?;
         if !done.executed.is_empty() {
             done.figures.push(report::write(&opts.plan.results_dir)?);
         }

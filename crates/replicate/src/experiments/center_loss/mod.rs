@@ -73,7 +73,7 @@ impl Experiment for CenterLossExperiment {
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
-        let data = ctx.data;
+        let data = ctx.data.mnist()?;
         let model = c.model(HeadKind::Linear { classes: 10 }, ctx)?;
         let train_pool = c.train_pool(&data.train, &ALL_DIGITS);
         let test_pool = c.test_pool(&data.test, &ALL_DIGITS);

@@ -100,7 +100,7 @@ impl Experiment for DeepId2 {
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
-        let data = ctx.data;
+        let data = ctx.data.mnist()?;
         let model = c.model(HeadKind::Linear { classes: TRAIN_DIGITS.len() }, ctx)?;
         let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;

@@ -196,7 +196,7 @@ impl Experiment for Leaderboard {
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
-        let data = ctx.data;
+        let data = ctx.data.mnist()?;
         let classes = TRAIN_DIGITS.len();
         let head = match cfg.method {
             Method::Triplet => HeadKind::Embedding,

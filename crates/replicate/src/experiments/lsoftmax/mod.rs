@@ -96,7 +96,7 @@ impl Experiment for LSoftmaxExperiment {
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
-        let data = ctx.data;
+        let data = ctx.data.mnist()?;
         let model = c.model(HeadKind::LSoftmax { classes: 10, m: cfg.m }, ctx)?;
         let Head::LSoftmax(layer) = &model.head else { unreachable!("built with an L-Softmax head") };
         let schedule = cfg.annealing.schedule(c.iterations);

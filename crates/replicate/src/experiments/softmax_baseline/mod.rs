@@ -43,7 +43,7 @@ impl Experiment for SoftmaxBaseline {
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Common = parse(config)?;
-        let data = ctx.data;
+        let data = ctx.data.mnist()?;
         let model = cfg.model(HeadKind::Linear { classes: 10 }, ctx)?;
         let train_pool = cfg.train_pool(&data.train, &ALL_DIGITS);
         let test_pool = cfg.test_pool(&data.test, &ALL_DIGITS);
