@@ -252,7 +252,9 @@ fn how_verdicts_are_decided(sections: &[Section]) -> String {
         "**How verdicts are decided.** {} claims are tested: {} reproduced, {} not reproduced, {} inconclusive{}. \
          Each is decided over seeds (the same seed is the same initialisation and batch order in every setting, so \
          settings are compared on paired differences), with a 95 % Student-t interval and the sample std (n − 1); a \
-         trend over a sweep is the interval of the per-seed least-squares slopes. Reproduced: the effect's interval \
+         trend over a sweep is the interval of the per-seed least-squares slopes. On LFW the replicates are View 2's \
+         ten folds of disjoint people instead of seeds (methods paired over folds), as LFW's protocol has it. \
+         Reproduced: the effect's interval \
          excludes zero in the paper's direction (for \"does not suffer\" claims: it lies above the stated margin; for \
          \"flat\" claims: inside it). Not reproduced: the interval excludes the paper's effect or shows the opposite. \
          Inconclusive: the data cannot tell, which includes every claim backed by fewer than {} seeds. Each row gives \
