@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 RUNS = ["run_id", "experiment", "seed", "status", "config_hash", "git_commit", "git_dirty", "crate_versions"]
 CURVES = ["run_id", "step", "epoch", "lr", "loss"]
 FEATURES = ["run_id", "split", "index", "label", "f0"]
+FOLDS = ["run_id", "view", "fold", "accuracy", "threshold"]
 
 
 def check(path: Path, required: list[str]) -> pd.DataFrame:
@@ -35,15 +36,23 @@ def main() -> None:
         bad = runs[~runs["status"].isin(["finished", "diverged", "collapsed"])]
         if not bad.empty:
             sys.exit(f"{exp}: runs with unknown status {bad['status'].tolist()}")
-        curves = check(exp / "curves.parquet", CURVES)
-        if set(curves["run_id"]) != set(runs["run_id"]):
-            sys.exit(f"{exp}: curves and runs name different runs")
+        if "iterations" in runs.columns:
+            curves = check(exp / "curves.parquet", CURVES)
+            if set(curves["run_id"]) != set(runs["run_id"]):
+                sys.exit(f"{exp}: curves and runs name different runs")
+            rows = f"{len(curves)} curve rows"
+        else:
+            # Nothing trained (LFW's baselines): the per-fold accuracies instead of curves.
+            folds = check(exp / "folds.parquet", FOLDS)
+            if set(folds["run_id"]) != set(runs["run_id"]) or set(folds["view"]) != {"view1", "view2"}:
+                sys.exit(f"{exp}: folds and runs name different runs, or a view is missing")
+            rows = f"{len(folds)} fold rows"
         if (exp / "features.parquet").exists():
             check(exp / "features.parquet", FEATURES)
         figures = list(exp.glob("*.png"))
         if not figures or any(f.stat().st_size < 1000 or f.read_bytes()[1:4] != b"PNG" for f in figures):
             sys.exit(f"{exp}: missing or empty PNG figures")
-        print(f"{exp.name}: {len(runs)} runs, {len(curves)} curve rows, figures {sorted(f.name for f in figures)}")
+        print(f"{exp.name}: {len(runs)} runs, {rows}, figures {sorted(f.name for f in figures)}")
     selections = pd.read_parquet(root / "selections.parquet")
     chosen = selections[selections["name"] == "leaderboard-lambdas"]
     if chosen.empty or not all(json.loads(v).keys() >= {"contrastive_lambda", "center_lambda"} for v in chosen["values"]):

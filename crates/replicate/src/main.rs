@@ -175,7 +175,7 @@ impl RunArgs {
                 shard,
             },
             data_dir: cli.data_dir()?,
-            lfw_dir: cli.lfw_dir()?,
+            lfw_dir: cli.lfw_dir().ok(),
             device,
             checkpoint_every,
             jobs: match self.jobs {

@@ -1,6 +1,7 @@
 //! LFW's data step: a complete copy loads with the official counts; a missing file, a wrong
 //! checksum, a truncated IDX file and a pair naming an unknown image are each a clear error
-//! naming the file, and a bad mirror leaves the target as it was. Needs LFW in data/lfw or
+//! naming the file, a bad mirror leaves the target as it was, and a file changed after a check
+//! is checked again. Needs LFW in data/lfw or
 //! LFW_MIRROR.
 
 use std::path::Path;
@@ -119,6 +120,13 @@ fn a_missing_file_a_wrong_checksum_a_truncated_idx_and_an_unknown_image_are_clea
     // The good copy as a mirror fills it, and a second fetch finds it in place.
     assert_eq!(fetch(&target, Some(&good)).unwrap(), LfwSource::Mirror(good.clone()));
     assert_eq!(fetch(&target, None).unwrap(), LfwSource::AlreadyPresent);
+    // A file changed after that check (same size, new modification time) is checked again.
+    let mut identities = std::fs::read(target.join("identities.txt")).unwrap();
+    identities[10] ^= 1;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(target.join("identities.txt"), &identities).unwrap();
+    let err = fetch(&target, None).unwrap_err().to_string();
+    assert!(err.contains("identities.txt") && err.contains("SHA-256"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&target).unwrap();
 }

@@ -29,7 +29,8 @@ impl Dataset {
 /// mirror, `MNIST_MIRROR` or `LFW_MIRROR`, when the directory lacks it).
 pub struct Datasets {
     mnist_dir: PathBuf,
-    lfw_dir: PathBuf,
+    /// None outside the project with neither `--lfw-dir` nor `REPLICATE_LFW_DIR`.
+    lfw_dir: Option<PathBuf>,
     mnist: OnceLock<Mnist>,
     lfw: OnceLock<Lfw>,
     // Parallel jobs asking at once load a data set once: the second waits for the first.
@@ -37,10 +38,10 @@ pub struct Datasets {
 }
 
 impl Datasets {
-    pub fn new(mnist_dir: &Path, lfw_dir: &Path) -> Datasets {
+    pub fn new(mnist_dir: &Path, lfw_dir: Option<&Path>) -> Datasets {
         Datasets {
             mnist_dir: mnist_dir.to_path_buf(),
-            lfw_dir: lfw_dir.to_path_buf(),
+            lfw_dir: lfw_dir.map(Path::to_path_buf),
             mnist: OnceLock::new(),
             lfw: OnceLock::new(),
             loading: Mutex::new(()),
@@ -49,7 +50,7 @@ impl Datasets {
 
     /// With MNIST already loaded (LFW still read from `lfw_dir` on first use).
     pub fn with_mnist(mnist: Mnist, lfw_dir: &Path) -> Datasets {
-        let datasets = Datasets::new(Path::new(""), lfw_dir);
+        let datasets = Datasets::new(Path::new(""), Some(lfw_dir));
         let _ = datasets.mnist.set(mnist);
         datasets
     }
@@ -75,12 +76,17 @@ impl Datasets {
         if let Some(lfw) = self.lfw.get() {
             return Ok(lfw);
         }
-        let lfw = match Lfw::load(&self.lfw_dir) {
+        let Some(dir) = &self.lfw_dir else {
+            anyhow::bail!(
+                "no LFW directory: outside the replicate project, name one with --lfw-dir or REPLICATE_LFW_DIR"
+            );
+        };
+        let lfw = match Lfw::load(dir) {
             Ok(lfw) => lfw,
             Err(_) => {
                 let mirror = std::env::var_os("LFW_MIRROR").map(PathBuf::from);
-                super::lfw::fetch(&self.lfw_dir, mirror.as_deref())?;
-                Lfw::load(&self.lfw_dir)?
+                super::lfw::fetch(dir, mirror.as_deref())?;
+                Lfw::load(dir)?
             }
         };
         Ok(self.lfw.get_or_init(|| lfw))
@@ -103,11 +109,13 @@ impl Datasets {
     pub fn present(&self, need: Dataset) -> bool {
         match need {
             Dataset::Mnist => self.mnist.get().is_some() || self.mnist_dir.is_dir(),
-            Dataset::Lfw => self.lfw.get().is_some() || self.lfw_dir.join("SHA256SUMS").is_file(),
+            Dataset::Lfw => {
+                self.lfw.get().is_some() || self.lfw_dir.as_ref().is_some_and(|d| d.join("SHA256SUMS").is_file())
+            }
         }
     }
 
-    pub fn lfw_dir(&self) -> &Path {
-        &self.lfw_dir
+    pub fn lfw_dir(&self) -> Option<&Path> {
+        self.lfw_dir.as_deref()
     }
 }

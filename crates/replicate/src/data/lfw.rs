@@ -104,19 +104,61 @@ pub enum LfwSource {
 /// `mirror` (validated in full before anything is written, so a bad mirror leaves `dir` as it was).
 pub fn fetch(dir: &Path, mirror: Option<&Path>) -> Result<LfwSource, LfwError> {
     let _ = crate::util::remove_stale_temporaries(dir);
+    if fingerprint(dir).is_some_and(|now| std::fs::read_to_string(dir.join(CHECKED)).is_ok_and(|then| then == now)) {
+        return Ok(LfwSource::AlreadyPresent);
+    }
     let mut tried = Vec::new();
     match Lfw::load(dir) {
-        Ok(_) => return Ok(LfwSource::AlreadyPresent),
+        Ok(_) => {
+            stamp_checked(dir);
+            return Ok(LfwSource::AlreadyPresent);
+        }
         Err(e) => tried.push(format!("{}: {}", dir.display(), problem_of(&e))),
     }
     match mirror {
         Some(m) => match copy_from_mirror(m, dir) {
-            Ok(()) => return Ok(LfwSource::Mirror(m.to_path_buf())),
+            Ok(()) => {
+                stamp_checked(dir);
+                return Ok(LfwSource::Mirror(m.to_path_buf()));
+            }
             Err(problem) => tried.push(format!("LFW_MIRROR={}: {problem}", m.display())),
         },
         None => tried.push("LFW_MIRROR: not set".into()),
     }
     Err(LfwError::NotFound { dir: dir.to_path_buf(), tried })
+}
+
+/// Where [`fetch`] notes what a full check of `dir` saw, so that the next `replicate data` (every
+/// `just` recipe runs it) skips hashing 40 MB while no listed file has changed. Loading for a run
+/// ([`Lfw::load`]) always checks in full, so a file damaged in place without a change of size or
+/// modification time is still caught before it trains anything.
+const CHECKED: &str = ".checked";
+
+/// Each listed file's name, size and modification time (ns), and SHA256SUMS's: None when
+/// SHA256SUMS or a listed file cannot be read.
+fn fingerprint(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(CHECKSUMS)).ok()?;
+    let mut names: Vec<&str> = vec![CHECKSUMS];
+    names.extend(
+        text.lines()
+            .filter_map(|l| l.split_once(char::is_whitespace))
+            .map(|(_, n)| n.trim().trim_start_matches('*').trim_start_matches("./")),
+    );
+    let mut out = String::new();
+    for name in names {
+        let meta = std::fs::metadata(dir.join(name)).ok()?;
+        let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        out.push_str(&format!("{name}\t{}\t{modified}\n", meta.len()));
+    }
+    Some(out)
+}
+
+/// Notes the fingerprint of a directory that has just passed the full check (best effort: with
+/// no note the next fetch checks in full again).
+fn stamp_checked(dir: &Path) {
+    if let Some(now) = fingerprint(dir) {
+        let _ = atomic_write(&dir.join(CHECKED), now.as_bytes());
+    }
 }
 
 /// An error's problem without the advice (which [`LfwError::NotFound`] gives once).

@@ -114,8 +114,9 @@ impl PlanOptions {
 pub struct RunOptions {
     pub plan: PlanOptions,
     pub data_dir: PathBuf,
-    /// Where LFW is (or is copied to from `LFW_MIRROR`).
-    pub lfw_dir: PathBuf,
+    /// Where LFW is (or is copied to from `LFW_MIRROR`); None outside the project with no
+    /// directory named (an error only for an experiment that reads LFW).
+    pub lfw_dir: Option<PathBuf>,
     pub device: Device,
     /// Time between a run's checkpoints (zero: at every logged step).
     pub checkpoint_every: Duration,
@@ -140,7 +141,7 @@ impl RunOptions {
         RunOptions {
             plan,
             data_dir: data_dir.to_path_buf(),
-            lfw_dir: crate::util::default_lfw_dir().unwrap_or_else(|_| PathBuf::from("data/lfw")),
+            lfw_dir: crate::util::default_lfw_dir().ok(),
             device: Device::Cpu,
             checkpoint_every: CHECKPOINT_EVERY,
             jobs: default_jobs(),
@@ -336,7 +337,7 @@ pub fn run_experiment_with(
     let data = match data {
         Some(d) => d,
         None => {
-            own = Datasets::new(&opts.data_dir, &opts.lfw_dir);
+            own = Datasets::new(&opts.data_dir, opts.lfw_dir.as_deref());
             &own
         }
     };
@@ -533,7 +534,7 @@ pub fn print_plan(opts: &PlanOptions, lines: &[PlanLine]) {
 pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
     let todo = lines.iter().map(|l| l.todo).sum();
     let mut progress = PlanProgress::new(todo, lines.iter().map(|l| l.seconds).sum());
-    let data = Datasets::new(&opts.data_dir, &opts.lfw_dir);
+    let data = Datasets::new(&opts.data_dir, opts.lfw_dir.as_deref());
     // Every data set that runs to do read is checked before the first trains; an LFW experiment
     // is left for later where LFW is not there at all (a user without a copy still gets MNIST's).
     let mut without_lfw = Vec::new();
@@ -551,7 +552,7 @@ pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
                 "{}: not run: LFW is not in {} and LFW_MIRROR is not set (see data/README.md: `replicate data` fills it); \
                  REPORT.md marks its claims incomplete",
                 exp.name(),
-                data.lfw_dir().display()
+                data.lfw_dir().map_or("any directory named".into(), |d| d.display().to_string())
             );
             continue;
         }
