@@ -175,11 +175,24 @@ impl Scale {
 /// paired over 3 seeds (MDE 0.40 pt)". `test` says what the interval is of ("paired", "slope per
 /// step of m, per seed", "Welch"); the minimum detectable effect is at 80 % power.
 pub fn effect_text(what: &str, interval: Option<&Interval>, seeds: usize, scale: Scale, test: &str) -> String {
+    effect_text_over(what, interval, seeds, scale, test, "seed")
+}
+
+/// As [`effect_text`], over replicates of another kind (`replicate` in the singular: "fold" for
+/// LFW's View 2 folds).
+pub fn effect_text_over(
+    what: &str,
+    interval: Option<&Interval>,
+    count: usize,
+    scale: Scale,
+    test: &str,
+    replicate: &str,
+) -> String {
     match interval {
         Some(i) => {
-            let short = if i.n < MIN_SEEDS { format!("; {MIN_SEEDS} seeds needed") } else { String::new() };
+            let short = if i.n < MIN_SEEDS { format!("; {MIN_SEEDS} {replicate}s needed") } else { String::new() };
             format!(
-                "{what}: {}{unit} [{}, {}], {test} over {} seeds (MDE {}{unit}){short}",
+                "{what}: {}{unit} [{}, {}], {test} over {} {replicate}s (MDE {}{unit}){short}",
                 scale.number(i.estimate, true),
                 scale.number(i.low, true),
                 scale.number(i.high, true),
@@ -189,8 +202,8 @@ pub fn effect_text(what: &str, interval: Option<&Interval>, seeds: usize, scale:
             )
         }
         None => format!(
-            "{what}: {seeds} seed{} (an interval needs 2, a verdict {MIN_SEEDS})",
-            if seeds == 1 { "" } else { "s" }
+            "{what}: {count} {replicate}{} (an interval needs 2, a verdict {MIN_SEEDS})",
+            if count == 1 { "" } else { "s" }
         ),
     }
 }

@@ -16,15 +16,6 @@ pub enum Dataset {
     Lfw,
 }
 
-impl Dataset {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Dataset::Mnist => "MNIST",
-            Dataset::Lfw => "LFW",
-        }
-    }
-}
-
 /// MNIST from `mnist_dir` and LFW from `lfw_dir`, loaded on first use (each filled first from its
 /// mirror, `MNIST_MIRROR` or `LFW_MIRROR`, when the directory lacks it).
 pub struct Datasets {
@@ -33,7 +24,6 @@ pub struct Datasets {
     lfw_dir: Option<PathBuf>,
     mnist: OnceLock<Mnist>,
     lfw: OnceLock<Lfw>,
-    // Parallel jobs asking at once load a data set once: the second waits for the first.
     loading: Mutex<()>,
 }
 
@@ -56,40 +46,30 @@ impl Datasets {
     }
 
     pub fn mnist(&self) -> Result<&Mnist> {
-        if let Some(mnist) = self.mnist.get() {
-            return Ok(mnist);
-        }
-        let _guard = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(mnist) = self.mnist.get() {
-            return Ok(mnist);
-        }
-        let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
-        super::fetch(&self.mnist_dir, mirror.as_deref())?;
-        Ok(self.mnist.get_or_init(|| Mnist::load(&self.mnist_dir).expect("fetch validated it")))
+        self.load_once(&self.mnist, || load_mnist(&self.mnist_dir))
     }
 
     pub fn lfw(&self) -> Result<&Lfw> {
-        if let Some(lfw) = self.lfw.get() {
-            return Ok(lfw);
+        self.load_once(&self.lfw, || match &self.lfw_dir {
+            Some(dir) => load_lfw(dir),
+            None => anyhow::bail!(
+                "no LFW directory: outside the replicate project, name one with --lfw-dir or REPLICATE_LFW_DIR"
+            ),
+        })
+    }
+
+    /// The value in `cell`, loading it first if no one has (parallel jobs asking at once load it
+    /// once: the second waits for the first).
+    fn load_once<'a, T>(&'a self, cell: &'a OnceLock<T>, load: impl FnOnce() -> Result<T>) -> Result<&'a T> {
+        if let Some(value) = cell.get() {
+            return Ok(value);
         }
         let _guard = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lfw) = self.lfw.get() {
-            return Ok(lfw);
+        if let Some(value) = cell.get() {
+            return Ok(value);
         }
-        let Some(dir) = &self.lfw_dir else {
-            anyhow::bail!(
-                "no LFW directory: outside the replicate project, name one with --lfw-dir or REPLICATE_LFW_DIR"
-            );
-        };
-        let lfw = match Lfw::load(dir) {
-            Ok(lfw) => lfw,
-            Err(_) => {
-                let mirror = std::env::var_os("LFW_MIRROR").map(PathBuf::from);
-                super::lfw::fetch(dir, mirror.as_deref())?;
-                Lfw::load(dir)?
-            }
-        };
-        Ok(self.lfw.get_or_init(|| lfw))
+        let value = load()?;
+        Ok(cell.get_or_init(|| value))
     }
 
     /// Loads every data set of `needs`, so that a missing or damaged one is reported before any
@@ -104,18 +84,29 @@ impl Datasets {
         Ok(())
     }
 
-    /// Whether `need` is loaded or its directory looks complete (its checksum file is there: a
-    /// mirror copy writes it last), without reading the files.
-    pub fn present(&self, need: Dataset) -> bool {
-        match need {
-            Dataset::Mnist => self.mnist.get().is_some() || self.mnist_dir.is_dir(),
-            Dataset::Lfw => {
-                self.lfw.get().is_some() || self.lfw_dir.as_ref().is_some_and(|d| d.join("SHA256SUMS").is_file())
-            }
-        }
+    /// Whether LFW can be had without asking the user: loaded, a copy in its directory (its
+    /// checksum file is there: a mirror copy writes it last), or `LFW_MIRROR` set.
+    pub fn lfw_obtainable(&self) -> bool {
+        self.lfw.get().is_some()
+            || self.lfw_dir.as_ref().is_some_and(|d| d.join("SHA256SUMS").is_file())
+            || std::env::var_os("LFW_MIRROR").is_some()
     }
 
     pub fn lfw_dir(&self) -> Option<&Path> {
         self.lfw_dir.as_deref()
     }
+}
+
+/// MNIST from `dir`, filled first from `MNIST_MIRROR` (or the hub) if `dir` lacks it.
+pub fn load_mnist(dir: &Path) -> Result<Mnist> {
+    let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
+    super::fetch(dir, mirror.as_deref())?;
+    Ok(Mnist::load(dir)?)
+}
+
+/// LFW from `dir`, filled first from `LFW_MIRROR` if `dir` lacks it; checked in full as it loads.
+pub fn load_lfw(dir: &Path) -> Result<Lfw> {
+    let mirror = std::env::var_os("LFW_MIRROR").map(PathBuf::from);
+    super::lfw::fetch(dir, mirror.as_deref())?;
+    Ok(Lfw::load(dir)?)
 }

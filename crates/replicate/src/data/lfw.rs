@@ -135,17 +135,11 @@ pub fn fetch(dir: &Path, mirror: Option<&Path>) -> Result<LfwSource, LfwError> {
 const CHECKED: &str = ".checked";
 
 /// Each listed file's name, size and modification time (ns), and SHA256SUMS's: None when
-/// SHA256SUMS or a listed file cannot be read.
+/// SHA256SUMS is unreadable or malformed or a listed file is missing.
 fn fingerprint(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(CHECKSUMS)).ok()?;
-    let mut names: Vec<&str> = vec![CHECKSUMS];
-    names.extend(
-        text.lines()
-            .filter_map(|l| l.split_once(char::is_whitespace))
-            .map(|(_, n)| n.trim().trim_start_matches('*').trim_start_matches("./")),
-    );
+    let listed = listed_files(dir).ok()?;
     let mut out = String::new();
-    for name in names {
+    for name in std::iter::once(CHECKSUMS).chain(listed.iter().map(|(name, _)| name.as_str())) {
         let meta = std::fs::metadata(dir.join(name)).ok()?;
         let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
         out.push_str(&format!("{name}\t{}\t{modified}\n", meta.len()));

@@ -266,9 +266,7 @@ pub struct Report {
 
 /// Loads MNIST from `data_dir`, fetching it first if needed (from `MNIST_MIRROR` or the hub).
 pub fn load_data(data_dir: &Path) -> Result<Mnist> {
-    let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
-    crate::data::fetch(data_dir, mirror.as_deref())?;
-    Ok(Mnist::load(data_dir)?)
+    crate::data::datasets::load_mnist(data_dir)
 }
 
 /// Rough training seconds of a run on this kind of machine, from its images and the network's
@@ -540,7 +538,7 @@ pub fn reproduce_all(opts: &RunOptions, lines: &[PlanLine]) -> Result<PathBuf> {
     let mut without_lfw = Vec::new();
     for line in lines.iter().filter(|l| l.todo > 0 || l.waiting.is_some()) {
         let needs = find(line.experiment)?.datasets();
-        if needs.contains(&Dataset::Lfw) && !data.present(Dataset::Lfw) && std::env::var_os("LFW_MIRROR").is_none() {
+        if needs.contains(&Dataset::Lfw) && !data.lfw_obtainable() {
             without_lfw.push(line.experiment);
         } else {
             data.require(needs)?;

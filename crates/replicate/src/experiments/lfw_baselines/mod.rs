@@ -101,26 +101,31 @@ impl Experiment for LfwBaselines {
         let view1: Vec<FacePair> = lfw.view1_train_pairs.iter().chain(&lfw.view1_test_pairs).copied().collect();
         let held_out: Vec<bool> = (0..view1.len()).map(|i| i >= lfw.view1_train_pairs.len()).collect();
         let dist = distances(&cfg, lfw, &view1, &lfw.view1_train_people);
-        let (view1_accuracy, view1_threshold) = score(&dist, &view1, &held_out);
+        let view1_same: Vec<bool> = view1.iter().map(|p| p.same).collect();
+        let (view1_accuracy, view1_threshold) = crate::metrics::held_out_accuracy(&dist, &view1_same, &held_out);
         folds.push(fold_row("view1", 0, view1_accuracy, view1_threshold));
         progress.update(1, "View 1 scored");
 
         let pairs = &lfw.view2_pairs;
+        let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
+        // Only centred pixels learn from the training folds (their mean image); the others' distances are one set.
         let fixed = (cfg.method != Method::CentredPixels).then(|| distances(&cfg, lfw, pairs, &[]));
         let (mut accuracies, mut pooled) = (Vec::new(), vec![f64::NAN; pairs.len()]);
         for k in 0..lfw.view2_fold_people.len() {
             let held_out: Vec<bool> = pairs.iter().map(|p| p.fold == k).collect();
-            let dist = match &fixed {
-                Some(d) => d.clone(),
+            let of_fold;
+            let dist: &[f64] = match &fixed {
+                Some(d) => d,
                 None => {
                     let people: Vec<u32> = (0..lfw.view2_fold_people.len())
                         .filter(|&f| f != k)
                         .flat_map(|f| lfw.view2_fold_people[f].iter().copied())
                         .collect();
-                    distances(&cfg, lfw, pairs, &people)
+                    of_fold = distances(&cfg, lfw, pairs, &people);
+                    &of_fold
                 }
             };
-            let (accuracy, threshold) = score(&dist, pairs, &held_out);
+            let (accuracy, threshold) = crate::metrics::held_out_accuracy(dist, &same, &held_out);
             folds.push(fold_row("view2", k, accuracy, threshold));
             accuracies.push(accuracy);
             for (i, _) in held_out.iter().enumerate().filter(|(_, &h)| h) {
@@ -130,7 +135,6 @@ impl Experiment for LfwBaselines {
         }
         progress.finish();
 
-        let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
         let roc = crate::metrics::roc(&pooled, &same, 200)
             .iter()
             .map(|&(far, val, t)| {
@@ -190,12 +194,6 @@ fn distances(cfg: &Config, lfw: &Lfw, pairs: &[FacePair], train_people: &[u32]) 
                 .collect()
         }
     }
-}
-
-/// (accuracy on the held-out pairs, threshold chosen on the others).
-fn score(dist: &[f64], pairs: &[FacePair], held_out: &[bool]) -> (f64, f64) {
-    let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
-    crate::metrics::held_out_accuracy(dist, &same, held_out)
 }
 
 fn fold_row(view: &str, fold: usize, accuracy: f64, threshold: f64) -> Row {
