@@ -54,11 +54,13 @@ def main() -> None:
             sys.exit(f"{exp}: missing or empty PNG figures")
         print(f"{exp.name}: {len(runs)} runs, {rows}, figures {sorted(f.name for f in figures)}")
     selections = pd.read_parquet(root / "selections.parquet")
-    chosen = selections[selections["name"] == "leaderboard-lambdas"]
-    if chosen.empty or not all(json.loads(v).keys() >= {"contrastive_lambda", "center_lambda"} for v in chosen["values"]):
-        sys.exit(f"{root}/selections.parquet: no leaderboard λ selection ({selections.to_dict('records')})")
-    print(f"selections: {chosen[['profile', 'values']].to_dict('records')}")
-
+    # Selections read by later sweeps: the leaderboard's λ, and deepid2-lfw's View 1 λ for View 2.
+    for name, keys in {"leaderboard-lambdas": {"contrastive_lambda", "center_lambda"},
+                       "deepid2-lfw-best-lambda": {"lambda"}}.items():
+        chosen = selections[selections["name"] == name]
+        if chosen.empty or not all(json.loads(v).keys() >= keys for v in chosen["values"]):
+            sys.exit(f"{root}/selections.parquet: no {name} selection ({selections.to_dict('records')})")
+        print(f"selection {name}: {chosen[['profile', 'values']].to_dict('records')}")
 
 if __name__ == "__main__":
     main()

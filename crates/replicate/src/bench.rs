@@ -49,7 +49,7 @@ pub struct SpeedRow {
 /// Training (forward, backward, SGD step) and inference images/s of LeNets++ at `width`.
 pub fn lenetspp_speed(width: f64, kernels: Kernels, batch: usize, runs: usize) -> Result<SpeedRow> {
     let device = Device::Cpu;
-    let config = BackboneConfig { width, feature_dim: 2 };
+    let config = BackboneConfig::lenetspp(width, 2);
     let model = Model::new(config, HeadKind::Linear { classes: 10 }, 1, kernels, &device)?;
     let mut rng = rng_for(1, "bench");
     let x = Tensor::from_vec(
@@ -166,7 +166,7 @@ pub fn run(quick: bool) -> Result<()> {
 /// Per-layer times (ms) of the fast kernels at batch 128 (NHWC): forward, input gradient, weight gradient.
 pub fn layer_breakdown(width: f64) -> Result<()> {
     let device = Device::Cpu;
-    let c = BackboneConfig { width, feature_dim: 2 }.channels();
+    let c = BackboneConfig::lenetspp(width, 2).channels();
     let layers =
         [(1, c[0], 28), (c[0], c[0], 28), (c[0], c[1], 14), (c[1], c[1], 14), (c[1], c[2], 7), (c[2], c[2], 7)];
     let mut rng = rng_for(3, "bench-layers");

@@ -245,7 +245,7 @@ fn gradients_do_not_depend_on_the_thread_count() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let mut rng = ChaCha8Rng::seed_from_u64(7);
-            let config = BackboneConfig { width: 0.5, feature_dim: 2 };
+            let config = BackboneConfig::lenetspp(0.5, 2);
             let model = Model::new(config, HeadKind::Linear { classes: 10 }, 1, Kernels::Fast, &DEV).unwrap();
             let x = random(&mut rng, &[128, 1, 28, 28]);
             let labels = Tensor::new((0..128u32).map(|i| i % 10).collect::<Vec<u32>>(), &DEV).unwrap();

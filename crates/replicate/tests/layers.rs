@@ -28,7 +28,8 @@ const CHAIN: [&str; 20] = [
     "lib",
 ];
 
-const PAPERS: [&str; 6] = ["softmax_baseline", "center_loss", "lsoftmax", "deepid2", "facenet", "lfw_baselines"];
+const PAPERS: [&str; 7] =
+    ["softmax_baseline", "center_loss", "lsoftmax", "deepid2", "facenet", "lfw_baselines", "deepid2_lfw"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

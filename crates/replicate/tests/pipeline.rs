@@ -359,10 +359,8 @@ fn a_recorded_run_keeps_the_final_weights_that_gave_its_features() {
     let runs = store.load("runs").unwrap();
     let run = runs.records().next().unwrap();
     let id = run.run_id().unwrap();
-    let config = replicate::nn::BackboneConfig {
-        width: run.num("width").unwrap(),
-        feature_dim: run.num("feature_dim").unwrap() as usize,
-    };
+    let config =
+        replicate::nn::BackboneConfig::lenetspp(run.num("width").unwrap(), run.num("feature_dim").unwrap() as usize);
     let device = candle_core::Device::Cpu;
     let model = replicate::nn::Model::new(
         config,

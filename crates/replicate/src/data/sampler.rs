@@ -131,7 +131,7 @@ impl ClassBalancedBatches {
     /// `labels[i]` is the class of index `pool[i]`.
     pub fn new(
         pool: &[usize],
-        labels: &[u8],
+        labels: &[u32],
         classes_per_batch: usize,
         per_class: usize,
         rng: ChaCha8Rng,
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn class_balanced_batches_hold_p_classes_times_k() {
         let pool: Vec<usize> = (0..60).collect();
-        let labels: Vec<u8> = (0..60).map(|i| (i % 6) as u8).collect();
+        let labels: Vec<u32> = (0..60).map(|i| i % 6).collect();
         let mut s = ClassBalancedBatches::new(&pool, &labels, 4, 3, rng_for(2, "t")).unwrap();
         for _ in 0..20 {
             let b = s.next_batch();
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn samplers_resume_from_their_state() {
         resumes_where_it_stood(|| Box::new(ShuffledBatches::new((0..23).collect(), 5, rng_for(3, "t"))));
-        let labels: Vec<u8> = (0..60).map(|i| (i % 6) as u8).collect();
+        let labels: Vec<u32> = (0..60).map(|i| i % 6).collect();
         let pool: Vec<usize> = (0..60).collect();
         resumes_where_it_stood(|| Box::new(ClassBalancedBatches::new(&pool, &labels, 4, 2, rng_for(3, "t")).unwrap()));
         let mut shuffled = ShuffledBatches::new((0..23).collect(), 5, rng_for(3, "t"));

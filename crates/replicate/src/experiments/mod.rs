@@ -13,7 +13,9 @@
 
 pub mod center_loss;
 pub mod deepid2;
+pub mod deepid2_lfw;
 pub mod facenet;
+pub mod faces;
 pub mod leaderboard;
 pub mod lfw_baselines;
 pub mod lsoftmax;
@@ -293,6 +295,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &facenet::FaceNet,
         &leaderboard::Leaderboard,
         &lfw_baselines::LfwBaselines,
+        &deepid2_lfw::DeepId2Lfw,
     ]
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::results::{Record, Table};
 use crate::stats::{self, Interval};
-use crate::verdict::{effect_text, Scale};
+use crate::verdict::{effect_text, effect_text_over, Scale};
 
 /// One metric of a sweep: for each value of the swept key (ascending), the (seed, value) of every
 /// finished run that has the metric, and how many runs the setting has in all.
@@ -36,6 +36,17 @@ impl Seeded {
         key: impl Fn(&Record<'a>) -> Result<Option<f64>>,
         value: impl Fn(&Record<'a>) -> Result<Option<f64>>,
     ) -> Result<Seeded> {
+        Seeded::collect_by(runs, key, |r| r.seed(), value)
+    }
+
+    /// As [`Seeded::collect`], with replicates other than seeds (LFW's View 2 folds): runs pair
+    /// by `replicate`, which the `seeds` lists hold in place of the seed.
+    pub fn collect_by<'a>(
+        runs: impl IntoIterator<Item = Record<'a>>,
+        key: impl Fn(&Record<'a>) -> Result<Option<f64>>,
+        replicate: impl Fn(&Record<'a>) -> Result<u64>,
+        value: impl Fn(&Record<'a>) -> Result<Option<f64>>,
+    ) -> Result<Seeded> {
         let mut settings: Vec<Setting> = Vec::new();
         for r in runs {
             let Some(setting) = key(&r)? else { continue };
@@ -48,7 +59,7 @@ impl Seeded {
             };
             settings[at].runs += 1;
             if let Some(v) = value(&r)?.filter(|v| v.is_finite()) {
-                settings[at].seeds.push((r.seed()?, v));
+                settings[at].seeds.push((replicate(&r)?, v));
             }
         }
         settings.sort_by(|a, b| a.value.total_cmp(&b.value));
@@ -90,6 +101,19 @@ impl Seeded {
             errors.push(stats::t_interval(&values).map_or(0.0, |i| (i.high - i.estimate) * scale));
         }
         (points, errors)
+    }
+
+    /// The interior setting (0 < value < ∞, as λ of a sweep from 0 to ∞) with the best mean, and
+    /// that mean.
+    pub fn best_interior(&self) -> Option<(f64, f64)> {
+        self.settings
+            .iter()
+            .filter(|s| s.value > 0.0 && s.value.is_finite())
+            .filter_map(|s| self.mean(s.value).map(|m| (s.value, m)))
+            .fold(
+                None,
+                |best: Option<(f64, f64)>, (l, m)| if best.is_none_or(|b| m > b.1) { Some((l, m)) } else { best },
+            )
     }
 
     /// Settings with runs none of which finished.
@@ -136,6 +160,11 @@ impl Comparison {
     /// The row's words for it: "{what}: +0.74 pt [+0.51, +0.97], {test} over 3 seeds (MDE …)".
     pub fn text(&self, what: &str, scale: Scale, test: &str) -> String {
         effect_text(what, self.interval.as_ref(), self.seeds, scale, test)
+    }
+
+    /// As [`Comparison::text`], over replicates of another kind ("fold").
+    pub fn text_over(&self, what: &str, scale: Scale, test: &str, replicate: &str) -> String {
+        effect_text_over(what, self.interval.as_ref(), self.seeds, scale, test, replicate)
     }
 }
 

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use rand::seq::SliceRandom;
 
-use crate::data::{BatchSampler, ClassBalancedBatches, Mnist, ShuffledBatches, Split};
+use crate::data::{BatchSampler, ClassBalancedBatches, Images, Mnist, ShuffledBatches, Split};
 use crate::nn::{BackboneConfig, HeadKind, Kernels, Model};
 use crate::objectives::Objective;
 use crate::optim::{MultiStep, SgdConfig};
@@ -70,7 +70,7 @@ impl Common {
     }
 
     pub fn backbone(&self) -> BackboneConfig {
-        BackboneConfig { width: self.width, feature_dim: self.feature_dim }
+        BackboneConfig::lenetspp(self.width, self.feature_dim)
     }
 
     pub fn train_config(&self) -> TrainConfig {
@@ -117,7 +117,7 @@ impl Common {
         pool: &[usize],
         classes_per_batch: usize,
     ) -> Result<Box<dyn BatchSampler>> {
-        let labels: Vec<u8> = pool.iter().map(|&i| split.labels[i]).collect();
+        let labels: Vec<u32> = pool.iter().map(|&i| split.labels[i] as u32).collect();
         let per_class = (self.batch_size / classes_per_batch.max(1)).max(2);
         Ok(Box::new(
             ClassBalancedBatches::new(pool, &labels, classes_per_batch, per_class, rng_for(self.seed, "batches"))
@@ -237,7 +237,7 @@ pub fn train_or_diverge(
     common: &Common,
     model: &Model,
     objective: &mut dyn Objective,
-    split: &Split,
+    images: &dyn Images,
     sampler: &mut dyn BatchSampler,
     ctx: &RunContext,
     eval: &mut EvalHook<'_>,
@@ -245,7 +245,7 @@ pub fn train_or_diverge(
     match train(
         model,
         objective,
-        Feed { split, sampler },
+        Feed { images, sampler },
         &common.train_config(),
         ctx.device,
         eval,

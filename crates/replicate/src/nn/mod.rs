@@ -1,6 +1,9 @@
-//! Networks: LeNets++ (the backbone every experiment shares), its heads, seeded parameters,
-//! and fast CPU kernels for its layers.
+//! Networks: LeNets++ (the MNIST experiments' backbone) and the face backbone, both built by
+//! `backbone` from the same layers, their heads, seeded parameters, and fast CPU kernels for
+//! those layers.
 
+pub mod backbone;
+pub mod face_cnn;
 pub mod heads;
 pub mod kernels;
 pub mod layers;
@@ -9,9 +12,9 @@ pub mod params;
 
 use candle_core::{Device, Result, Tensor};
 
+pub use backbone::{Architecture, Backbone, BackboneConfig};
 pub use heads::{l2_normalize, Head, HeadKind};
 pub use layers::Kernels;
-pub use lenetspp::{BackboneConfig, LeNetsPP};
 pub use params::{Init, ParamKind, Params};
 
 /// What one forward pass gives an objective.
@@ -24,9 +27,9 @@ pub struct ModelOutput {
     pub logits: Option<Tensor>,
 }
 
-/// LeNets++ and a head, with their parameters in a fixed order.
+/// A backbone and a head, with their parameters in a fixed order.
 pub struct Model {
-    pub backbone: LeNetsPP,
+    pub backbone: Backbone,
     pub head: Head,
     pub params: Params,
     pub config: BackboneConfig,
@@ -38,7 +41,7 @@ impl Model {
         let mut rng = crate::util::rng_for(seed, "init");
         let mut params = Params::default();
         let mut init = params::Init { params: &mut params, rng: &mut rng, device };
-        let backbone = LeNetsPP::new(&config, &mut init, kernels)?;
+        let backbone = Backbone::new(&config, &mut init, kernels)?;
         let head = Head::new(head, config.feature_dim, &mut init)?;
         Ok(Model { backbone, head, params, config })
     }

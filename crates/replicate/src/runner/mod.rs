@@ -275,7 +275,12 @@ pub fn load_data(data_dir: &Path) -> Result<Mnist> {
 pub fn estimated_seconds(config: &Map<String, Value>) -> f64 {
     const FLOPS: f64 = 60e9;
     let get = |k: &str| config.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let backbone = crate::nn::BackboneConfig { width: get("width"), feature_dim: get("feature_dim").max(1.0) as usize };
+    let backbone = match config.get("input_side").and_then(Value::as_u64) {
+        Some(side) => {
+            crate::nn::BackboneConfig::face_cnn(get("width"), get("feature_dim").max(1.0) as usize, side as usize)
+        }
+        None => crate::nn::BackboneConfig::lenetspp(get("width"), get("feature_dim").max(1.0) as usize),
+    };
     let images = get("iterations") * get("batch_size");
     images * 6.0 * backbone.forward_macs() as f64 / FLOPS + 15.0
 }
@@ -434,11 +439,25 @@ pub fn run_experiment_with(
             return Err(first);
         }
     }
+    let written = update_selections(&opts.plan.results_dir, opts.plan.profile)?;
+    for name in &written {
+        eprintln!("recorded the selection {name} ({} profile)", opts.plan.profile.name());
+    }
+    // A sweep that reads a selection chosen from the experiment's own earlier sweep (View 2 after
+    // View 1) is planned now that the selection is recorded.
+    let own = exp.selection().is_some_and(|r| r.from.contains(&exp.name()) && written.contains(&r.name));
+    if own {
+        let mut plan_progress = plan_progress.into_inner().unwrap_or_else(|e| e.into_inner());
+        let more: Vec<PlannedRun> = plan(exp, &opts.plan)?.into_iter().filter(|r| r.done.is_none()).collect();
+        if let Some(p) = plan_progress.as_deref_mut() {
+            p.add(more.len(), more.iter().map(|r| estimated_seconds(&r.config)).sum());
+        }
+        let later = run_experiment_with(exp, opts, Some(data), plan_progress)?;
+        report.executed.extend(later.executed);
+        report.not_finished.extend(later.not_finished);
+    }
     if store.path("runs").exists() {
         report.figures = exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
-    }
-    for name in update_selections(&opts.plan.results_dir, opts.plan.profile)? {
-        eprintln!("recorded the selection {name} ({} profile)", opts.plan.profile.name());
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

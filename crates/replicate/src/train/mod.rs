@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Result as CResult};
 
-use crate::data::{BatchSampler, Split};
+use crate::data::{BatchSampler, Images, Split};
 use crate::nn::Model;
 use crate::objectives::{LossTerms, Objective};
 use crate::optim::{MultiStep, Sgd, SgdConfig};
@@ -58,9 +58,9 @@ pub struct Trained {
 /// Evaluation during training: named values, logged into the curves at that step.
 pub type EvalHook<'a> = dyn FnMut(&Model, u64) -> anyhow::Result<Vec<(String, f64)>> + 'a;
 
-/// Where the batches come from: the images of `split` at the indices `sampler` draws.
+/// Where the batches come from: the images of `images` at the indices `sampler` draws.
 pub struct Feed<'a> {
-    pub split: &'a Split,
+    pub images: &'a dyn Images,
     pub sampler: &'a mut dyn BatchSampler,
 }
 
@@ -81,7 +81,7 @@ pub fn train(
     eval: &mut EvalHook<'_>,
     tracking: &Tracking<'_>,
 ) -> anyhow::Result<Trained> {
-    let Feed { split, sampler } = feed;
+    let Feed { images: source, sampler } = feed;
     let mut optimiser = Sgd::new(cfg.sgd, &model.params);
     let mut curves = Vec::new();
     let mut sums: Vec<(String, f64)> = Vec::new();
@@ -110,7 +110,7 @@ pub fn train(
         let lr = cfg.lr.at(step);
         let indices = sampler.next_batch();
         images += indices.len() as u64;
-        let (x, y) = split.batch(&indices, device)?;
+        let (x, y) = source.training_batch(&indices, step, device)?;
         let out = model.forward(&x)?;
         let LossTerms { terms, stats } = objective.loss(&out, &y, step)?;
         let mut scalars: Vec<(&'static str, f64)> = Vec::with_capacity(terms.len() + stats.len() + 1);

@@ -28,22 +28,13 @@ pub fn best_interior(runs: &[(f64, Record)]) -> Result<Option<(f64, f64)>> {
     Ok(best)
 }
 
-/// The interior λ (0 < λ < ∞) with the best mean held-out verification accuracy over seeds.
-pub fn best_interior_mean(acc: &Seeded) -> Option<(f64, f64)> {
-    acc.settings
-        .iter()
-        .filter(|s| s.value > 0.0 && s.value.is_finite())
-        .filter_map(|s| acc.mean(s.value).map(|m| (s.value, m)))
-        .fold(None, |best: Option<(f64, f64)>, (l, m)| if best.is_none_or(|b| m > b.1) { Some((l, m)) } else { best })
-}
-
 /// The inverted U: the interior λ with the best mean beats λ = 0 and λ = ∞, each on the paired
 /// difference over seeds (both arms reproduced: reproduced; either arm the opposite: not
 /// reproduced; otherwise inconclusive). The best λ is picked on the same runs that test it, which
 /// favours the claim; the row says so.
 pub fn inverted_u(runs: &Table) -> Result<Claim> {
     let acc = Seeded::from_table(runs, "lambda", HELD_OUT)?;
-    let (ours, verdict) = match best_interior_mean(&acc) {
+    let (ours, verdict) = match acc.best_interior() {
         Some((best, mean)) if acc.at(0.0).is_some() && acc.at(f64::INFINITY).is_some() => {
             let (left, right) = (acc.paired(0.0, best), acc.paired(f64::INFINITY, best));
             let text = format!(
@@ -71,7 +62,7 @@ pub fn inverted_u(runs: &Table) -> Result<Claim> {
 /// three seeds), or is that λ; not reproduced when the best is significantly better than 0.05.
 pub fn best_near_005(runs: &Table) -> Result<Claim> {
     let acc = Seeded::from_table(runs, "lambda", HELD_OUT)?;
-    let (ours, verdict) = match best_interior_mean(&acc) {
+    let (ours, verdict) = match acc.best_interior() {
         Some((0.05, _)) => {
             let seeds = acc.seeds(0.05).len();
             let verdict = if seeds >= MIN_SEEDS { Verdict::Reproduced } else { Verdict::Inconclusive };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::claims::{best_interior_mean, by_lambda};
+use super::claims::by_lambda;
 use crate::experiments::seeds::Seeded;
 use crate::experiments::setup::{lambda_axis, rows_of, TRAIN_DIGITS};
 use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
@@ -42,7 +42,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
             cols: 1,
         },
     )?;
-    let best = best_interior_mean(&Seeded::from_table(&current, "lambda", "held_out_verification_accuracy")?);
+    let best = Seeded::from_table(&current, "lambda", "held_out_verification_accuracy")?.best_interior();
     let features = store.load("features")?;
     let mut panels = Vec::new();
     for (which, lambda) in

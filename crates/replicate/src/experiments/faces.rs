@@ -1,0 +1,258 @@
+//! What the LFW experiments that train share: the face settings their configs flatten in, LFW's
+//! protocol (who is trained on, which pairs set the threshold, which are scored), the face
+//! backbone, flip-averaged cosine features, and the scores of a trained model.
+//!
+//! The protocol is LFW's (Huang et al., UMass TR 07-49, 2007, Sec. 4), not ours: View 1 (its
+//! development view) for sweeps and every choice of setting, training on its 4,038 training
+//! people, the threshold from its 2,200 training pairs, scored on its 1,000 test pairs; View 2
+//! for headline numbers, one training per fold k on the people of the other nine folds, the
+//! threshold from their pairs, scored on fold k's 600. View 1's people also appear in View 2's
+//! folds: LFW accepts this. No image of a scored person is ever trained on.
+
+use anyhow::{bail, ensure, Result};
+use candle_core::Device;
+
+use super::setup::Common;
+use super::RunContext;
+use crate::data::{Augmentation, FaceImages, FacePair, FaceWindow, Images, Lfw};
+use crate::nn::{BackboneConfig, HeadKind, Model};
+use crate::results::{Cell, Row};
+
+/// The face settings of a run (configs flatten them: keys `input_side`, `crop`, …).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FaceSettings {
+    /// The network's input side (a multiple of 8).
+    pub input_side: usize,
+    /// The centre window of the 64×64 image that is averaged down to `input_side`.
+    pub crop: usize,
+    /// Training windows move by up to this many pixels each way.
+    pub max_shift: usize,
+    /// Training images are mirrored half of the time.
+    pub flip: bool,
+    /// A test feature is the sum of the image's and its mirror's (compared by cosine).
+    pub flip_average: bool,
+    /// Training people need at least this many images.
+    pub min_images: usize,
+    /// Training people kept, those with the most images (0 = all): small only for smoke runs.
+    pub max_people: usize,
+    /// Pairs kept of each list, thresholding and scored (0 = all): small only for smoke runs.
+    pub max_pairs: usize,
+    /// `view1`, or `fold1` … `fold10`: View 2 with that fold scored.
+    pub split: String,
+}
+
+impl FaceSettings {
+    pub fn check(&self) -> Result<()> {
+        self.window().check(self.max_shift).map_err(anyhow::Error::msg)?;
+        BackboneConfig::face_cnn(1.0, 1, self.input_side).check()?;
+        ensure!(self.min_images >= 1, "min_images must be at least 1, got 0");
+        split_fold(&self.split)?;
+        Ok(())
+    }
+
+    pub fn window(&self) -> FaceWindow {
+        FaceWindow { crop: self.crop, side: self.input_side }
+    }
+
+    pub fn backbone(&self, common: &Common) -> BackboneConfig {
+        BackboneConfig::face_cnn(common.width, common.feature_dim, self.input_side)
+    }
+
+    /// The face backbone with a classifier over `classes` training people.
+    pub fn model(&self, common: &Common, classes: usize, ctx: &RunContext) -> Result<Model> {
+        Ok(Model::new(self.backbone(common), HeadKind::Linear { classes }, common.seed, common.kernels, ctx.device)?)
+    }
+}
+
+/// `split`'s View 2 fold (0-based), or `None` for View 1; anything else is an error.
+pub fn split_fold(split: &str) -> Result<Option<usize>> {
+    if split == "view1" {
+        return Ok(None);
+    }
+    match split.strip_prefix("fold").and_then(|k| k.parse::<usize>().ok()) {
+        Some(k) if (1..=10).contains(&k) => Ok(Some(k - 1)),
+        _ => bail!("split takes view1 or fold1 … fold10 (View 2 with that fold scored), got {split:?}"),
+    }
+}
+
+/// The View 2 splits, one training each.
+pub fn view2_splits() -> Vec<String> {
+    (1..=10).map(|k| format!("fold{k}")).collect()
+}
+
+/// One training of LFW's protocol: the people trained on (as classes, in this order), and the
+/// pairs, those that set the threshold and those `held_out` that are scored.
+pub struct ProtocolSplit {
+    pub training_people: Vec<u32>,
+    pub training_images: Vec<usize>,
+    pub pairs: Vec<FacePair>,
+    pub held_out: Vec<bool>,
+}
+
+impl ProtocolSplit {
+    pub fn new(lfw: &Lfw, face: &FaceSettings) -> Result<ProtocolSplit> {
+        // LFW's lists give a fold's same pairs first: a cap keeps half of each kind.
+        let cap = |pairs: Vec<FacePair>| match face.max_pairs {
+            0 => pairs,
+            n => {
+                let half = |same: bool| pairs.iter().filter(move |p| p.same == same).take(n.div_ceil(2)).copied();
+                half(true).chain(half(false)).collect::<Vec<_>>()
+            }
+        };
+        let (people, thresholding, scored): (Vec<u32>, Vec<FacePair>, Vec<FacePair>) = match split_fold(&face.split)? {
+            None => (lfw.view1_train_people.clone(), lfw.view1_train_pairs.clone(), lfw.view1_test_pairs.clone()),
+            Some(k) => (
+                (0..lfw.view2_fold_people.len())
+                    .filter(|&f| f != k)
+                    .flat_map(|f| lfw.view2_fold_people[f].clone())
+                    .collect(),
+                lfw.view2_pairs.iter().filter(|p| p.fold != k).copied().collect(),
+                lfw.view2_pairs.iter().filter(|p| p.fold == k).copied().collect(),
+            ),
+        };
+        let mut people: Vec<u32> = people.into_iter().filter(|&p| lfw.counts[p as usize] >= face.min_images).collect();
+        if face.max_people > 0 && face.max_people < people.len() {
+            // The most photographed people (ties by id), kept in id order.
+            people.sort_by_key(|&p| (std::cmp::Reverse(lfw.counts[p as usize]), p));
+            people.truncate(face.max_people);
+            people.sort_unstable();
+        }
+        ensure!(
+            people.len() >= 2,
+            "split {}: only {} training people have at least {} images; lower min_images",
+            face.split,
+            people.len(),
+            face.min_images
+        );
+        let (thresholding, scored) = (cap(thresholding), cap(scored));
+        let held_out = (0..thresholding.len() + scored.len()).map(|i| i >= thresholding.len()).collect();
+        let training_images = lfw.images_of(&people);
+        Ok(ProtocolSplit {
+            training_people: people,
+            training_images,
+            pairs: thresholding.into_iter().chain(scored).collect(),
+            held_out,
+        })
+    }
+
+    /// The training faces, augmented as `face` says, with `seed`'s augmentation stream.
+    pub fn training_faces<'a>(&self, lfw: &'a Lfw, face: &FaceSettings, seed: u64) -> FaceImages<'a> {
+        let augmentation = Augmentation { seed, max_shift: face.max_shift, flip: face.flip };
+        FaceImages::new(lfw, face.window(), &self.training_people, Some(augmentation))
+    }
+
+    /// Every image a pair names, once, in index order.
+    pub fn pair_images(&self) -> Vec<usize> {
+        let mut images: Vec<usize> = self.pairs.iter().flat_map(|p| [p.a, p.b]).collect();
+        images.sort_unstable();
+        images.dedup();
+        images
+    }
+
+    pub fn same(&self) -> Vec<bool> {
+        self.pairs.iter().map(|p| p.same).collect()
+    }
+}
+
+/// Backbone features of `indices` (summed with their mirror images' when `flip_average`), rows
+/// in the order of `indices`.
+pub fn face_features(
+    model: &Model,
+    faces: &FaceImages,
+    indices: &[usize],
+    flip_average: bool,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(indices.len() * model.config.feature_dim);
+    for chunk in indices.chunks(256) {
+        let (x, _) = faces.batch(chunk, device)?;
+        let mut f = model.backbone.forward(&x)?.detach();
+        if flip_average {
+            let (mirrored, _) = faces.mirrored_batch(chunk, device)?;
+            f = (f + model.backbone.forward(&mirrored)?.detach())?;
+        }
+        out.extend(f.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(out)
+}
+
+/// A trained model's verification scores on one split.
+pub struct PairScores {
+    /// Cosine distance of every pair (1 − cos), in the split's order.
+    pub distances: Vec<f64>,
+    /// Accuracy on the scored pairs at the threshold that is best on the thresholding pairs.
+    pub accuracy: f64,
+    pub threshold: f64,
+}
+
+impl PairScores {
+    pub fn of(model: &Model, lfw: &Lfw, split: &ProtocolSplit, face: &FaceSettings, device: &Device) -> Result<Self> {
+        let faces = FaceImages::new(lfw, face.window(), &split.training_people, None);
+        let images = split.pair_images();
+        let dim = model.config.feature_dim;
+        let unit = crate::metrics::verification::unit_rows(
+            &face_features(model, &faces, &images, face.flip_average, device)?,
+            dim,
+        );
+        let row = |image: usize| {
+            let k = images.binary_search(&image).expect("every pair image was embedded");
+            &unit[k * dim..(k + 1) * dim]
+        };
+        let distances: Vec<f64> = split
+            .pairs
+            .iter()
+            .map(|p| 1.0 - row(p.a).iter().zip(row(p.b)).map(|(x, y)| (*x as f64) * (*y as f64)).sum::<f64>())
+            .collect();
+        let (accuracy, threshold) = crate::metrics::held_out_accuracy(&distances, &split.same(), &split.held_out);
+        Ok(PairScores { distances, accuracy, threshold })
+    }
+
+    /// The run's metrics: scored-pair accuracy, threshold, and VAL at FAR 1e-2 on the scored
+    /// pairs (their threshold from the thresholding pairs' different-person distances).
+    pub fn metrics(&self, split: &ProtocolSplit) -> Vec<(String, Cell)> {
+        let same = split.same();
+        let part = |held: bool| -> (Vec<f64>, Vec<bool>) {
+            (0..same.len()).filter(|&k| split.held_out[k] == held).map(|k| (self.distances[k], same[k])).unzip()
+        };
+        let (train_d, train_s) = part(false);
+        let (test_d, test_s) = part(true);
+        let t = crate::metrics::verification::threshold_at_far(&train_d, &train_s, 1e-2);
+        let (val, far) = crate::metrics::verification::val_far(&test_d, &test_s, t);
+        vec![
+            ("test_accuracy".into(), self.accuracy.into()),
+            ("threshold".into(), self.threshold.into()),
+            ("val_at_far_1e-2".into(), val.into()),
+            ("far_at_that_threshold".into(), far.into()),
+        ]
+    }
+
+    /// ROC rows (FAR, VAL, threshold) of the scored pairs.
+    pub fn roc_rows(&self, split: &ProtocolSplit) -> Vec<Row> {
+        let same = split.same();
+        let (d, s): (Vec<f64>, Vec<bool>) =
+            (0..same.len()).filter(|&k| split.held_out[k]).map(|k| (self.distances[k], same[k])).unzip();
+        crate::metrics::roc(&d, &s, 200)
+            .iter()
+            .map(|&(far, val, t)| {
+                vec![("far".into(), far.into()), ("val".into(), val.into()), ("threshold".into(), t.into())]
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_name_view1_or_a_view2_fold() {
+        assert_eq!(split_fold("view1").unwrap(), None);
+        assert_eq!(split_fold("fold1").unwrap(), Some(0));
+        assert_eq!(split_fold("fold10").unwrap(), Some(9));
+        for bad in ["fold0", "fold11", "view2", ""] {
+            let e = split_fold(bad).unwrap_err().to_string();
+            assert!(e.contains("view1 or fold1"), "{bad}: {e}");
+        }
+        assert_eq!(view2_splits().len(), 10);
+    }
+}
