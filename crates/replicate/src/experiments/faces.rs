@@ -226,6 +226,24 @@ impl PairScores {
         ]
     }
 
+    /// One row per scored pair: its place in LFW's list, its two images, whether they show the
+    /// same person, and its distance (to rescore a run, or find its worst pairs).
+    pub fn pair_rows(&self, split: &ProtocolSplit) -> Vec<Row> {
+        let first = split.held_out.iter().position(|&h| h).unwrap_or(split.pairs.len());
+        (first..split.pairs.len())
+            .map(|k| {
+                let p = &split.pairs[k];
+                vec![
+                    ("pair".into(), (k - first).into()),
+                    ("image_a".into(), p.a.into()),
+                    ("image_b".into(), p.b.into()),
+                    ("same".into(), p.same.into()),
+                    ("distance".into(), self.distances[k].into()),
+                ]
+            })
+            .collect()
+    }
+
     /// ROC rows (FAR, VAL, threshold) of the scored pairs.
     pub fn roc_rows(&self, split: &ProtocolSplit) -> Vec<Row> {
         let same = split.same();

@@ -341,8 +341,11 @@ fn draw_lines<DB: DrawingBackend>(chart: &LineChart, area: &DrawingArea<DB, Shif
         ($cc:expr) => {{
             let mut cc = $cc;
             let labelled = ticks.clone();
+            let x_log = chart.x_log;
             let fmt = move |x: &f64| match &labelled {
                 Some(t) => t.iter().find(|p| (p.0 - x).abs() < 1e-6).map(|p| p.1.clone()).unwrap_or_default(),
+                // A log axis labels its decades only: the ticks between them crowd near each one.
+                None if x_log && (x.log10() - x.log10().round()).abs() > 1e-6 => String::new(),
                 None => format_tick(*x),
             };
             let mut mesh = cc.configure_mesh();

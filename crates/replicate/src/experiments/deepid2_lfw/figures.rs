@@ -48,26 +48,22 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let roc_table = store.load("roc")?;
     let mut roc = Vec::new();
     for (k, setting) in view2.settings.iter().enumerate() {
-        // Every fold's scored pairs, pooled: each fold's ROC rows are its own 600 pairs'.
-        let mut points: Vec<(f64, f64)> = Vec::new();
+        let mut folds = Vec::new();
         for r in runs.records().filter(|r| r.f64("lambda").ok().flatten() == Some(setting.value)) {
-            if r.text("split")? != "view1" {
-                points.extend(series_of(&roc_table, r.run_id()?, "far", "val")?.into_iter().filter(|p| p.0 > 0.0));
+            if r.finished()? && r.text("split")? != "view1" {
+                folds.push(series_of(&roc_table, r.run_id()?, "far", "val")?);
             }
         }
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        roc.push(Series {
-            name: format!("λ = {} (every fold's points)", lambda_label(setting.value)),
-            points,
-            colour: k,
-            markers: true,
-            no_line: true,
-            ..Default::default()
-        });
+        if folds.is_empty() {
+            continue;
+        }
+        let points = mean_roc(&folds);
+        let name = format!("λ = {}, mean over {} folds", lambda_label(setting.value), folds.len());
+        roc.push(Series { name, points, colour: k, ..Default::default() });
     }
     if !roc.is_empty() {
         charts.push(LineChart {
-            title: "View 2 ROC per fold, held-out pairs".into(),
+            title: "View 2 ROC, each fold's held-out pairs, averaged over folds".into(),
             x_label: "false accept rate (log)".into(),
             y_label: "validation rate".into(),
             x_log: true,
@@ -126,4 +122,32 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         )?);
     }
     Ok(files)
+}
+
+/// The ROC averaged over folds at fixed false accept rates (vertical averaging): at each FAR of
+/// a log grid from 10^-2.5 (a fold has 300 different pairs) to 1, each fold's VAL is its best
+/// at a FAR no larger, and the points are the folds' means.
+fn mean_roc(folds: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
+    (0..=25)
+        .map(|i| {
+            let far = 10f64.powf(-2.5 + 2.5 * i as f64 / 25.0);
+            let val =
+                |roc: &Vec<(f64, f64)>| roc.iter().filter(|p| p.0 <= far + 1e-12).map(|p| p.1).fold(0.0, f64::max);
+            (far, folds.iter().map(val).sum::<f64>() / folds.len() as f64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mean_roc_averages_each_folds_best_val_at_or_below_each_far() {
+        let folds = vec![vec![(0.0, 0.2), (0.01, 0.5), (1.0, 1.0)], vec![(0.0, 0.4), (0.1, 0.9), (1.0, 1.0)]];
+        let roc = super::mean_roc(&folds);
+        assert_eq!(roc.len(), 26);
+        assert!((roc[0].1 - 0.3).abs() < 1e-12, "both folds at FAR 0: {:?}", roc[0]);
+        let at_001 = roc.iter().find(|p| (p.0 - 0.01).abs() < 1e-9).unwrap();
+        assert!((at_001.1 - 0.45).abs() < 1e-12, "{at_001:?}");
+        assert!((roc[25].1 - 1.0).abs() < 1e-12);
+    }
 }

@@ -193,6 +193,7 @@ impl Experiment for DeepId2Lfw {
             out.metrics.push(("training_people".into(), split.training_people.len().into()));
             out.metrics.push(("training_images".into(), split.training_images.len().into()));
             out.tables.push(("roc".into(), scores.roc_rows(&split)));
+            out.tables.push(("pairs".into(), scores.pair_rows(&split)));
             out.tables.push(("pca".into(), pca_rows(&model, lfw, &split, &cfg, ctx)?));
             Ok(())
         })?;
