@@ -89,6 +89,70 @@ pub fn image(path: impl AsRef<Path>) -> Image {
     Image { path: path.as_ref().to_path_buf() }
 }
 
+/// The face pairs a recorded LFW run got most wrong, shown only where the environment sets
+/// `REPLICATE_SHOW_FACES=1`: LFW's images may not be redistributed, so a notebook whose outputs
+/// are committed shows a note in their place. The run is the finished run of `split` with the
+/// best test accuracy; its worst `per_kind` false accepts and false rejects at its threshold are
+/// drawn into `target/faces/` (ignored by git).
+pub fn worst_face_pairs(experiment: &str, split: &str, per_kind: usize) -> anyhow::Result<FacesOrNote> {
+    if std::env::var("REPLICATE_SHOW_FACES").as_deref() != Ok("1") {
+        return Ok(FacesOrNote::Note(Html(
+            "<p>Face pairs are shown only when the notebook runs with REPLICATE_SHOW_FACES=1: LFW's images may not be \
+             redistributed, and this notebook's outputs are committed.</p>"
+                .into(),
+        )));
+    }
+    let store = crate::results::Store::new(&crate::util::default_results_dir()?, experiment);
+    let runs = store.current_runs()?;
+    let mut best: Option<(f64, String, f64)> = None;
+    for r in runs.records() {
+        if r.finished()? && r.text("split")? == split {
+            let (accuracy, threshold) = (r.num("test_accuracy")?, r.num("threshold")?);
+            if best.as_ref().is_none_or(|b| accuracy > b.0) {
+                best = Some((accuracy, r.run_id()?.to_string(), threshold));
+            }
+        }
+    }
+    let (accuracy, run_id, threshold) =
+        best.ok_or_else(|| anyhow::anyhow!("{experiment} has no finished run of split {split}"))?;
+    let (accepts, rejects) =
+        crate::experiments::faces::worst_pairs(&store.load("pairs")?, &run_id, threshold, per_kind)?;
+    let lfw = crate::data::Lfw::load(&crate::util::default_lfw_dir()?)?;
+    let face = |i: usize| lfw.images[i * crate::data::lfw::PIXELS..(i + 1) * crate::data::lfw::PIXELS].to_vec();
+    let pairs = accepts
+        .iter()
+        .map(|p| (p, "false accept"))
+        .chain(rejects.iter().map(|p| (p, "false reject")))
+        .map(|(&(a, b, _, d), kind)| (face(a), face(b), format!("{kind}, d = {d:.3}")))
+        .collect();
+    let grid = crate::plot::FacePairGrid {
+        pairs,
+        side: crate::data::lfw::SIDE,
+        cols: 4,
+        title: format!(
+            "{run_id} ({:.1} %): worst false accepts, then false rejects, at threshold {threshold:.3}",
+            100.0 * accuracy
+        ),
+    };
+    let base = crate::util::project_root()?.join("target/faces").join(format!("{experiment}-{split}-worst-pairs"));
+    Ok(FacesOrNote::Faces(image(crate::plot::save_png(&base, &grid)?)))
+}
+
+/// Face images where they may be shown, a note where they may not.
+pub enum FacesOrNote {
+    Faces(Image),
+    Note(Html),
+}
+
+impl FacesOrNote {
+    pub fn evcxr_display(&self) {
+        match self {
+            FacesOrNote::Faces(image) => image.evcxr_display(),
+            FacesOrNote::Note(note) => note.evcxr_display(),
+        }
+    }
+}
+
 /// Markdown-ish text shown as HTML (for verdict cells).
 #[derive(Debug, Clone)]
 pub struct Html(pub String);

@@ -130,3 +130,62 @@ fn a_missing_file_a_wrong_checksum_a_truncated_idx_and_an_unknown_image_are_clea
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&target).unwrap();
 }
+
+/// LFW's protocol for trained models: View 1 trains on its 1,184 training people with two or more
+/// images, a View 2 fold on the other nine folds' people; no scored person is ever trained on.
+#[test]
+fn trained_models_never_see_a_scored_person() {
+    use replicate::experiments::faces::{FaceSettings, ProtocolSplit};
+    let lfw = Lfw::load(&lfw_dir()).unwrap();
+    let settings = |split: &str| FaceSettings {
+        input_side: 32,
+        crop: 64,
+        max_shift: 4,
+        flip: true,
+        flip_average: true,
+        min_images: 2,
+        max_people: 0,
+        max_pairs: 0,
+        split: split.into(),
+    };
+    let view1 = ProtocolSplit::new(&lfw, &settings("view1")).unwrap();
+    assert_eq!((view1.training_people.len(), view1.training_images.len()), (1_184, 6_671), "FACES.md's counts");
+    assert_eq!(view1.held_out.iter().filter(|&&h| h).count(), 1_000);
+    let fold3 = ProtocolSplit::new(&lfw, &settings("fold3")).unwrap();
+    assert_eq!((fold3.pairs.len(), fold3.held_out.iter().filter(|&&h| h).count()), (6_000, 600));
+    for split in [&view1, &fold3] {
+        let scored: std::collections::HashSet<u32> = split
+            .pairs
+            .iter()
+            .zip(&split.held_out)
+            .filter(|(_, &h)| h)
+            .flat_map(|(p, _)| [lfw.labels[p.a], lfw.labels[p.b]])
+            .collect();
+        assert!(split.training_images.iter().all(|&i| !scored.contains(&lfw.labels[i])));
+        assert!(split.training_people.iter().all(|p| lfw.counts[*p as usize] >= 2));
+    }
+    // A smoke run's caps keep both kinds of pair.
+    let capped = ProtocolSplit::new(&lfw, &FaceSettings { max_pairs: 10, max_people: 5, ..settings("view1") }).unwrap();
+    let same = capped.same();
+    assert_eq!((same.len(), same.iter().filter(|&&s| s).count()), (20, 10));
+    assert_eq!(capped.training_people.len(), 5);
+}
+
+/// Pairs of faces drawn side by side (for the notebook's worst pairs, written under target/ only).
+#[test]
+fn face_pairs_are_drawn_as_a_picture() {
+    let lfw = Lfw::load(&lfw_dir()).unwrap();
+    let face = |i: usize| lfw.images[i * PIXELS..(i + 1) * PIXELS].to_vec();
+    let grid = replicate::plot::FacePairGrid {
+        pairs: vec![(face(57), face(60), "same, d = 0.1".into()), (face(0), face(1), "different".into())],
+        side: 64,
+        cols: 2,
+        title: "two pairs".into(),
+    };
+    let dir = temp_dir("face-pairs");
+    let png = replicate::plot::save_png(&dir.join("pairs"), &grid).unwrap();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert!(bytes.len() > 5_000, "a picture of four faces, not an empty frame: {} bytes", bytes.len());
+    assert!(!dir.join("pairs.svg").exists(), "pictures are PNG only");
+}

@@ -16,7 +16,44 @@ use super::setup::Common;
 use super::RunContext;
 use crate::data::{Augmentation, FaceImages, FacePair, FaceWindow, Images, Lfw};
 use crate::nn::{BackboneConfig, HeadKind, Model};
-use crate::results::{Cell, Row};
+use crate::results::{Cell, Row, Table};
+
+/// Published View 2 results to set ours beside, with their category; none is on our images or
+/// our pipeline. The first five were read on the LFW results page; the last four are recalled
+/// by a secondary reading and not checked (../shared/FACES.md), and say so.
+pub const ANCHORS: [(&str, &str, &str); 9] = [
+    ("Eigenfaces, original images", "60.02 ± 0.79 %", "image-restricted, no outside data"),
+    ("Pixels / MKL, funneled", "68.22 ± 0.41 %", "image-restricted, no outside data"),
+    ("Nowak, funneled", "73.93 %", "image-restricted, no outside data"),
+    ("Hybrid descriptor (LBP family + SIFT), funneled", "78.47 ± 0.51 %", "image-restricted, no outside data"),
+    ("V1-like / MKL, funneled", "79.35 ± 0.55 %", "image-restricted, no outside data"),
+    ("Convolutional DBN (Huang, Lee, Learned-Miller, CVPR 2012)", "≈ 87.8 % (recalled, not checked)", "not checked"),
+    (
+        "Fisher Vector Faces (Simonyan et al., BMVC 2013)",
+        "87.47 ± 1.49 % (recalled, not checked)",
+        "restricted (recalled)",
+    ),
+    (
+        "Fisher Vector Faces (Simonyan et al., BMVC 2013)",
+        "93.03 ± 1.05 % (recalled, not checked)",
+        "unrestricted (recalled)",
+    ),
+    ("High-dim LBP + Joint Bayesian, trained on LFW only", "≈ 93.2 % (recalled, not checked)", "not checked"),
+];
+
+/// The paragraph and table that set published View 2 results beside ours in REPORT.md.
+pub fn published_context() -> String {
+    let mut text = String::from(
+        "\nPublished View 2 results for context (LFW results page, vis-www.cs.umass.edu/lfw/results.html, mean ± \
+         standard error; rows marked recalled were not checked there). Our setting: the shared images are aligned, very \
+         likely LFW-a, which that page counts as label-free outside data, so ours is \"unrestricted, label-free outside \
+         data\"; rows of stricter categories are marked as such.\n\n| published method | View 2 | category |\n|---|---|---|\n",
+    );
+    for (method, accuracy, category) in ANCHORS {
+        text.push_str(&format!("| {method} | {accuracy} | {category} |\n"));
+    }
+    text
+}
 
 /// The face settings of a run (configs flatten them: keys `input_side`, `crop`, …).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -258,6 +295,29 @@ impl PairScores {
     }
 }
 
+/// A scored pair a model got wrong: its two images, whether they show one person, its distance.
+pub type WrongPair = (usize, usize, bool, f64);
+
+/// The scored pairs of `run_id` (its `pairs` table) that are wrong at `threshold`, worst first:
+/// up to `n` false accepts (different people, distance ≤ threshold, smallest first) and up to `n`
+/// false rejects (one person, distance > threshold, largest first).
+pub fn worst_pairs(pairs: &Table, run_id: &str, threshold: f64, n: usize) -> Result<(Vec<WrongPair>, Vec<WrongPair>)> {
+    let (mut accepts, mut rejects) = (Vec::new(), Vec::new());
+    for r in pairs.records().filter(|r| r.run_id().ok() == Some(run_id)) {
+        let pair = (r.num("image_a")? as usize, r.num("image_b")? as usize, r.bool("same")?, r.num("distance")?);
+        match (pair.2, pair.3 <= threshold) {
+            (false, true) => accepts.push(pair),
+            (true, false) => rejects.push(pair),
+            _ => {}
+        }
+    }
+    accepts.sort_by(|a, b| a.3.total_cmp(&b.3));
+    rejects.sort_by(|a, b| b.3.total_cmp(&a.3));
+    accepts.truncate(n);
+    rejects.truncate(n);
+    Ok((accepts, rejects))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +332,34 @@ mod tests {
             assert!(e.contains("view1 or fold1"), "{bad}: {e}");
         }
         assert_eq!(view2_splits().len(), 10);
+    }
+
+    #[test]
+    fn the_worst_pairs_are_the_closest_false_accepts_and_the_farthest_false_rejects() {
+        let row = |run: &str, a: usize, same: bool, d: f64| -> Row {
+            vec![
+                ("run_id".into(), run.into()),
+                ("image_a".into(), a.into()),
+                ("image_b".into(), (a + 1).into()),
+                ("same".into(), same.into()),
+                ("distance".into(), d.into()),
+            ]
+        };
+        let table = Table::new(
+            "hand-made pairs",
+            vec![
+                row("r", 0, false, 0.30),
+                row("r", 2, false, 0.10),
+                row("r", 4, false, 0.90),
+                row("r", 6, true, 0.80),
+                row("r", 8, true, 0.95),
+                row("r", 10, true, 0.20),
+                row("other", 12, false, 0.0),
+            ],
+        );
+        let (accepts, rejects) = worst_pairs(&table, "r", 0.5, 5).unwrap();
+        assert_eq!(accepts.iter().map(|p| p.0).collect::<Vec<_>>(), [2, 0]);
+        assert_eq!(rejects.iter().map(|p| p.0).collect::<Vec<_>>(), [8, 6]);
+        assert_eq!(worst_pairs(&table, "r", 0.5, 1).unwrap().1.len(), 1);
     }
 }

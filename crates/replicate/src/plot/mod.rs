@@ -46,15 +46,37 @@ pub trait Figure {
 
 /// Writes `<base>.png` and `<base>.svg` (each through a temporary file and a rename).
 pub fn save<F: Figure>(base: &Path, figure: &F) -> Result<Vec<PathBuf>> {
+    let png = save_png(base, figure)?;
+    let svg = base.with_extension("svg");
+    let tmp_svg = crate::util::temporary(base, ".svg");
+    let written = (|| -> Result<()> {
+        let (w, h) = figure.size();
+        {
+            let root = SVGBackend::new(&tmp_svg, (w, h)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+            figure.draw(&root)?;
+            root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", svg.display()))?;
+        }
+        std::fs::rename(&tmp_svg, &svg)?;
+        crate::util::wrote(&svg);
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp_svg);
+    }
+    written.map(|()| vec![png, svg])
+}
+
+/// Writes `<base>.png` alone (through a temporary file and a rename): for pictures, where an
+/// SVG of every pixel would be megabytes.
+pub fn save_png<F: Figure>(base: &Path, figure: &F) -> Result<PathBuf> {
     ensure_font();
     if let Some(dir) = base.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let (w, h) = figure.size();
     let png = base.with_extension("png");
-    let svg = base.with_extension("svg");
     let tmp_png = crate::util::temporary(base, ".png");
-    let tmp_svg = crate::util::temporary(base, ".svg");
     let written = (|| -> Result<()> {
         {
             let root = BitMapBackend::new(&tmp_png, (w, h)).into_drawing_area();
@@ -62,23 +84,14 @@ pub fn save<F: Figure>(base: &Path, figure: &F) -> Result<Vec<PathBuf>> {
             figure.draw(&root)?;
             root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", png.display()))?;
         }
-        {
-            let root = SVGBackend::new(&tmp_svg, (w, h)).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
-            figure.draw(&root)?;
-            root.present().map_err(|e| anyhow!("cannot write {}: {e:?}", svg.display()))?;
-        }
         std::fs::rename(&tmp_png, &png)?;
         crate::util::wrote(&png);
-        std::fs::rename(&tmp_svg, &svg)?;
-        crate::util::wrote(&svg);
         Ok(())
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp_png);
-        let _ = std::fs::remove_file(&tmp_svg);
     }
-    written.map(|()| vec![png, svg])
+    written.map(|()| png)
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
@@ -471,6 +484,52 @@ impl Figure for DigitGrid {
                 ("sans-serif", 14).into_font().color(&colour(*label as usize)),
             ))
             .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Pairs of square grayscale faces side by side, each pair with a caption (for looking at a
+/// model's mistakes; LFW's images may not be redistributed, so these are never committed).
+pub struct FacePairGrid {
+    /// (face a, face b, caption), each face `side`×`side` pixels.
+    pub pairs: Vec<(Vec<u8>, Vec<u8>, String)>,
+    pub side: usize,
+    pub cols: usize,
+    pub title: String,
+}
+
+const FACE_SCALE: i32 = 2;
+
+impl FacePairGrid {
+    fn cell(&self) -> (i32, i32) {
+        let face = self.side as i32 * FACE_SCALE;
+        (2 * face + 24, face + 34)
+    }
+}
+
+impl Figure for FacePairGrid {
+    fn size(&self) -> (u32, u32) {
+        let (w, h) = self.cell();
+        let rows = self.pairs.len().div_ceil(self.cols.max(1)) as i32;
+        ((w * self.cols.max(1) as i32 + 8) as u32, (h * rows + 40) as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.draw(&Text::new(self.title.clone(), (8, 8), ("sans-serif", 16).into_font())).map_err(err)?;
+        let (w, h) = self.cell();
+        let face = self.side as i32 * FACE_SCALE;
+        for (k, (a, b, caption)) in self.pairs.iter().enumerate() {
+            let (x0, y0) = (8 + (k % self.cols.max(1)) as i32 * w, 36 + (k / self.cols.max(1)) as i32 * h);
+            for (offset, pixels) in [(0, a), (face + 4, b)] {
+                for (p, &v) in pixels.iter().enumerate() {
+                    let (x, y) =
+                        (x0 + offset + (p % self.side) as i32 * FACE_SCALE, y0 + (p / self.side) as i32 * FACE_SCALE);
+                    root.draw(&Rectangle::new([(x, y), (x + FACE_SCALE, y + FACE_SCALE)], RGBColor(v, v, v).filled()))
+                        .map_err(err)?;
+                }
+            }
+            root.draw(&Text::new(caption.clone(), (x0, y0 + face + 4), ("sans-serif", 12).into_font())).map_err(err)?;
         }
         Ok(())
     }

@@ -323,6 +323,14 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// A true/false value that must be there.
+    pub fn bool(&self, column: &str) -> Result<bool> {
+        match self.cell(column)? {
+            Cell::Bool(b) => Ok(*b),
+            other => anyhow::bail!("column {column:?} of {} holds {other:?}, not true or false", self.source),
+        }
+    }
+
     /// Text that must be there.
     pub fn text(&self, column: &str) -> Result<&'a str> {
         self.str(column)?.with_context(|| format!("column {column:?} of {} is empty in this row", self.source))

@@ -13,7 +13,7 @@
 use anyhow::Result;
 
 use super::LAMBDAS;
-use crate::experiments::faces::split_fold;
+use crate::experiments::faces::{published_context, split_fold};
 use crate::experiments::seeds::{Comparison, Seeded, PAIRED};
 use crate::results::{Record, Table};
 use crate::verdict::{fmt_pct, lambda_label, Claim, Direction, Scale, Section, Verdict};
@@ -169,7 +169,8 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
              paper: 200 ConvNets on face patches, 160-D features, Joint Bayesian, CelebFaces+ outside data). Batches hold \
              {k} people × {per} images and the verification loss covers every pair of the batch; m is re-set every {every} \
              steps to the threshold that best separates that window's pairs. {steps} steps of {b}. The paper's λ grid and \
-             accuracies were not retrieved, so only the shape is compared.\n",
+             accuracies were not retrieved, so only the shape is compared.\n{context}",
+            context = published_context(),
             min = first.num("min_images")?,
             w = first.num("width")?,
             d = first.num("feature_dim")?,

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use anyhow::Result;
 
 use super::Method;
+use crate::experiments::faces::published_context;
 use crate::results::Table;
 use crate::stats::{self, Interval};
 use crate::verdict::{effect_text_over, fmt_pct, Claim, Direction, Scale, Section, Verdict};
@@ -26,16 +27,6 @@ pub const LEVEL_MARGIN: f64 = 0.02;
 /// The independent raw-pixel measurements on these images and pairs (../shared/FACES.md, View 2).
 pub const PLAIN_PIXELS_ELSEWHERE: f64 = 0.610;
 pub const CENTRED_PIXELS_ELSEWHERE: f64 = 0.619;
-
-/// Published View 2 results to set ours beside (LFW results page, mean ± standard error), with
-/// their category; none is on our images or our pipeline.
-pub const ANCHORS: [(&str, &str, &str); 5] = [
-    ("Eigenfaces, original images", "60.02 ± 0.79 %", "image-restricted, no outside data"),
-    ("Pixels / MKL, funneled", "68.22 ± 0.41 %", "image-restricted, no outside data"),
-    ("Nowak, funneled", "73.93 %", "image-restricted, no outside data"),
-    ("Hybrid descriptor (LBP family + SIFT), funneled", "78.47 ± 0.51 %", "image-restricted, no outside data"),
-    ("V1-like / MKL, funneled", "79.35 ± 0.55 %", "image-restricted, no outside data"),
-];
 
 /// Each method's View 2 accuracies as (fold, accuracy), from the runs recorded now.
 pub fn view2_by_method(runs: &Table, folds: &Table) -> Result<HashMap<String, Vec<(u64, f64)>>> {
@@ -136,15 +127,7 @@ pub fn section(runs: &Table, folds: &Table) -> Result<Option<Section>> {
             fmt_pct(hi),
         ));
     }
-    body.push_str(
-        "\nPublished View 2 results for context (LFW results page, vis-www.cs.umass.edu/lfw/results.html, mean ± \
-         standard error, read there). They are one category stricter than ours: the shared images are aligned, very \
-         likely LFW-a, which that page counts as label-free outside data, so our setting is \"unrestricted, \
-         label-free outside data\".\n\n| published method | View 2 | category |\n|---|---|---|\n",
-    );
-    for (method, accuracy, category) in ANCHORS {
-        body.push_str(&format!("| {method} | {accuracy} | {category} |\n"));
-    }
+    body.push_str(&published_context());
     body.push_str(
         "\nSettings, fixed before any run: the whole 64×64 image (centre 128×128 of the 250×250 original, halved); \
          LBP(8, 1) on the 3×3 square, 58 uniform codes and one bin for the rest, an 8×8 grid of cells, each cell's \
