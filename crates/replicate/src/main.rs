@@ -43,10 +43,25 @@ impl Cli {
 }
 
 #[derive(Subcommand)]
+enum DataOnly {
+    /// LFW only: fill data/lfw as `replicate data` does, or with --from build it from LFW's JPEGs.
+    Lfw {
+        /// A tree of LFW JPEGs (DIR/Name/Name_0001.jpg or DIR/lfw/Name/…) with LFW's six official
+        /// lists in DIR (pairs.txt, people.txt, pairsDevTrain.txt, pairsDevTest.txt,
+        /// peopleDevTrain.txt, peopleDevTest.txt).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Fill data/mnist (files already there, then MNIST_MIRROR, then the Hugging Face hub) and
     /// data/lfw (files already there, then LFW_MIRROR), each checked in full.
-    Data,
+    Data {
+        #[command(subcommand)]
+        only: Option<DataOnly>,
+    },
     /// Run one experiment's sweep (finished runs are skipped), then redraw its figures.
     Run {
         /// Experiment name (`replicate list` shows them).
@@ -199,50 +214,90 @@ fn main() -> ExitCode {
     }
 }
 
+/// MNIST's part of `replicate data`; Some(exit code) when no source had it.
+fn fetch_mnist(cli: &Cli) -> Result<Option<ExitCode>> {
+    let dir = cli.data_dir()?;
+    let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
+    match replicate::data::fetch(&dir, mirror.as_deref()) {
+        Ok(source) => {
+            let how = match source {
+                replicate::data::Source::AlreadyPresent => "already present and valid".to_string(),
+                replicate::data::Source::Mirror(m) => format!("copied from {}", m.display()),
+                replicate::data::Source::Hub => "downloaded from the Hugging Face hub".to_string(),
+            };
+            say!("MNIST in {}: {how}", dir.display());
+        }
+        Err(e @ replicate::data::DataError::NotFound { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(Some(ExitCode::from(EXIT_NOT_FOUND)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(None)
+}
+
+/// LFW's part of `replicate data`.
+fn fetch_lfw(cli: &Cli) -> Result<()> {
+    let lfw_dir = cli.lfw_dir()?;
+    let mirror = std::env::var_os("LFW_MIRROR").filter(|m| !m.is_empty()).map(PathBuf::from);
+    match replicate::data::lfw::fetch(&lfw_dir, mirror.as_deref()) {
+        Ok(source) => {
+            let how = match source {
+                replicate::data::LfwSource::AlreadyPresent => "already present and valid".to_string(),
+                replicate::data::LfwSource::Mirror(m) => format!("copied from {} and checked", m.display()),
+            };
+            say!("LFW in {}: {how}", lfw_dir.display());
+        }
+        // Only the face experiments need LFW: without any copy of it, say so and go on.
+        Err(replicate::data::LfwError::NotFound { .. }) if mirror.is_none() && !lfw_dir.exists() => {
+            eprintln!(
+                "note: LFW is not in {} and LFW_MIRROR is not set; the MNIST experiments do not need it (set \
+                 LFW_MIRROR to a copy of the files and run `replicate data` again for the face experiments)",
+                lfw_dir.display()
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
 /// Exit status of `replicate data` when no source had the data (so `just data` can try the hub build).
 const EXIT_NOT_FOUND: u8 = 3;
 
 fn run(cli: &Cli) -> Result<ExitCode> {
     replicate::nn::kernels::isa::Isa::from_env().map_err(anyhow::Error::msg)?;
     match &cli.command {
-        Command::Data => {
-            let dir = cli.data_dir()?;
-            let mirror = std::env::var_os("MNIST_MIRROR").map(PathBuf::from);
-            match replicate::data::fetch(&dir, mirror.as_deref()) {
-                Ok(source) => {
-                    let how = match source {
-                        replicate::data::Source::AlreadyPresent => "already present and valid".to_string(),
-                        replicate::data::Source::Mirror(m) => format!("copied from {}", m.display()),
-                        replicate::data::Source::Hub => "downloaded from the Hugging Face hub".to_string(),
-                    };
-                    say!("MNIST in {}: {how}", dir.display());
-                }
-                Err(e @ replicate::data::DataError::NotFound { .. }) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(EXIT_NOT_FOUND));
-                }
-                Err(e) => return Err(e.into()),
+        Command::Data { only: None } => {
+            if let Some(code) = fetch_mnist(cli)? {
+                return Ok(code);
             }
-            let lfw_dir = cli.lfw_dir()?;
-            let mirror = std::env::var_os("LFW_MIRROR").filter(|m| !m.is_empty()).map(PathBuf::from);
-            match replicate::data::lfw::fetch(&lfw_dir, mirror.as_deref()) {
-                Ok(source) => {
-                    let how = match source {
-                        replicate::data::LfwSource::AlreadyPresent => "already present and valid".to_string(),
-                        replicate::data::LfwSource::Mirror(m) => format!("copied from {} and checked", m.display()),
-                    };
-                    say!("LFW in {}: {how}", lfw_dir.display());
-                }
-                // Only the face experiments need LFW: without any copy of it, say so and go on.
-                Err(replicate::data::LfwError::NotFound { .. }) if mirror.is_none() && !lfw_dir.exists() => {
-                    eprintln!(
-                        "note: LFW is not in {} and LFW_MIRROR is not set; the MNIST experiments do not need it (set \
-                         LFW_MIRROR to a copy of the files and run `replicate data` again for the face experiments)",
-                        lfw_dir.display()
-                    );
-                }
-                Err(e) => return Err(e.into()),
+            fetch_lfw(cli)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Data { only: Some(DataOnly::Lfw { from: None }) } => {
+            fetch_lfw(cli)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Data { only: Some(DataOnly::Lfw { from: Some(source) }) } => {
+            let dir = cli.lfw_dir()?;
+            anyhow::ensure!(source.is_dir(), "--from {}: no such directory", source.display());
+            say!("building {} from the LFW JPEGs in {}", dir.display(), source.display());
+            let mut bar: Option<replicate::progress::Progress> = None;
+            let built = replicate::data::lfw_build::build(source, &dir, |done, total| {
+                bar.get_or_insert_with(|| replicate::progress::Progress::new("people decoded", total as u64))
+                    .update(done as u64, "")
+            })?;
+            if let Some(bar) = bar {
+                bar.finish();
             }
+            say!(
+                "LFW in {}: built from {} {} JPEGs of {} people and checked; its SHA256SUMS are this build's own \
+                 (SOURCE.txt says what it read)",
+                dir.display(),
+                built.images,
+                built.variant,
+                built.identities
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { experiment, args } => {

@@ -21,16 +21,16 @@ pub const IDENTITIES: usize = 5_749;
 pub const SIDE: usize = 64;
 pub const PIXELS: usize = SIDE * SIDE;
 
-const CHECKSUMS: &str = "SHA256SUMS";
-const IMAGES_FILE: &str = "images-64x64.idx3-ubyte.gz";
-const LABELS_FILE: &str = "labels.idx1-int32.gz";
-const IDENTITIES_FILE: &str = "identities.txt";
-const VIEW2_PAIRS: &str = "pairs_view2.tsv";
-const VIEW1_TRAIN_PAIRS: &str = "pairs_dev_train.tsv";
-const VIEW1_TEST_PAIRS: &str = "pairs_dev_test.tsv";
-const VIEW2_PEOPLE: &str = "people_view2_folds.tsv";
-const VIEW1_TRAIN_PEOPLE: &str = "people_dev_train.tsv";
-const VIEW1_TEST_PEOPLE: &str = "people_dev_test.tsv";
+pub(crate) const CHECKSUMS: &str = "SHA256SUMS";
+pub(crate) const IMAGES_FILE: &str = "images-64x64.idx3-ubyte.gz";
+pub(crate) const LABELS_FILE: &str = "labels.idx1-int32.gz";
+pub(crate) const IDENTITIES_FILE: &str = "identities.txt";
+pub(crate) const VIEW2_PAIRS: &str = "pairs_view2.tsv";
+pub(crate) const VIEW1_TRAIN_PAIRS: &str = "pairs_dev_train.tsv";
+pub(crate) const VIEW1_TEST_PAIRS: &str = "pairs_dev_test.tsv";
+pub(crate) const VIEW2_PEOPLE: &str = "people_view2_folds.tsv";
+pub(crate) const VIEW1_TRAIN_PEOPLE: &str = "people_dev_train.tsv";
+pub(crate) const VIEW1_TEST_PEOPLE: &str = "people_dev_test.tsv";
 
 /// The files loading reads; SHA256SUMS must list each of them (it lists a few more: the official
 /// text files and two preview images, which are checked and copied too).
@@ -55,6 +55,8 @@ pub enum LfwError {
     MissingFile(PathBuf),
     #[error("{path}: {problem}; delete it and {HOW_TO_GET_IT}")]
     Corrupt { path: PathBuf, problem: String },
+    #[error("{}: {problem} (in the tree `replicate data lfw --from` reads: fix it there, or {HOW_TO_GET_IT})", path.display())]
+    BadSource { path: PathBuf, problem: String },
     #[error(
         "LFW was found nowhere. Tried, in order:\n{}\nTo fix: set LFW_MIRROR to a directory holding SHA256SUMS and the \
          files it lists (in this project's CI: ../shared/data/lfw), or copy them into {dir}.",
@@ -159,7 +161,9 @@ fn stamp_checked(dir: &Path) {
 fn problem_of(e: &LfwError) -> String {
     match e {
         LfwError::MissingFile(p) => format!("{} is missing", p.display()),
-        LfwError::Corrupt { path, problem } => format!("{}: {problem}", path.display()),
+        LfwError::Corrupt { path, problem } | LfwError::BadSource { path, problem } => {
+            format!("{}: {problem}", path.display())
+        }
         LfwError::NotFound { .. } => e.to_string(),
     }
 }
@@ -286,9 +290,42 @@ fn number(path: &Path, line: usize, field: &str, what: &str) -> Result<usize, Lf
     })
 }
 
+/// The sizes a copy of LFW must have: the official ones for any copy the experiments read; a
+/// copy built by [`crate::data::lfw_build`] from a tree of JPEGs is checked against the sizes its
+/// own official lists give (the same, for the whole of LFW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    pub images: usize,
+    pub identities: usize,
+    pub view1_train_people: usize,
+    pub view1_test_people: usize,
+    pub view1_train_pairs: usize,
+    pub view1_test_pairs: usize,
+    /// Pairs per View 2 fold (there are ten folds).
+    pub view2_pairs_per_fold: usize,
+}
+
+impl Sizes {
+    pub const OFFICIAL: Sizes = Sizes {
+        images: IMAGES,
+        identities: IDENTITIES,
+        view1_train_people: 4_038,
+        view1_test_people: 1_711,
+        view1_train_pairs: 2_200,
+        view1_test_pairs: 1_000,
+        view2_pairs_per_fold: 600,
+    };
+}
+
 impl Lfw {
     /// Loads and validates LFW from `dir` (see the module doc for what is checked).
     pub fn load(dir: &Path) -> Result<Lfw, LfwError> {
+        Lfw::load_sized(dir, &Sizes::OFFICIAL)
+    }
+
+    /// [`Lfw::load`] for a copy of other sizes (a build from a partial tree of JPEGs).
+    pub fn load_sized(dir: &Path, sizes: &Sizes) -> Result<Lfw, LfwError> {
+        let Sizes { images: n_images, identities: n_identities, .. } = *sizes;
         let mut contents: HashMap<String, Vec<u8>> = HashMap::new();
         for (name, sum) in listed_files(dir)? {
             let path = dir.join(&name);
@@ -309,20 +346,20 @@ impl Lfw {
         };
 
         let (path, bytes) = take(IMAGES_FILE);
-        let images = idx_payload(&path, &bytes, 0x08, &[IMAGES, SIDE, SIDE], 1)?;
+        let images = idx_payload(&path, &bytes, 0x08, &[n_images, SIDE, SIDE], 1)?;
         let (path, bytes) = take(LABELS_FILE);
-        let raw = idx_payload(&path, &bytes, 0x0c, &[IMAGES], 4)?;
+        let raw = idx_payload(&path, &bytes, 0x0c, &[n_images], 4)?;
         let labels: Vec<u32> =
             raw.chunks_exact(4).map(|c| i32::from_be_bytes(c.try_into().expect("4 bytes")) as u32).collect();
-        if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= IDENTITIES) {
+        if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= n_identities) {
             return Err(LfwError::Corrupt {
                 path,
-                problem: format!("image {i} has identity {}, outside 0..{IDENTITIES}", *l as i32),
+                problem: format!("image {i} has identity {}, outside 0..{n_identities}", *l as i32),
             });
         }
 
         let (path, bytes) = take(IDENTITIES_FILE);
-        let names = identities(&path, &text(&path, bytes)?, &labels)?;
+        let names = identities(&path, &text(&path, bytes)?, &labels, n_identities)?;
         let mut counts = vec![0; names.len()];
         for &l in &labels {
             counts[l as usize] += 1;
@@ -339,7 +376,9 @@ impl Lfw {
             view2_fold_people: vec![Vec::new(); 10],
             view2_pairs: Vec::new(),
         };
-        for (file, people) in [(VIEW1_TRAIN_PEOPLE, 4_038), (VIEW1_TEST_PEOPLE, 1_711)] {
+        for (file, people) in
+            [(VIEW1_TRAIN_PEOPLE, sizes.view1_train_people), (VIEW1_TEST_PEOPLE, sizes.view1_test_people)]
+        {
             let (path, bytes) = take(file);
             let list = lfw.people(&path, &text(&path, bytes)?, people)?;
             if file == VIEW1_TRAIN_PEOPLE {
@@ -350,9 +389,11 @@ impl Lfw {
         }
         let (path, bytes) = take(VIEW2_PEOPLE);
         lfw.view2_fold_people = lfw.folds(&path, &text(&path, bytes)?)?;
-        for (file, folds, per_fold) in
-            [(VIEW1_TRAIN_PAIRS, 1, 2_200), (VIEW1_TEST_PAIRS, 1, 1_000), (VIEW2_PAIRS, 10, 600)]
-        {
+        for (file, folds, per_fold) in [
+            (VIEW1_TRAIN_PAIRS, 1, sizes.view1_train_pairs),
+            (VIEW1_TEST_PAIRS, 1, sizes.view1_test_pairs),
+            (VIEW2_PAIRS, 10, sizes.view2_pairs_per_fold),
+        ] {
             let (path, bytes) = take(file);
             let pairs = lfw.pairs(&path, &text(&path, bytes)?, folds, per_fold)?;
             match file {
@@ -410,7 +451,7 @@ impl Lfw {
             fold_of[id as usize] = fold;
             folds[fold].push(id);
         }
-        self.count_is(path, "people", folds.iter().map(Vec::len).sum(), IDENTITIES)?;
+        self.count_is(path, "people", folds.iter().map(Vec::len).sum(), self.names.len())?;
         Ok(folds)
     }
 
@@ -418,7 +459,7 @@ impl Lfw {
         let corrupt = |problem: String| LfwError::Corrupt { path: path.to_path_buf(), problem };
         let id = number(path, line, id, "id")?;
         let Some(known) = self.names.get(id) else {
-            return Err(corrupt(format!("line {line}: identity {id} does not exist (there are {IDENTITIES})")));
+            return Err(corrupt(format!("line {line}: identity {id} does not exist (there are {})", self.names.len())));
         };
         if known != name {
             return Err(corrupt(format!("line {line}: identity {id} is {known} in {IDENTITIES_FILE}, not {name}")));
@@ -493,9 +534,9 @@ impl Lfw {
     }
 }
 
-/// identities.txt (`id  name  n_images  first_index`): ids 0..5,749 in order, each identity's
+/// identities.txt (`id  name  n_images  first_index`): ids 0..`expected` in order, each identity's
 /// images the contiguous block the row gives, and every image in one block.
-fn identities(path: &Path, text: &str, labels: &[u32]) -> Result<Vec<String>, LfwError> {
+fn identities(path: &Path, text: &str, labels: &[u32], expected: usize) -> Result<Vec<String>, LfwError> {
     let corrupt = |problem: String| LfwError::Corrupt { path: path.to_path_buf(), problem };
     let mut names = Vec::new();
     let mut next_image = 0;
@@ -517,9 +558,9 @@ fn identities(path: &Path, text: &str, labels: &[u32]) -> Result<Vec<String>, Lf
         names.push(f[1].clone());
         next_image = first + n;
     }
-    if names.len() != IDENTITIES || next_image != labels.len() {
+    if names.len() != expected || next_image != labels.len() {
         return Err(corrupt(format!(
-            "{} identities covering {next_image} images, expected {IDENTITIES} covering {}",
+            "{} identities covering {next_image} images, expected {expected} covering {}",
             names.len(),
             labels.len()
         )));

@@ -4,6 +4,7 @@ pub mod datasets;
 pub mod faces;
 pub mod images;
 pub mod lfw;
+pub mod lfw_build;
 pub mod mnist;
 pub mod pairs;
 pub mod sampler;
