@@ -74,7 +74,8 @@ smoke-tables: build
     {{bin}} --results-dir "$out" reproduce-all --profile smoke
     python3 scripts/check_tables.py "$out"
 
-# Speed of LeNets++ (candle's ops vs our kernels) and of the triplet mining rules.
+# Speed of LeNets++ and of the face backbone (candle's ops vs our kernels) and of the triplet
+# mining rules.
 bench: build
     {{bin}} bench
 

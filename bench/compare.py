@@ -1,6 +1,6 @@
 """Alternates `replicate bench --speed W` (ours) and bench/pytorch_lenetspp.py (PyTorch) on the
-same machine and threads, A B A B ..., and prints the median of the per-pair ratios.
-Run through `just bench-pytorch`."""
+same machine and threads, A B A B ..., and prints the median of the per-pair ratios; the width
+`face` is the face backbone (`--face` on both sides). Run through `just bench-pytorch`."""
 import argparse
 import re
 import statistics
@@ -22,12 +22,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ours", required=True)
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--widths", default="1.0,0.5")
+    parser.add_argument("--widths", default="1.0,0.5,face")
     args = parser.parse_args()
     summary = []
     for width in args.widths.split(","):
-        ours_cmd = [args.ours, "bench", "--speed", width]
-        torch_cmd = [sys.executable, str(HERE / "pytorch_lenetspp.py"), "--width", width]
+        face = width == "face"
+        ours_cmd = [args.ours, "bench", "--speed", "1.0", "--face"] if face else [args.ours, "bench", "--speed", width]
+        torch_cmd = [sys.executable, str(HERE / "pytorch_lenetspp.py"), "--width", "1.0" if face else width] + (["--face"] if face else [])
         rows = []
         for pair in range(args.pairs):
             a = speeds(ours_cmd)

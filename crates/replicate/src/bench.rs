@@ -1,5 +1,6 @@
-//! `replicate bench`: training and inference speed of LeNets++ with candle's ops and with the
-//! fast CPU kernels, peak memory, and the time of the triplet mining rules on FaceNet's batch.
+//! `replicate bench`: training and inference speed of LeNets++ and of the face backbone with
+//! candle's ops and with the fast CPU kernels, peak memory, and the time of the triplet mining
+//! rules on FaceNet's batch.
 //! A benchmark prints numbers; it asserts nothing.
 
 use std::time::Instant;
@@ -48,16 +49,33 @@ pub struct SpeedRow {
 
 /// Training (forward, backward, SGD step) and inference images/s of LeNets++ at `width`.
 pub fn lenetspp_speed(width: f64, kernels: Kernels, batch: usize, runs: usize) -> Result<SpeedRow> {
+    backbone_speed(BackboneConfig::lenetspp(width, 2), 10, kernels, batch, runs)
+}
+
+/// The face backbone as deepid2-lfw's quick profile trains it: 32×32 faces, width 1.0, a 128-D
+/// feature, a classifier over View 1's 1,184 training people.
+pub fn face_config() -> (BackboneConfig, usize) {
+    (BackboneConfig::face_cnn(1.0, 128, 32), 1_184)
+}
+
+/// Training and inference images/s of any backbone with a classifier over `classes`.
+pub fn backbone_speed(
+    config: BackboneConfig,
+    classes: usize,
+    kernels: Kernels,
+    batch: usize,
+    runs: usize,
+) -> Result<SpeedRow> {
     let device = Device::Cpu;
-    let config = BackboneConfig::lenetspp(width, 2);
-    let model = Model::new(config, HeadKind::Linear { classes: 10 }, 1, kernels, &device)?;
+    let model = Model::new(config, HeadKind::Linear { classes }, 1, kernels, &device)?;
+    let side = config.plan().input_side;
     let mut rng = rng_for(1, "bench");
     let x = Tensor::from_vec(
-        (0..batch * 784).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(),
-        (batch, 1, 28, 28),
+        (0..batch * side * side).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>(),
+        (batch, 1, side, side),
         &device,
     )?;
-    let y = Tensor::from_vec((0..batch).map(|i| (i % 10) as u32).collect::<Vec<_>>(), batch, &device)?;
+    let y = Tensor::from_vec((0..batch).map(|i| (i % classes) as u32).collect::<Vec<_>>(), batch, &device)?;
     let mut sgd = Sgd::new(SgdConfig { momentum: 0.9, weight_decay: 5e-4 }, &model.params);
     let train = median_seconds(2, runs, || {
         let out = model.forward(&x)?;
@@ -73,7 +91,7 @@ pub fn lenetspp_speed(width: f64, kernels: Kernels, batch: usize, runs: usize) -
     // Forward, input gradient and weight gradient: about 3 × 2 × MACs per image.
     let flops = 6.0 * config.forward_macs() as f64 * batch as f64;
     Ok(SpeedRow {
-        width,
+        width: config.width,
         kernels,
         train_images_per_second: batch as f64 / train,
         inference_images_per_second: batch as f64 / infer,
@@ -150,6 +168,30 @@ pub fn run(quick: bool) -> Result<()> {
             f.inference_images_per_second / c.inference_images_per_second
         );
     }
+    let (face, classes) = face_config();
+    println!();
+    println!(
+        "Face backbone (deepid2-lfw's quick setting: 32×32 faces, 3×3 kernels, width 1.0, 128-D feature, {classes} classes, batch 128)"
+    );
+    println!("{:<8} {:>12} {:>12} {:>10}", "kernels", "train img/s", "infer img/s", "GFLOP/s");
+    let mut face_rows = Vec::new();
+    for kernels in [Kernels::Candle, Kernels::Fast] {
+        let r =
+            backbone_speed(face, classes, kernels, 128, if kernels == Kernels::Candle { runs.min(3) } else { runs })?;
+        println!(
+            "{:<8} {:>12.1} {:>12.1} {:>10.1}",
+            format!("{:?}", kernels).to_lowercase(),
+            r.train_images_per_second,
+            r.inference_images_per_second,
+            r.train_gflops
+        );
+        face_rows.push(r);
+    }
+    println!(
+        "face backbone: fast/candle train {:.2}x, inference {:.2}x",
+        face_rows[1].train_images_per_second / face_rows[0].train_images_per_second,
+        face_rows[1].inference_images_per_second / face_rows[0].inference_images_per_second
+    );
     if let Some(mib) = peak_rss_mib() {
         println!("peak resident memory of this process (all of the above): {mib:.0} MiB");
     }

@@ -104,6 +104,9 @@ enum Command {
         /// Only time the fast kernels at this width, printing `train img/s` and `inference img/s`.
         #[arg(long, value_name = "WIDTH")]
         speed: Option<f64>,
+        /// With --speed: the face backbone (32×32 faces, 128-D feature, 1,184 classes) instead of LeNets++.
+        #[arg(long, requires = "speed")]
+        face: bool,
     },
     /// Print the runs an experiment would execute and which are already recorded.
     Plan {
@@ -357,12 +360,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { quick, layers, speed } => {
+        Command::Bench { quick, layers, speed, face } => {
             say!("{}", replicate::bench::machine());
             if *layers {
                 replicate::bench::layer_breakdown(1.0)?;
             } else if let Some(width) = speed {
-                let r = replicate::bench::lenetspp_speed(*width, replicate::nn::Kernels::Fast, 128, 7)?;
+                let fast = replicate::nn::Kernels::Fast;
+                let r = if *face {
+                    let (config, classes) = replicate::bench::face_config();
+                    let config = replicate::nn::BackboneConfig { width: *width, ..config };
+                    replicate::bench::backbone_speed(config, classes, fast, 128, 7)?
+                } else {
+                    replicate::bench::lenetspp_speed(*width, fast, 128, 7)?
+                };
                 say!(
                     "train img/s: {:.1}\ninference img/s: {:.1}",
                     r.train_images_per_second,
