@@ -28,8 +28,16 @@ const CHAIN: [&str; 20] = [
     "lib",
 ];
 
-const PAPERS: [&str; 7] =
-    ["softmax_baseline", "center_loss", "lsoftmax", "deepid2", "facenet", "lfw_baselines", "deepid2_lfw"];
+const PAPERS: [&str; 8] = [
+    "softmax_baseline",
+    "center_loss",
+    "lsoftmax",
+    "deepid2",
+    "facenet",
+    "lfw_baselines",
+    "deepid2_lfw",
+    "facenet_lfw",
+];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -12,11 +12,13 @@
 use anyhow::{bail, ensure, Result};
 use candle_core::Device;
 
-use super::setup::Common;
-use super::RunContext;
-use crate::data::{Augmentation, FaceImages, FacePair, FaceWindow, Images, Lfw};
+use super::setup::{finish_run, train_or_diverge, Common, Training};
+use super::{Profile, RunContext, RunOutcome};
+use crate::data::{Augmentation, ClassBalancedBatches, FaceImages, FacePair, FaceWindow, Images, Lfw};
 use crate::nn::{BackboneConfig, HeadKind, Model};
+use crate::objectives::Objective;
 use crate::results::{Cell, Row, Table};
+use crate::util::rng_for;
 
 /// Published View 2 results to set ours beside, with their category; none is on our images or
 /// our pipeline. The first five were read on the LFW results page; the last four are recalled
@@ -95,10 +97,78 @@ impl FaceSettings {
         BackboneConfig::face_cnn(common.width, common.feature_dim, self.input_side)
     }
 
-    /// The face backbone with a classifier over `classes` training people.
-    pub fn model(&self, common: &Common, classes: usize, ctx: &RunContext) -> Result<Model> {
-        Ok(Model::new(self.backbone(common), HeadKind::Linear { classes }, common.seed, common.kernels, ctx.device)?)
+    /// The face backbone with `head` (a classifier's classes are the training people).
+    pub fn model(&self, common: &Common, head: HeadKind, ctx: &RunContext) -> Result<Model> {
+        Ok(Model::new(self.backbone(common), head, common.seed, common.kernels, ctx.device)?)
     }
+}
+
+/// The settings every LFW training starts from: the face backbone at 32×32 from the 64×64
+/// images averaged down by 2 (windows shifted by up to 4 of the 64 pixels and mirrored half of
+/// the time in training), 1,500 steps of 128 (View 1's training people with two or more images
+/// are about 6,700 images: ~29 epochs), lr 0.05 with two ÷10 steps. Paper: 64×64 and 6,000 steps.
+/// Smoke: 24 people of 8 or more images at 16×16, 12 steps, 60 pairs of each list.
+pub fn face_defaults(profile: Profile) -> (Common, FaceSettings) {
+    let common = Common {
+        seed: 1,
+        width: 1.0,
+        feature_dim: 128,
+        batch_size: 128,
+        iterations: 1_500,
+        base_lr: 0.05,
+        lr_gamma: 0.1,
+        lr_milestones: vec![1_000, 1_300],
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        train_images: 0,
+        test_images: 0,
+        plot_points: 600,
+        log_every: 50,
+        eval_every: 500,
+        kernels: crate::nn::Kernels::Fast,
+    };
+    let face = FaceSettings {
+        input_side: 32,
+        crop: 64,
+        max_shift: 4,
+        flip: true,
+        flip_average: true,
+        min_images: 2,
+        max_people: 0,
+        max_pairs: 0,
+        split: "view1".into(),
+    };
+    match profile {
+        Profile::Quick => (common, face),
+        Profile::Paper => (
+            Common { iterations: 6_000, lr_milestones: vec![4_000, 5_200], ..common },
+            FaceSettings { input_side: 64, ..face },
+        ),
+        Profile::Smoke => (
+            Common {
+                width: 0.25,
+                feature_dim: 16,
+                batch_size: 16,
+                iterations: 12,
+                lr_milestones: vec![8],
+                plot_points: 40,
+                log_every: 4,
+                eval_every: 0,
+                ..common
+            },
+            FaceSettings { input_side: 16, min_images: 8, max_people: 24, max_pairs: 60, ..face },
+        ),
+    }
+}
+
+/// A batch of `classes_per_batch` people needs two or more of them and two or more images each.
+pub fn check_batches(common: &Common, classes_per_batch: usize) -> Result<()> {
+    ensure!(
+        classes_per_batch >= 2 && common.batch_size >= 2 * classes_per_batch,
+        "a batch needs at least 2 people of at least 2 images: classes_per_batch = {classes_per_batch} with batch_size = {}",
+        common.batch_size
+    );
+    Ok(())
 }
 
 /// `split`'s View 2 fold (0-based), or `None` for View 1; anything else is an error.
@@ -191,6 +261,77 @@ impl ProtocolSplit {
     }
 }
 
+/// A model trained on one split of LFW's protocol.
+pub struct FaceTraining<'a> {
+    pub lfw: &'a Lfw,
+    pub split: ProtocolSplit,
+    pub model: Model,
+    pub training: Training,
+}
+
+/// Which head a face model trains with: a classifier over the training people, or an embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceHead {
+    Classifier,
+    Embedding,
+}
+
+/// Trains the face backbone with `head` and `objective` on the split `face` names, on batches of
+/// `classes_per_batch` people × batch_size / classes_per_batch images (augmented as `face`
+/// says), logging the scored pairs' accuracy at every evaluation.
+pub fn train_on_faces<'a>(
+    common: &Common,
+    face: &FaceSettings,
+    head: FaceHead,
+    objective: &mut dyn Objective,
+    classes_per_batch: usize,
+    ctx: &'a RunContext<'a>,
+) -> Result<FaceTraining<'a>> {
+    let lfw = ctx.data.lfw()?;
+    let split = ProtocolSplit::new(lfw, face)?;
+    let head = match head {
+        FaceHead::Classifier => HeadKind::Linear { classes: split.training_people.len() },
+        FaceHead::Embedding => HeadKind::Embedding,
+    };
+    let model = face.model(common, head, ctx)?;
+    let faces = split.training_faces(lfw, face, common.seed);
+    let labels: Vec<u32> = split.training_images.iter().map(|&i| faces.class(i)).collect();
+    let mut sampler = ClassBalancedBatches::new(
+        &split.training_images,
+        &labels,
+        classes_per_batch,
+        common.batch_size / classes_per_batch,
+        rng_for(common.seed, "batches"),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut hook = |model: &Model, _step: u64| -> Result<Vec<(String, f64)>> {
+        Ok(vec![("test_accuracy".into(), PairScores::of(model, lfw, &split, face, ctx.device)?.accuracy)])
+    };
+    let training = train_or_diverge(common, &model, objective, &faces, &mut sampler, ctx, &mut hook)?;
+    Ok(FaceTraining { lfw, split, model, training })
+}
+
+impl FaceTraining<'_> {
+    /// The run's outcome: timing and curves, and once training finished the scored pairs'
+    /// metrics, ROC and per-pair distances, then what `more` adds.
+    pub fn outcome(
+        &self,
+        face: &FaceSettings,
+        ctx: &RunContext,
+        more: impl FnOnce(&mut RunOutcome, &PairScores) -> Result<()>,
+    ) -> Result<RunOutcome> {
+        finish_run(&self.training, |out| {
+            let scores = PairScores::of(&self.model, self.lfw, &self.split, face, ctx.device)?;
+            out.metrics.extend(scores.metrics(&self.split));
+            out.metrics.push(("training_people".into(), self.split.training_people.len().into()));
+            out.metrics.push(("training_images".into(), self.split.training_images.len().into()));
+            out.tables.push(("roc".into(), scores.roc_rows(&self.split)));
+            out.tables.push(("pairs".into(), scores.pair_rows(&self.split)));
+            more(out, &scores)
+        })
+    }
+}
+
 /// Backbone features of `indices` (summed with their mirror images' when `flip_average`), rows
 /// in the order of `indices`.
 pub fn face_features(
@@ -247,20 +388,26 @@ impl PairScores {
     /// The run's metrics: scored-pair accuracy, threshold, and VAL at FAR 1e-2 on the scored
     /// pairs (their threshold from the thresholding pairs' different-person distances).
     pub fn metrics(&self, split: &ProtocolSplit) -> Vec<(String, Cell)> {
-        let same = split.same();
-        let part = |held: bool| -> (Vec<f64>, Vec<bool>) {
-            (0..same.len()).filter(|&k| split.held_out[k] == held).map(|k| (self.distances[k], same[k])).unzip()
-        };
-        let (train_d, train_s) = part(false);
-        let (test_d, test_s) = part(true);
-        let t = crate::metrics::verification::threshold_at_far(&train_d, &train_s, 1e-2);
-        let (val, far) = crate::metrics::verification::val_far(&test_d, &test_s, t);
+        let (val, far) = self.val_at_far(split, 1e-2);
         vec![
             ("test_accuracy".into(), self.accuracy.into()),
             ("threshold".into(), self.threshold.into()),
             ("val_at_far_1e-2".into(), val.into()),
             ("far_at_that_threshold".into(), far.into()),
         ]
+    }
+
+    /// VAL and FAR on the scored pairs at the threshold whose FAR on the thresholding pairs is
+    /// `target` or just below it.
+    pub fn val_at_far(&self, split: &ProtocolSplit, target: f64) -> (f64, f64) {
+        let same = split.same();
+        let part = |held: bool| -> (Vec<f64>, Vec<bool>) {
+            (0..same.len()).filter(|&k| split.held_out[k] == held).map(|k| (self.distances[k], same[k])).unzip()
+        };
+        let (train_d, train_s) = part(false);
+        let (test_d, test_s) = part(true);
+        let t = crate::metrics::verification::threshold_at_far(&train_d, &train_s, target);
+        crate::metrics::verification::val_far(&test_d, &test_s, t)
     }
 
     /// One row per scored pair: its place in LFW's list, its two images, whether they show the
@@ -318,9 +465,34 @@ pub fn worst_pairs(pairs: &Table, run_id: &str, threshold: f64, n: usize) -> Res
     Ok((accepts, rejects))
 }
 
+/// The ROC averaged over folds at fixed false accept rates (vertical averaging): at each FAR of
+/// a log grid from 10^-2.5 (a fold has 300 different pairs) to 1, each fold's VAL is its best
+/// at a FAR no larger, and the points are the folds' means.
+pub fn mean_roc(folds: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
+    (0..=25)
+        .map(|i| {
+            let far = 10f64.powf(-2.5 + 2.5 * i as f64 / 25.0);
+            let val =
+                |roc: &Vec<(f64, f64)>| roc.iter().filter(|p| p.0 <= far + 1e-12).map(|p| p.1).fold(0.0, f64::max);
+            (far, folds.iter().map(val).sum::<f64>() / folds.len() as f64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mean_roc_averages_each_folds_best_val_at_or_below_each_far() {
+        let folds = vec![vec![(0.0, 0.2), (0.01, 0.5), (1.0, 1.0)], vec![(0.0, 0.4), (0.1, 0.9), (1.0, 1.0)]];
+        let roc = mean_roc(&folds);
+        assert_eq!(roc.len(), 26);
+        assert!((roc[0].1 - 0.3).abs() < 1e-12, "both folds at FAR 0: {:?}", roc[0]);
+        let at_001 = roc.iter().find(|p| (p.0 - 0.01).abs() < 1e-9).unwrap();
+        assert!((at_001.1 - 0.45).abs() < 1e-12, "{at_001:?}");
+        assert!((roc[25].1 - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn splits_name_view1_or_a_view2_fold() {

@@ -15,6 +15,7 @@ pub mod center_loss;
 pub mod deepid2;
 pub mod deepid2_lfw;
 pub mod facenet;
+pub mod facenet_lfw;
 pub mod faces;
 pub mod leaderboard;
 pub mod lfw_baselines;
@@ -296,6 +297,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &leaderboard::Leaderboard,
         &lfw_baselines::LfwBaselines,
         &deepid2_lfw::DeepId2Lfw,
+        &facenet_lfw::FaceNetLfw,
     ]
 }
 

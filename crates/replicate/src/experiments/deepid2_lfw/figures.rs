@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::claims::{view1_accuracy, view2_accuracy};
+use crate::experiments::faces::mean_roc;
 use crate::experiments::setup::{lambda_axis, rows_of, series_of};
 use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
 use crate::results::{Record, Store};
@@ -122,32 +123,4 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         )?);
     }
     Ok(files)
-}
-
-/// The ROC averaged over folds at fixed false accept rates (vertical averaging): at each FAR of
-/// a log grid from 10^-2.5 (a fold has 300 different pairs) to 1, each fold's VAL is its best
-/// at a FAR no larger, and the points are the folds' means.
-fn mean_roc(folds: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
-    (0..=25)
-        .map(|i| {
-            let far = 10f64.powf(-2.5 + 2.5 * i as f64 / 25.0);
-            let val =
-                |roc: &Vec<(f64, f64)>| roc.iter().filter(|p| p.0 <= far + 1e-12).map(|p| p.1).fold(0.0, f64::max);
-            (far, folds.iter().map(val).sum::<f64>() / folds.len() as f64)
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_mean_roc_averages_each_folds_best_val_at_or_below_each_far() {
-        let folds = vec![vec![(0.0, 0.2), (0.01, 0.5), (1.0, 1.0)], vec![(0.0, 0.4), (0.1, 0.9), (1.0, 1.0)]];
-        let roc = super::mean_roc(&folds);
-        assert_eq!(roc.len(), 26);
-        assert!((roc[0].1 - 0.3).abs() < 1e-12, "both folds at FAR 0: {:?}", roc[0]);
-        let at_001 = roc.iter().find(|p| (p.0 - 0.01).abs() < 1e-9).unwrap();
-        assert!((at_001.1 - 0.45).abs() < 1e-12, "{at_001:?}");
-        assert!((roc[25].1 - 1.0).abs() < 1e-12);
-    }
 }

@@ -13,14 +13,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-use super::faces::{view2_splits, FaceSettings, PairScores, ProtocolSplit};
-use super::setup::{finish_run, maybe_infinite, parse, train_or_diverge, Common};
+use super::faces::{check_batches, face_defaults, train_on_faces, view2_splits, FaceHead, FaceSettings, ProtocolSplit};
+use super::setup::{maybe_infinite, parse, Common};
 use super::{Chosen, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
-use crate::data::{ClassBalancedBatches, Dataset};
+use crate::data::Dataset;
 use crate::losses::ContrastiveForm;
 use crate::objectives::{MarginRule, VerificationSettings};
 use crate::results::{Row, Selections, Store};
-use crate::util::rng_for;
 use crate::verdict::Section;
 
 /// λ on View 1: 0 (identification only), four decades, ∞ (verification only). The paper's 0.05
@@ -48,72 +47,16 @@ pub struct Config {
     pub classes_per_batch: usize,
 }
 
-/// The settings every LFW training starts from: the face backbone at 32×32 from the 64×64
-/// images averaged down by 2 (windows shifted by up to 4 of the 64 pixels and mirrored half of
-/// the time in training), 1,500 steps of 128 (View 1's training people with two or more
-/// images are about 6,700 images: ~29 epochs), lr 0.05 with two ÷10 steps.
 pub fn config(profile: Profile) -> Config {
-    let common = Common {
-        seed: 1,
-        width: 1.0,
-        feature_dim: 128,
-        batch_size: 128,
-        iterations: 1_500,
-        base_lr: 0.05,
-        lr_gamma: 0.1,
-        lr_milestones: vec![1_000, 1_300],
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        train_images: 0,
-        test_images: 0,
-        plot_points: 600,
-        log_every: 50,
-        eval_every: 500,
-        kernels: crate::nn::Kernels::Fast,
-    };
-    let face = FaceSettings {
-        input_side: 32,
-        crop: 64,
-        max_shift: 4,
-        flip: true,
-        flip_average: true,
-        min_images: 2,
-        max_people: 0,
-        max_pairs: 0,
-        split: "view1".into(),
-    };
+    let (common, face) = face_defaults(profile);
     let verification = VerificationSettings {
         margin: 1.0,
         margin_rule: MarginRule::Adaptive,
-        margin_every: 50,
+        margin_every: if profile == Profile::Smoke { 4 } else { 50 },
         form: ContrastiveForm::Distance,
     };
-    let quick = Config { common, face, lambda: 0.0, verification, classes_per_batch: 64 };
-    match profile {
-        Profile::Quick => quick,
-        Profile::Paper => Config {
-            common: Common { iterations: 6_000, lr_milestones: vec![4_000, 5_200], ..quick.common },
-            face: FaceSettings { input_side: 64, ..quick.face },
-            ..quick
-        },
-        Profile::Smoke => Config {
-            common: Common {
-                width: 0.25,
-                feature_dim: 16,
-                batch_size: 16,
-                iterations: 12,
-                lr_milestones: vec![8],
-                plot_points: 40,
-                log_every: 4,
-                eval_every: 0,
-                ..quick.common
-            },
-            face: FaceSettings { input_side: 16, min_images: 8, max_people: 24, max_pairs: 60, ..quick.face },
-            verification: VerificationSettings { margin_every: 4, ..quick.verification },
-            classes_per_batch: 8,
-            ..quick
-        },
-    }
+    let classes_per_batch = if profile == Profile::Smoke { 8 } else { 64 };
+    Config { common, face, lambda: 0.0, verification, classes_per_batch }
 }
 
 fn lambda_values(lambdas: &[f64]) -> Vec<Value> {
@@ -156,45 +99,16 @@ impl Experiment for DeepId2Lfw {
         c.face.check()?;
         anyhow::ensure!(c.lambda >= 0.0, "lambda must be ≥ 0 or inf, got {}", c.lambda);
         c.verification.check()?;
-        anyhow::ensure!(
-            c.classes_per_batch >= 2 && c.common.batch_size >= 2 * c.classes_per_batch,
-            "a batch needs at least 2 people of at least 2 images: classes_per_batch = {} with batch_size = {}",
-            c.classes_per_batch,
-            c.common.batch_size
-        );
-        Ok(())
+        check_batches(&c.common, c.classes_per_batch)
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
-        let (c, face) = (&cfg.common, &cfg.face);
-        let lfw = ctx.data.lfw()?;
-        let split = ProtocolSplit::new(lfw, face)?;
-        let model = face.model(c, split.training_people.len(), ctx)?;
-        let faces = split.training_faces(lfw, face, c.seed);
-        let labels: Vec<u32> = split.training_images.iter().map(|&i| faces.class(i)).collect();
-        let per_class = c.batch_size / cfg.classes_per_batch;
-        let mut sampler = ClassBalancedBatches::new(
-            &split.training_images,
-            &labels,
-            cfg.classes_per_batch,
-            per_class,
-            rng_for(c.seed, "batches"),
-        )
-        .map_err(anyhow::Error::msg)?;
         let mut objective = cfg.verification.objective(cfg.lambda);
-        let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
-            Ok(vec![("test_accuracy".into(), PairScores::of(model, lfw, &split, face, ctx.device)?.accuracy)])
-        };
-        let training = train_or_diverge(c, &model, &mut objective, &faces, &mut sampler, ctx, &mut hook)?;
-        let mut outcome = finish_run(&training, |out| {
-            let scores = PairScores::of(&model, lfw, &split, face, ctx.device)?;
-            out.metrics.extend(scores.metrics(&split));
-            out.metrics.push(("training_people".into(), split.training_people.len().into()));
-            out.metrics.push(("training_images".into(), split.training_images.len().into()));
-            out.tables.push(("roc".into(), scores.roc_rows(&split)));
-            out.tables.push(("pairs".into(), scores.pair_rows(&split)));
-            out.tables.push(("pca".into(), pca_rows(&model, lfw, &split, &cfg, ctx)?));
+        let trained =
+            train_on_faces(&cfg.common, &cfg.face, FaceHead::Classifier, &mut objective, cfg.classes_per_batch, ctx)?;
+        let mut outcome = trained.outcome(&cfg.face, ctx, |out, _| {
+            out.tables.push(("pca".into(), pca_rows(&trained.model, trained.lfw, &trained.split, &cfg, ctx)?));
             Ok(())
         })?;
         outcome.metrics.push(("final_margin".into(), objective.margin.into()));
