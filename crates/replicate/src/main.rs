@@ -320,6 +320,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Verify { experiment, sample } => {
             let (results_dir, data_dir) = (cli.results_dir()?, cli.data_dir()?);
+            let lfw_dir = cli.lfw_dir().ok();
             let chosen: Vec<&'static dyn experiments::Experiment> = match experiment {
                 Some(name) => vec![experiments::find(name)?],
                 None => experiments::registry()
@@ -330,7 +331,8 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let mut all_identical = true;
             for exp in chosen {
                 let scratch = runner::verify::scratch_dir(exp.name());
-                let verified = runner::verify::verify(exp, &results_dir, &data_dir, *sample, &scratch);
+                let data = (data_dir.as_path(), lfw_dir.as_deref());
+                let verified = runner::verify::verify(exp, &results_dir, data, *sample, &scratch);
                 let _ = std::fs::remove_dir_all(&scratch);
                 for v in verified? {
                     all_identical &= v.identical() || !v.same_machine;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 mod common;
 
-use common::{lfw_dir, temp_dir};
+use common::{lfw_dir, replicate, succeed, temp_dir};
 
 /// A copy of every file SHA256SUMS lists, from `from` into a fresh directory.
 fn copy_of(from: &Path, name: &str) -> std::path::PathBuf {
@@ -188,4 +188,21 @@ fn face_pairs_are_drawn_as_a_picture() {
     assert_eq!(&bytes[1..4], b"PNG");
     assert!(bytes.len() > 5_000, "a picture of four faces, not an empty frame: {} bytes", bytes.len());
     assert!(!dir.join("pairs.svg").exists(), "pictures are PNG only");
+}
+
+/// `verify` reads LFW where `--lfw-dir` says, as `run` does (not from the default location).
+#[test]
+fn verify_reads_lfw_from_the_lfw_dir_it_is_given() {
+    let results = temp_dir("verify-lfw-dir");
+    let lfw = lfw_dir();
+    let lfw = lfw.to_str().unwrap();
+    let elsewhere = |args: &[&str]| {
+        let mut command = replicate(&results, &[&["--lfw-dir", lfw], args].concat());
+        command.env("REPLICATE_LFW_DIR", "/nonexistent/lfw");
+        command
+    };
+    succeed(elsewhere(&["run", "lfw-baselines", "--profile", "smoke"]));
+    let out = succeed(elsewhere(&["verify", "lfw-baselines", "--sample", "1"]));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("lfw-baselines") && said.contains("identical"), "{said}");
 }

@@ -89,11 +89,12 @@ fn sample(ids: &[String], k: usize) -> Vec<String> {
     out
 }
 
-/// Retrains `k` recorded runs of `exp` and compares them with the record.
+/// Retrains `k` recorded runs of `exp` and compares them with the record; MNIST from `data_dir`,
+/// LFW from `lfw_dir` (None: the project's default).
 pub fn verify(
     exp: &dyn Experiment,
     results_dir: &Path,
-    data_dir: &Path,
+    (data_dir, lfw_dir): (&Path, Option<&Path>),
     k: usize,
     scratch: &Path,
 ) -> Result<Vec<Verified>> {
@@ -135,7 +136,9 @@ pub fn verify(
     if selections.exists() {
         std::fs::copy(&selections, scratch.join("selections.parquet"))?;
     }
-    let opts = RunOptions { jobs: 1, ..RunOptions::new(PlanOptions::new(profile, scratch), data_dir) };
+    let defaults = RunOptions::new(PlanOptions::new(profile, scratch), data_dir);
+    let lfw_dir = lfw_dir.map(Path::to_path_buf).or(defaults.lfw_dir.clone());
+    let opts = RunOptions { jobs: 1, lfw_dir, ..defaults };
     let report = run_experiment_with(exp, &opts, None, None)?;
     if report.executed.len() != chosen.len() {
         bail!("verify planned {} runs to retrain but trained {}", chosen.len(), report.executed.len());
