@@ -225,6 +225,12 @@ pub fn slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
     (sxx > 0.0).then(|| xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>() / sxx)
 }
 
+/// The 95 % upper bound (Clopper–Pearson, two-sided) on a rate of which none of `n` trials
+/// showed an event: 1 − 0.025^(1/n).
+pub fn no_events_upper_bound(n: usize) -> f64 {
+    1.0 - 0.025f64.powf(1.0 / n.max(1) as f64)
+}
+
 /// The smallest true mean effect that a two-sided [`LEVEL`] t test over `n` values with spread
 /// `spread` detects with probability [`POWER`]: (t_{1−α/2} + t_{power}) · spread / √n.
 pub fn min_detectable_effect(spread: f64, n: usize) -> f64 {

@@ -135,19 +135,9 @@ fn a_missing_file_a_wrong_checksum_a_truncated_idx_and_an_unknown_image_are_clea
 /// images, a View 2 fold on the other nine folds' people; no scored person is ever trained on.
 #[test]
 fn trained_models_never_see_a_scored_person() {
-    use replicate::experiments::faces::{FaceSettings, ProtocolSplit};
+    use replicate::experiments::faces::{face_defaults, FaceSettings, ProtocolSplit};
     let lfw = Lfw::load(&lfw_dir()).unwrap();
-    let settings = |split: &str| FaceSettings {
-        input_side: 32,
-        crop: 64,
-        max_shift: 4,
-        flip: true,
-        flip_average: true,
-        min_images: 2,
-        max_people: 0,
-        max_pairs: 0,
-        split: split.into(),
-    };
+    let settings = |split: &str| FaceSettings { split: split.into(), ..face_defaults(replicate::Profile::Quick).1 };
     let view1 = ProtocolSplit::new(&lfw, &settings("view1")).unwrap();
     assert_eq!((view1.training_people.len(), view1.training_images.len()), (1_184, 6_671), "FACES.md's counts");
     assert_eq!(view1.held_out.iter().filter(|&&h| h).count(), 1_000);

@@ -12,13 +12,16 @@
 use anyhow::{bail, ensure, Result};
 use candle_core::Device;
 
+use super::seeds::Seeded;
 use super::setup::{finish_run, train_or_diverge, Common, Training};
 use super::{Profile, RunContext, RunOutcome};
 use crate::data::{Augmentation, ClassBalancedBatches, FaceImages, FacePair, FaceWindow, Images, Lfw};
 use crate::nn::{BackboneConfig, HeadKind, Model};
 use crate::objectives::Objective;
+use crate::plot::Series;
 use crate::results::{Cell, Row, Table};
 use crate::util::rng_for;
+use crate::verdict::fmt_pct;
 
 /// Published View 2 results to set ours beside, with their category; none is on our images or
 /// our pipeline. The first five were read on the LFW results page; the last four are recalled
@@ -440,6 +443,37 @@ impl PairScores {
             })
             .collect()
     }
+}
+
+/// The two series of every LFW accuracy figure: View 1's mean over seeds and View 2's mean over
+/// the folds, each with its 95 % t interval, at x = `at(setting)`, in percent; `joined` draws
+/// lines between settings (a sweep), else markers only (categories).
+pub fn view_series(view1: &Seeded, view2: &Seeded, at: impl Fn(f64) -> Option<f64>, joined: bool) -> Vec<Series> {
+    let mut series = Vec::new();
+    for (name, seeded, colour) in [("View 1, mean over seeds", view1, 0), ("View 2, mean over the 10 folds", view2, 1)]
+    {
+        let (points, errors) = seeded.mean_points(&at, 100.0);
+        if !points.is_empty() {
+            let name = format!("{name}, 95 % t interval");
+            series.push(Series { name, points, errors, colour, markers: true, no_line: !joined });
+        }
+    }
+    series
+}
+
+/// A View 2 table's cells for one setting's fold accuracies: folds | mean ± std | standard error.
+pub fn view2_cells(accuracies: &[f64]) -> String {
+    if accuracies.is_empty() {
+        return "0 | — | —".into();
+    }
+    let std = crate::stats::sample_std(accuracies);
+    format!(
+        "{} | {} ± {} | {}",
+        accuracies.len(),
+        fmt_pct(crate::stats::mean(accuracies)),
+        fmt_pct(std),
+        fmt_pct(std / (accuracies.len() as f64).sqrt())
+    )
 }
 
 /// A scored pair a model got wrong: its two images, whether they show one person, its distance.

@@ -13,7 +13,7 @@
 use anyhow::Result;
 
 use super::LAMBDAS;
-use crate::experiments::faces::{published_context, split_fold};
+use crate::experiments::faces::{published_context, split_fold, view2_cells};
 use crate::experiments::seeds::{Comparison, Seeded, PAIRED};
 use crate::results::{Record, Table};
 use crate::verdict::{fmt_pct, lambda_label, Claim, Direction, Scale, Section, Verdict};
@@ -124,18 +124,7 @@ fn sweep_table(runs: &Table) -> Result<String> {
         if view1.at(l).is_none() && view2.at(l).is_none() {
             continue;
         }
-        let view2_cells = if v2.is_empty() {
-            format!("0 | {} | {}", dash(), dash())
-        } else {
-            let std = crate::stats::sample_std(&v2);
-            format!(
-                "{} | {} ± {} | {}",
-                v2.len(),
-                fmt_pct(crate::stats::mean(&v2)),
-                fmt_pct(std),
-                fmt_pct(std / (v2.len() as f64).sqrt())
-            )
-        };
+        let view2_cells = view2_cells(&v2);
         table.push_str(&format!(
             "| {} | {} / {} | {} | {} | {} | {} | {view2_cells} |\n",
             lambda_label(l),

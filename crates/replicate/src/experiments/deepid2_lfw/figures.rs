@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::claims::{view1_accuracy, view2_accuracy};
-use crate::experiments::faces::mean_roc;
+use crate::experiments::faces::{mean_roc, view_series};
 use crate::experiments::setup::{lambda_axis, rows_of, series_of};
 use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
 use crate::results::{Record, Store};
@@ -22,22 +22,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     lambdas.dedup();
     let (positions, ticks) = lambda_axis(&lambdas);
     let at = |l: f64| lambdas.iter().position(|x| *x == l).map(|i| positions[i]);
-    let mut series = Vec::new();
-    for (name, seeded, colour) in
-        [("View 1, mean over seeds", &view1, 0), ("View 2, mean over the 10 folds", &view2, 1)]
-    {
-        let (points, errors) = seeded.mean_points(at, 100.0);
-        if !points.is_empty() {
-            series.push(Series {
-                name: format!("{name}, 95 % t interval"),
-                points,
-                errors,
-                colour,
-                markers: true,
-                ..Default::default()
-            });
-        }
-    }
+    let series = view_series(&view1, &view2, at, true);
     let mut charts = vec![LineChart {
         title: "verification accuracy (cosine of flip-averaged features)".into(),
         x_label: "λ, log scale (0: identification only, ∞: verification only, set apart at the ends)".into(),

@@ -135,8 +135,7 @@ pub fn hardest_collapses(runs: &Runs) -> Result<Claim> {
         Verdict::Inconclusive
     };
     let bound = if collapsed == 0 && n > 0 {
-        // Clopper–Pearson with no events: 1 − (α/2)^(1/n).
-        format!(" (collapse rate ≤ {:.0} % at 95 %)", 100.0 * (1.0 - 0.025f64.powf(1.0 / n as f64)))
+        format!(" (collapse rate ≤ {:.0} % at 95 %)", 100.0 * crate::stats::no_events_upper_bound(n))
     } else {
         String::new()
     };

@@ -10,7 +10,7 @@
 
 use anyhow::Result;
 
-use crate::experiments::faces::{published_context, split_fold};
+use crate::experiments::faces::{published_context, split_fold, view2_cells};
 use crate::experiments::seeds::{Seeded, PAIRED};
 use crate::losses::Mining;
 use crate::results::{Record, Table, STATUS_COLLAPSED};
@@ -88,7 +88,7 @@ pub fn hardest_collapses(runs: &Table) -> Result<Claim> {
     let n = hard.len();
     let verdict = if n >= MIN_SEEDS && collapsed > 0 { Verdict::Reproduced } else { Verdict::Inconclusive };
     let bound = if collapsed == 0 && n > 0 {
-        format!(" (collapse rate ≤ {:.0} % at 95 %, Clopper–Pearson)", 100.0 * (1.0 - 0.025f64.powf(1.0 / n as f64)))
+        format!(" (collapse rate ≤ {:.0} % at 95 %, Clopper–Pearson)", 100.0 * crate::stats::no_events_upper_bound(n))
     } else {
         String::new()
     };
@@ -149,18 +149,7 @@ fn rule_table(runs: &Table) -> Result<String> {
             .count();
         let v1: Vec<f64> = view1.seeds(key).iter().map(|s| s.1).collect();
         let v2: Vec<f64> = view2.seeds(key).iter().map(|s| s.1).collect();
-        let v2_cells = if v2.is_empty() {
-            format!("0 | {} | {}", dash(), dash())
-        } else {
-            let std = crate::stats::sample_std(&v2);
-            format!(
-                "{} | {} ± {} | {}",
-                v2.len(),
-                fmt_pct(crate::stats::mean(&v2)),
-                fmt_pct(std),
-                fmt_pct(std / (v2.len() as f64).sqrt())
-            )
-        };
+        let v2_cells = view2_cells(&v2);
         table.push_str(&format!(
             "| {} | {} ({collapsed}) | {} | {} | {} | {} | {} | {v2_cells} |\n",
             m.name(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::claims::{rule_key, view1_by_rule, view2_by_rule};
-use crate::experiments::faces::mean_roc;
+use crate::experiments::faces::{mean_roc, view_series};
 use crate::experiments::setup::series_of;
 use crate::losses::Mining;
 use crate::plot::{save, LineChart, LineFigure, Series};
@@ -26,21 +26,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         .collect();
     let mut series =
         vec![Series { name: "View 1, each seed".into(), points: each, colour: 7, no_line: true, ..Default::default() }];
-    for (name, seeded, colour) in
-        [("View 1, mean over seeds", &view1, 0), ("View 2, mean over the 10 folds", &view2, 1)]
-    {
-        let (points, errors) = seeded.mean_points(at, 100.0);
-        if !points.is_empty() {
-            series.push(Series {
-                name: format!("{name}, 95 % t interval"),
-                points,
-                errors,
-                colour,
-                markers: true,
-                no_line: true,
-            });
-        }
-    }
+    series.extend(view_series(&view1, &view2, at, false));
     let accuracy = LineChart {
         title: "accuracy by mining rule (cosine, flip-averaged)".into(),
         x_label: "mining rule".into(),
