@@ -18,8 +18,8 @@ use super::{Profile, RunContext, RunOutcome};
 use crate::data::{Augmentation, ClassBalancedBatches, FaceImages, FacePair, FaceWindow, Images, Lfw};
 use crate::nn::{BackboneConfig, HeadKind, Model};
 use crate::objectives::Objective;
-use crate::plot::Series;
-use crate::results::{Cell, Row, Table};
+use crate::plot::{LineChart, Series};
+use crate::results::{Cell, Record, Row, Table};
 use crate::util::rng_for;
 use crate::verdict::fmt_pct;
 
@@ -459,6 +459,38 @@ pub fn view_series(view1: &Seeded, view2: &Seeded, at: impl Fn(f64) -> Option<f6
         }
     }
     series
+}
+
+/// View 2's ROC chart: for each of `settings`, every fold's held-out ROC (table `roc`) averaged
+/// over the folds at fixed FAR, on a log FAR axis; None before any View 2 run. `setting_of`
+/// gives a run's setting, `name` a setting's legend.
+pub fn view2_roc_chart(
+    runs: &Table,
+    roc: &Table,
+    settings: &[f64],
+    setting_of: impl Fn(&Record) -> Option<f64>,
+    name: impl Fn(f64) -> String,
+) -> Result<Option<LineChart>> {
+    let mut series = Vec::new();
+    for (k, &setting) in settings.iter().enumerate() {
+        let mut folds = Vec::new();
+        for r in runs.records().filter(|r| r.text("split").ok() != Some("view1") && setting_of(r) == Some(setting)) {
+            folds.push(super::setup::series_of(roc, r.run_id()?, "far", "val")?);
+        }
+        folds.retain(|f| !f.is_empty());
+        if !folds.is_empty() {
+            let name = format!("{}, mean over {} folds", name(setting), folds.len());
+            series.push(Series { name, points: mean_roc(&folds), colour: k, ..Default::default() });
+        }
+    }
+    Ok((!series.is_empty()).then(|| LineChart {
+        title: "View 2 ROC, each fold's held-out pairs, averaged over folds".into(),
+        x_label: "false accept rate (log)".into(),
+        y_label: "validation rate".into(),
+        x_log: true,
+        series,
+        ..Default::default()
+    }))
 }
 
 /// A View 2 table's cells for one setting's fold accuracies: folds | mean ± std | standard error.

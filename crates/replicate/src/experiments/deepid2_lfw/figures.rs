@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::claims::{view1_accuracy, view2_accuracy};
-use crate::experiments::faces::{mean_roc, view_series};
-use crate::experiments::setup::{lambda_axis, rows_of, series_of};
-use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel, Series};
+use crate::experiments::faces::{view2_roc_chart, view_series};
+use crate::experiments::setup::{lambda_axis, rows_of};
+use crate::plot::{save, LineChart, LineFigure, ScatterFigure, ScatterPanel};
 use crate::results::{Record, Store};
 use crate::verdict::lambda_label;
 
@@ -31,32 +31,10 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         series,
         ..Default::default()
     }];
-    let roc_table = store.load("roc")?;
-    let mut roc = Vec::new();
-    for (k, setting) in view2.settings.iter().enumerate() {
-        let mut folds = Vec::new();
-        for r in runs.records().filter(|r| r.f64("lambda").ok().flatten() == Some(setting.value)) {
-            if r.finished()? && r.text("split")? != "view1" {
-                folds.push(series_of(&roc_table, r.run_id()?, "far", "val")?);
-            }
-        }
-        if folds.is_empty() {
-            continue;
-        }
-        let points = mean_roc(&folds);
-        let name = format!("λ = {}, mean over {} folds", lambda_label(setting.value), folds.len());
-        roc.push(Series { name, points, colour: k, ..Default::default() });
-    }
-    if !roc.is_empty() {
-        charts.push(LineChart {
-            title: "View 2 ROC, each fold's held-out pairs, averaged over folds".into(),
-            x_label: "false accept rate (log)".into(),
-            y_label: "validation rate".into(),
-            x_log: true,
-            series: roc,
-            ..Default::default()
-        });
-    }
+    let lambdas2: Vec<f64> = view2.settings.iter().map(|s| s.value).collect();
+    let lambda_of = |r: &Record| r.f64("lambda").ok().flatten();
+    let name = |l: f64| format!("λ = {}", lambda_label(l));
+    charts.extend(view2_roc_chart(&runs, &store.load("roc")?, &lambdas2, lambda_of, name)?);
     let cols = charts.len();
     let mut files = save(
         &store.dir().join("lambda_sweep"),

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::claims::{rule_key, view1_by_rule, view2_by_rule};
-use crate::experiments::faces::{mean_roc, view_series};
+use crate::experiments::faces::{view2_roc_chart, view_series};
 use crate::experiments::setup::series_of;
 use crate::losses::Mining;
 use crate::plot::{save, LineChart, LineFigure, Series};
-use crate::results::Store;
+use crate::results::{Record, Store};
 
 pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let runs = store.current_runs()?;
@@ -59,30 +59,12 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
             ..Default::default()
         },
     ];
-    let roc_table = store.load("roc")?;
-    let mut roc = Vec::new();
-    for (k, setting) in view2.settings.iter().enumerate() {
-        let mut folds = Vec::new();
-        for r in runs.records().filter(|r| r.text("split").ok() != Some("view1")) {
-            if r.str("mining")? == Some(Mining::ALL[setting.value as usize].name()) {
-                folds.push(series_of(&roc_table, r.run_id()?, "far", "val")?);
-            }
-        }
-        if !folds.is_empty() {
-            let name = format!("{}, mean over {} folds", Mining::ALL[setting.value as usize].name(), folds.len());
-            roc.push(Series { name, points: mean_roc(&folds), colour: k, ..Default::default() });
-        }
-    }
-    if !roc.is_empty() {
-        charts.push(LineChart {
-            title: "View 2 ROC, mean over folds".into(),
-            x_label: "false accept rate (log)".into(),
-            y_label: "validation rate".into(),
-            x_log: true,
-            series: roc,
-            ..Default::default()
-        });
-    }
+    let rules2: Vec<f64> = view2.settings.iter().map(|s| s.value).collect();
+    let rule_of = |r: &Record| {
+        r.str("mining").ok().flatten().and_then(|n| Mining::ALL.iter().position(|m| m.name() == n)).map(|i| i as f64)
+    };
+    let name = |key: f64| Mining::ALL[key as usize].name().to_string();
+    charts.extend(view2_roc_chart(&runs, &store.load("roc")?, &rules2, rule_of, name)?);
     let cols = charts.len();
     save(
         &store.dir().join("mining"),
