@@ -10,7 +10,11 @@ use replicate::runner::{self, PlanOptions, RunOptions};
 use replicate::{say, util};
 
 #[derive(Parser)]
-#[command(name = "replicate", version, about = "Reproduce DeepID2, FaceNet, center loss and L-Softmax on MNIST")]
+#[command(
+    name = "replicate",
+    version,
+    about = "Reproduce DeepID2, FaceNet, center loss and L-Softmax on MNIST and LFW"
+)]
 struct Cli {
     /// MNIST directory (default: data/mnist under the project root, or REPLICATE_DATA_DIR).
     #[arg(long, global = true)]
@@ -93,7 +97,13 @@ enum Command {
     },
     /// List the experiments and their run counts per profile.
     List,
-    /// Training/inference speed of LeNets++ (candle's ops vs the fast kernels) and mining times.
+    /// Redraw the figures of every experiment with recorded runs (or of one) and REPORT.md, from
+    /// the tables alone: trains nothing (for a sweep still under way elsewhere, or after a merge).
+    Redraw {
+        /// Only this experiment's figures (REPORT.md is always rewritten whole).
+        experiment: Option<String>,
+    },
+    /// Training/inference speed of LeNets++ and the face backbone (candle's ops vs the fast kernels) and mining times.
     Bench {
         /// Fewer repetitions.
         #[arg(long)]
@@ -346,6 +356,23 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             for (what, n) in runner::merge(&results_dir, from)? {
                 say!("{what}: merged {n} runs");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Redraw { experiment } => {
+            let results_dir = cli.results_dir()?;
+            let chosen: Vec<&'static dyn experiments::Experiment> = match experiment {
+                Some(name) => vec![experiments::find(name)?],
+                None => experiments::registry().into_iter().collect(),
+            };
+            for exp in chosen {
+                let store = replicate::results::Store::new(&results_dir, exp.name());
+                if store.path("runs").exists() {
+                    let files =
+                        exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
+                    say!("{}: {} figure files redrawn", exp.name(), files.len());
+                }
+            }
+            say!("wrote {}", runner::report::write(&results_dir)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {

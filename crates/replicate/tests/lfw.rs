@@ -196,3 +196,22 @@ fn verify_reads_lfw_from_the_lfw_dir_it_is_given() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("lfw-baselines") && said.contains("identical"), "{said}");
 }
+
+/// `redraw` rebuilds the figures and REPORT.md from the tables and trains nothing.
+#[test]
+fn redraw_rebuilds_figures_and_the_report_from_the_tables_alone() {
+    let results = temp_dir("redraw");
+    let lfw = lfw_dir();
+    let lfw = lfw.to_str().unwrap();
+    succeed(replicate(&results, &["--lfw-dir", lfw, "run", "lfw-baselines", "--profile", "smoke"]));
+    let runs = std::fs::read(results.join("lfw-baselines/runs.parquet")).unwrap();
+    std::fs::remove_file(results.join("lfw-baselines/baselines.png")).unwrap();
+    std::fs::remove_file(results.join("REPORT.md")).unwrap();
+    let out = succeed(replicate(&results, &["redraw"]));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("lfw-baselines: 2 figure files redrawn"), "{said}");
+    assert!(results.join("lfw-baselines/baselines.png").exists());
+    let report = std::fs::read_to_string(results.join("REPORT.md")).unwrap();
+    assert!(report.contains("LFW baselines"), "{report}");
+    assert_eq!(std::fs::read(results.join("lfw-baselines/runs.parquet")).unwrap(), runs, "nothing was recorded");
+}
