@@ -54,9 +54,11 @@ def main() -> None:
             sys.exit(f"{exp}: missing or empty PNG figures")
         print(f"{exp.name}: {len(runs)} runs, {rows}, figures {sorted(f.name for f in figures)}")
     selections = pd.read_parquet(root / "selections.parquet")
-    # Selections read by later sweeps: the leaderboard's λ, and deepid2-lfw's View 1 λ for View 2.
+    # Selections read by later sweeps: the leaderboard's λ, deepid2-lfw's View 1 λ for View 2, and
+    # leaderboard-lfw's View 1 choices for its View 2.
     for name, keys in {"leaderboard-lambdas": {"contrastive_lambda", "center_lambda"},
-                       "deepid2-lfw-best-lambda": {"lambda"}}.items():
+                       "deepid2-lfw-best-lambda": {"lambda"},
+                       "leaderboard-lfw-settings": {"center_lambda", "lsoftmax_m"}}.items():
         chosen = selections[selections["name"] == name]
         if chosen.empty or not all(json.loads(v).keys() >= keys for v in chosen["values"]):
             sys.exit(f"{root}/selections.parquet: no {name} selection ({selections.to_dict('records')})")

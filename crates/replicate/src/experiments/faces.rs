@@ -185,6 +185,26 @@ pub fn split_fold(split: &str) -> Result<Option<usize>> {
     }
 }
 
+/// The trainer every LFW experiment that trains names: their runs share one training procedure,
+/// so a run two of them plan (the leaderboard's softmax and deepid2-lfw's λ = 0) trains once.
+pub const TRAINER: &str = "lfw-faces";
+
+/// Whether a run trained for View 1 (a run whose split cannot be read counts as not).
+pub fn on_view1(r: &Record) -> bool {
+    r.text("split").ok().and_then(|s| split_fold(s).ok()).is_some_and(|f| f.is_none())
+}
+
+/// A View 2 run's fold, 1-10, as the replicate its comparisons pair by (0 for View 1).
+pub fn fold_number(r: &Record) -> Result<u64> {
+    Ok(split_fold(r.text("split")?)?.map_or(0, |k| k as u64 + 1))
+}
+
+/// A run's test accuracy for the comparisons: measured, or chance (50 %) for a run that left no
+/// model to score (diverged): dropping it would favour the method that failed.
+pub fn accuracy_or_chance(r: &Record) -> Result<Option<f64>> {
+    Ok(Some(r.f64("test_accuracy")?.filter(|a| a.is_finite()).unwrap_or(0.5)))
+}
+
 /// The View 2 splits, one training each.
 pub fn view2_splits() -> Vec<String> {
     (1..=10).map(|k| format!("fold{k}")).collect()
@@ -272,31 +292,38 @@ pub struct FaceTraining<'a> {
     pub training: Training,
 }
 
-/// Which head a face model trains with: a classifier over the training people, or an embedding.
+/// Which head a face model trains with: a classifier over the training people, an L-Softmax
+/// layer over them, or an embedding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaceHead {
     Classifier,
+    LSoftmax { m: usize },
     Embedding,
 }
 
-/// Trains the face backbone with `head` and `objective` on the split `face` names, on batches of
+/// Trains the face backbone with `head` on the split `face` names, on batches of
 /// `classes_per_batch` people × batch_size / classes_per_batch images (augmented as `face`
-/// says), logging the scored pairs' accuracy at every evaluation.
-pub fn train_on_faces<'a>(
+/// says), logging the scored pairs' accuracy at every evaluation. The objective is built by
+/// `objective` from the model and the number of training people (a center loss has a center per
+/// person), and comes back with the training.
+pub fn train_on_faces<'a, O: Objective>(
     common: &Common,
     face: &FaceSettings,
     head: FaceHead,
-    objective: &mut dyn Objective,
     classes_per_batch: usize,
     ctx: &'a RunContext<'a>,
-) -> Result<FaceTraining<'a>> {
+    objective: impl FnOnce(&Model, usize) -> Result<O>,
+) -> Result<(FaceTraining<'a>, O)> {
     let lfw = ctx.data.lfw()?;
     let split = ProtocolSplit::new(lfw, face)?;
+    let classes = split.training_people.len();
     let head = match head {
-        FaceHead::Classifier => HeadKind::Linear { classes: split.training_people.len() },
+        FaceHead::Classifier => HeadKind::Linear { classes },
+        FaceHead::LSoftmax { m } => HeadKind::LSoftmax { classes, m },
         FaceHead::Embedding => HeadKind::Embedding,
     };
     let model = face.model(common, head, ctx)?;
+    let mut objective = objective(&model, classes)?;
     let faces = split.training_faces(lfw, face, common.seed);
     let labels: Vec<u32> = split.training_images.iter().map(|&i| faces.class(i)).collect();
     let mut sampler = ClassBalancedBatches::new(
@@ -310,8 +337,8 @@ pub fn train_on_faces<'a>(
     let mut hook = |model: &Model, _step: u64| -> Result<Vec<(String, f64)>> {
         Ok(vec![("test_accuracy".into(), PairScores::of(model, lfw, &split, face, ctx.device)?.accuracy)])
     };
-    let training = train_or_diverge(common, &model, objective, &faces, &mut sampler, ctx, &mut hook)?;
-    Ok(FaceTraining { lfw, split, model, training })
+    let training = train_or_diverge(common, &model, &mut objective, &faces, &mut sampler, ctx, &mut hook)?;
+    Ok((FaceTraining { lfw, split, model, training }, objective))
 }
 
 impl FaceTraining<'_> {
@@ -459,6 +486,44 @@ pub fn view_series(view1: &Seeded, view2: &Seeded, at: impl Fn(f64) -> Option<f6
         }
     }
     series
+}
+
+/// A View 2 accuracy chart by category: each column's every fold, and its mean over the folds
+/// with the 95 % t interval, in percent (`columns`: a category's name and its fold accuracies).
+pub fn fold_accuracy_chart(columns: &[(String, Vec<f64>)], x_label: &str) -> LineChart {
+    let (mut means, mut halves, mut each) = (Vec::new(), Vec::new(), Vec::new());
+    for (x, (_, folds)) in columns.iter().enumerate() {
+        if let Some(i) = crate::stats::t_interval(folds) {
+            means.push((x as f64, 100.0 * i.estimate));
+            halves.push(100.0 * (i.high - i.estimate));
+        }
+        each.extend(folds.iter().map(|&a| (x as f64, 100.0 * a)));
+    }
+    LineChart {
+        title: "View 2 accuracy".into(),
+        x_label: format!("{x_label} (the y axis does not start at 0)"),
+        y_label: "accuracy (%)".into(),
+        x_categories: Some(columns.iter().map(|c| c.0.clone()).collect()),
+        series: vec![
+            Series {
+                name: "each fold".into(),
+                points: each,
+                colour: 7,
+                markers: true,
+                no_line: true,
+                ..Default::default()
+            },
+            Series {
+                name: "mean over the folds, 95 % t interval".into(),
+                points: means,
+                errors: halves,
+                colour: 0,
+                markers: true,
+                no_line: true,
+            },
+        ],
+        ..Default::default()
+    }
 }
 
 /// View 2's ROC chart: for each of `settings`, every fold's held-out ROC (table `roc`) averaged

@@ -18,6 +18,7 @@ pub mod facenet;
 pub mod facenet_lfw;
 pub mod faces;
 pub mod leaderboard;
+pub mod leaderboard_lfw;
 pub mod lfw_baselines;
 pub mod lsoftmax;
 pub mod seeds;
@@ -298,6 +299,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &lfw_baselines::LfwBaselines,
         &deepid2_lfw::DeepId2Lfw,
         &facenet_lfw::FaceNetLfw,
+        &leaderboard_lfw::LeaderboardLfw,
     ]
 }
 

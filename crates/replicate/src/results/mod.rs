@@ -452,14 +452,16 @@ impl Store {
     pub fn merge_from(&self, other: &Store) -> Result<usize> {
         let ids: Vec<String> = other.recorded()?.into_iter().map(|r| r.run_id).collect();
         for id in &ids {
-            self.copy_run(other, id)?;
+            self.copy_run(other, id, &[])?;
         }
         Ok(ids.len())
     }
 
     /// Copies one recorded run, with its rows of every table and its manifest, from another store
-    /// (a shard's, or another experiment's that trained the same config).
-    pub fn copy_run(&self, other: &Store, run_id: &str) -> Result<()> {
+    /// (a shard's, or another experiment's that trained the same config). `columns` are config
+    /// values of this experiment that its row gains where the other store's row has no such
+    /// column (a key that names the run here but does not change its training, as `method`).
+    pub fn copy_run(&self, other: &Store, run_id: &str, columns: &[(String, Cell)]) -> Result<()> {
         let runs = other.load("runs")?;
         let run = runs
             .rows
@@ -487,7 +489,13 @@ impl Store {
         }
         // By name, not position: runs recorded before a manifest field existed have fewer columns.
         let manifest_columns: Vec<String> = manifest.row().into_iter().map(|(n, _)| n).collect();
-        let summary = run.iter().filter(|(n, _)| !manifest_columns.contains(n)).cloned().collect();
+        let mut summary: Vec<(String, Cell)> =
+            run.iter().filter(|(n, _)| !manifest_columns.contains(n)).cloned().collect();
+        for (name, cell) in columns {
+            if !summary.iter().any(|(n, _)| n == name) {
+                summary.push((name.clone(), cell.clone()));
+            }
+        }
         self.record(&RunRecord { manifest, summary, tables })
     }
 }

@@ -169,7 +169,9 @@ pub fn plan_among(
     let mut siblings = Vec::new();
     for other in others.iter().filter(|o| o.trainer() == exp.trainer() && o.name() != exp.name()) {
         let runs = Store::new(&opts.results_dir, other.name()).recorded()?;
-        siblings.push((other.name(), runs.into_iter().filter(|r| r.status == STATUS_FINISHED).collect::<Vec<_>>()));
+        // Whatever a run ended as (finished, diverged, collapsed) is what that config trains to: a
+        // recorded run of its own counts as done whatever its status, and so does a sibling's.
+        siblings.push((other.name(), runs));
     }
     let mut seen = BTreeSet::new();
     let mut planned = Vec::new();
@@ -229,11 +231,15 @@ fn check(exp: &dyn Experiment, config: &Map<String, Value>, base: &Map<String, V
 }
 
 /// Copies into `store` the runs of a plan that another experiment recorded; returns how many.
+/// Each copy gains this plan's config keys its row lacks (those outside the training config,
+/// such as the leaderboard's `method`), so this experiment's tables name every run alike.
 pub fn copy_shared(store: &Store, results_dir: &Path, planned: &[PlannedRun]) -> Result<usize> {
     let mut copied = 0;
     for run in planned {
         if let Some(from) = run.shared_from {
-            store.copy_run(&Store::new(results_dir, from), &run.run_id)?;
+            let columns: Vec<(String, Cell)> =
+                run.config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))).collect();
+            store.copy_run(&Store::new(results_dir, from), &run.run_id, &columns)?;
             copied += 1;
         }
     }
@@ -259,6 +265,8 @@ pub fn update_identities(store: &Store, planned: &[PlannedRun]) -> Result<usize>
 pub struct Report {
     pub executed: Vec<String>,
     pub cached: Vec<String>,
+    /// Runs another experiment of the same trainer had recorded, copied in (also in `cached`).
+    pub shared: Vec<String>,
     pub not_finished: Vec<(String, String)>,
     pub figures: Vec<PathBuf>,
     pub seconds: f64,
@@ -334,6 +342,7 @@ pub fn run_experiment_with(
     );
     let mut report = Report {
         cached: planned.iter().filter(|r| r.done.is_some()).map(|r| r.run_id.clone()).collect(),
+        shared: planned.iter().filter(|r| r.shared_from.is_some()).map(|r| r.run_id.clone()).collect(),
         ..Default::default()
     };
     let own;
@@ -454,6 +463,7 @@ pub fn run_experiment_with(
         }
         let later = run_experiment_with(exp, opts, Some(data), plan_progress)?;
         report.executed.extend(later.executed);
+        report.shared.extend(later.shared);
         report.not_finished.extend(later.not_finished);
     }
     if store.path("runs").exists() {
@@ -796,8 +806,10 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// A test experiment: `x` swept over 0.5 and 0.7, trained by `trainer`.
-    struct Dummy(&'static str, &'static str);
+    /// A test experiment: `x` swept over 0.5 and 0.7, trained by `trainer`; a named one's runs
+    /// also carry a `method`, a key that names them without being part of their training (as the
+    /// LFW leaderboard's).
+    struct Dummy(&'static str, &'static str, bool);
 
     impl Experiment for Dummy {
         fn name(&self) -> &'static str {
@@ -810,8 +822,16 @@ mod tests {
             self.1
         }
         fn sweeps(&self, _: Profile, _: &Path) -> Result<Vec<crate::experiments::Sweep>> {
-            let base: Map<String, Value> = serde_json::from_str(r#"{"seed": 1, "x": 0.5}"#).unwrap();
+            let mut base: Map<String, Value> = serde_json::from_str(r#"{"seed": 1, "x": 0.5}"#).unwrap();
+            if self.2 {
+                base.insert("method".into(), Value::from("plain"));
+            }
             Ok(vec![crate::experiments::Sweep { base, axes: Vec::new() }.axis("x", &[0.5, 0.7])])
+        }
+        fn training_config(&self, config: &Map<String, Value>) -> Map<String, Value> {
+            let mut training = config.clone();
+            training.remove("method");
+            training
         }
         fn check(&self, _: &Map<String, Value>) -> Result<()> {
             Ok(())
@@ -824,9 +844,10 @@ mod tests {
         }
     }
 
-    static FIRST: Dummy = Dummy("first", "shared-trainer");
-    static SECOND: Dummy = Dummy("second", "shared-trainer");
-    static OTHER: Dummy = Dummy("other", "another-trainer");
+    static FIRST: Dummy = Dummy("first", "shared-trainer", false);
+    static SECOND: Dummy = Dummy("second", "shared-trainer", false);
+    static OTHER: Dummy = Dummy("other", "another-trainer", false);
+    static NAMED: Dummy = Dummy("named", "shared-trainer", true);
 
     /// Two experiments of one trainer share a recorded run: the second copies the first's rows
     /// instead of training; an experiment of another trainer does not.
@@ -858,6 +879,21 @@ mod tests {
         assert_eq!(store.load("curves").unwrap().rows.len(), 2);
         let again = plan_among(&SECOND, &opts, &all).unwrap();
         assert_eq!((again[0].done.as_deref(), again[0].shared_from), (Some(STATUS_FINISHED), None), "now its own");
+
+        // A copy gains the config keys that name a run here without changing its training.
+        let with_named: [&'static dyn Experiment; 2] = [&FIRST, &NAMED];
+        let named = plan_among(&NAMED, &opts, &with_named).unwrap();
+        assert_eq!(named[0].shared_from, Some("first"));
+        let store = Store::new(&dir, "named");
+        assert_eq!(copy_shared(&store, &dir, &named).unwrap(), 1);
+        let runs = store.load("runs").unwrap();
+        assert_eq!(runs.rows.len(), 1);
+        assert_eq!(crate::results::Table::get(&runs.rows[0], "method").and_then(Cell::as_str), Some("plain"));
+        assert_eq!(
+            crate::results::Table::get(&runs.rows[0], "x").and_then(Cell::as_f64),
+            Some(0.5),
+            "its own columns kept"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -941,6 +977,77 @@ mod tests {
         let hashes = |p: &[PlannedRun]| p.iter().map(|r| r.config_hash.clone()).collect::<Vec<_>>();
         assert_eq!(hashes(&from_shards), hashes(&planned), "the merge plans the runs one machine plans");
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    /// Records `runs` of `experiment` as finished, with the metric `metric` gives each config.
+    fn record_runs(dir: &Path, experiment: &str, runs: &[PlannedRun], metric: impl Fn(&Map<String, Value>) -> f64) {
+        let store = Store::new(dir, experiment);
+        for run in runs {
+            let mut summary =
+                vec![("label".into(), run.label.clone().into()), ("status".into(), STATUS_FINISHED.into())];
+            summary.extend(run.config.iter().map(|(k, v)| (k.clone(), Cell::from_json(v))));
+            summary.push(("test_accuracy".into(), Cell::F64(metric(&run.config))));
+            let manifest = Manifest::new(&run.run_id, experiment, "smoke", &run.config_hash, run.seed, "Cpu");
+            store.record(&RunRecord { manifest, summary, tables: Vec::new() }).unwrap();
+        }
+    }
+
+    /// leaderboard-lfw plans its View 1 sweeps first; once their choice and deepid2-lfw's are
+    /// recorded it plans the five methods on View 2, copying the softmax and contrastive folds
+    /// deepid2-lfw trained (same trainer, same training config) and training the rest.
+    #[test]
+    fn leaderboard_lfw_chooses_on_view1_and_shares_view2_runs_with_deepid2_lfw() {
+        let dir = std::env::temp_dir().join(format!("replicate-leaderboard-lfw-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = PlanOptions::new(Profile::Smoke, &dir);
+        let (leaderboard, deepid2) = (find("leaderboard-lfw").unwrap(), find("deepid2-lfw").unwrap());
+        let view1 = plan(leaderboard, &opts).unwrap();
+        assert_eq!(view1.len(), 5, "three center-loss λ and two margins, one seed on smoke");
+        assert!(view1.iter().all(|r| r.done.is_none() && r.config["split"] == "view1"));
+        record_runs(&dir, "deepid2-lfw", &plan(deepid2, &opts).unwrap(), |c| {
+            if c["lambda"].as_f64() == Some(1.0) {
+                0.9
+            } else {
+                0.8
+            }
+        });
+        // The center λ = 1e-2 and m = 2 score best on View 1.
+        record_runs(&dir, "leaderboard-lfw", &view1, |c| {
+            let best = c.get("center_lambda").and_then(Value::as_f64) == Some(1e-2)
+                || c.get("lsoftmax_m").and_then(Value::as_u64) == Some(2);
+            if best {
+                0.85
+            } else {
+                0.75
+            }
+        });
+        let chosen = update_selections(&dir, Profile::Smoke).unwrap();
+        assert!(
+            chosen.contains(&"leaderboard-lfw-settings") && chosen.contains(&"deepid2-lfw-best-lambda"),
+            "{chosen:?}"
+        );
+        let view2_of_deepid2: Vec<PlannedRun> =
+            plan(deepid2, &opts).unwrap().into_iter().filter(|r| r.done.is_none()).collect();
+        assert_eq!(view2_of_deepid2.len(), 30);
+        record_runs(&dir, "deepid2-lfw", &view2_of_deepid2, |_| 0.8);
+
+        let planned = plan(leaderboard, &opts).unwrap();
+        assert_eq!(planned.len(), 55);
+        let of = |method: &'static str| {
+            planned.iter().filter(move |r| r.config["method"] == method && r.config["split"] != "view1")
+        };
+        for method in ["softmax", "contrastive"] {
+            assert_eq!(of(method).count(), 10);
+            assert!(of(method).all(|r| r.shared_from == Some("deepid2-lfw")), "{method} is deepid2-lfw's");
+        }
+        assert!(of("contrastive").all(|r| r.config["lambda"].as_f64() == Some(1.0)), "deepid2-lfw's λ");
+        for method in ["triplet", "center", "lsoftmax"] {
+            assert!(of(method).all(|r| r.done.is_none() && r.shared_from.is_none()), "{method} trains here");
+        }
+        assert!(of("center").all(|r| r.config["center_lambda"].as_f64() == Some(1e-2)));
+        assert!(of("lsoftmax").all(|r| r.config["lsoftmax_m"].as_u64() == Some(2)));
+        assert!(planned.iter().all(|r| r.label.starts_with("method=")), "labels name the method");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// Planned values and the columns runs.parquet reads back as agree: a λ column with "inf"

@@ -129,7 +129,7 @@ pub fn verify(
     std::fs::create_dir_all(copy.dir())?;
     for r in &planned {
         if !chosen.contains(&r.run_id) {
-            copy.copy_run(&store, &r.run_id)?;
+            copy.copy_run(&store, &r.run_id, &[])?;
         }
     }
     let selections = results_dir.join("selections.parquet");

@@ -30,7 +30,8 @@ pub const LAMBDAS: [f64; 6] = [0.0, 1e-3, 1e-2, 0.1, 1.0, f64::INFINITY];
 /// People drawn in the PCA figure: the training people with the most images.
 pub const PCA_PEOPLE: usize = 6;
 
-const SELECTION: &str = "deepid2-lfw-best-lambda";
+/// The selection that carries View 1's best λ to View 2 (and to leaderboard-lfw).
+pub const SELECTION: &str = "deepid2-lfw-best-lambda";
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Config {
@@ -70,6 +71,10 @@ impl Experiment for DeepId2Lfw {
         "deepid2-lfw"
     }
 
+    fn trainer(&self) -> &'static str {
+        super::faces::TRAINER
+    }
+
     fn about(&self) -> &'static str {
         "DeepID2's λ sweep on LFW faces (View 1, seeds), then λ = 0, the best λ and ∞ on View 2's ten folds"
     }
@@ -104,9 +109,10 @@ impl Experiment for DeepId2Lfw {
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
-        let mut objective = cfg.verification.objective(cfg.lambda);
-        let trained =
-            train_on_faces(&cfg.common, &cfg.face, FaceHead::Classifier, &mut objective, cfg.classes_per_batch, ctx)?;
+        let (trained, objective) =
+            train_on_faces(&cfg.common, &cfg.face, FaceHead::Classifier, cfg.classes_per_batch, ctx, |_, _| {
+                Ok(cfg.verification.objective(cfg.lambda))
+            })?;
         let mut outcome = trained.outcome(&cfg.face, ctx, |out, _| {
             out.tables.push(("pca".into(), pca_rows(&trained.model, trained.lfw, &trained.split, &cfg, ctx)?));
             Ok(())

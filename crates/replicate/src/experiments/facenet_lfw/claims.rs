@@ -10,12 +10,13 @@
 
 use anyhow::Result;
 
-use crate::experiments::faces::{published_context, split_fold, view2_cells};
+use crate::experiments::faces::{accuracy_or_chance, fold_number, on_view1, published_context, view2_cells};
 use crate::experiments::seeds::{Seeded, PAIRED};
 use crate::losses::Mining;
 use crate::results::{Record, Table, STATUS_COLLAPSED};
 use crate::verdict::{fmt_pct, or_na, Claim, Direction, Scale, Section, Verdict, MIN_SEEDS};
 
+#[cfg(test)]
 const ACCURACY: &str = "test_accuracy";
 
 /// How far below the other rule semi-hard may sit on View 2 and still hold its own.
@@ -30,15 +31,6 @@ fn rule_of(r: &Record) -> Result<Option<f64>> {
     Ok(r.str("mining")?.and_then(|name| Mining::ALL.iter().find(|m| m.name() == name)).map(|m| rule_key(*m)))
 }
 
-fn on_view1(r: &Record) -> bool {
-    r.text("split").ok().and_then(|s| split_fold(s).ok()).is_some_and(|f| f.is_none())
-}
-
-/// A run's accuracy for the comparisons: measured, or chance for a run that left no embedding.
-fn accuracy_or_chance(r: &Record) -> Result<Option<f64>> {
-    Ok(Some(r.f64(ACCURACY)?.filter(|a| a.is_finite()).unwrap_or(0.5)))
-}
-
 /// View 1's test accuracy per mining rule, paired by seed.
 pub fn view1_by_rule(runs: &Table) -> Result<Seeded> {
     Seeded::collect(runs.records().filter(on_view1), rule_of, accuracy_or_chance)
@@ -50,12 +42,7 @@ fn view1_metric(runs: &Table, metric: &str) -> Result<Seeded> {
 
 /// View 2's test accuracy per mining rule, the folds as replicates.
 pub fn view2_by_rule(runs: &Table) -> Result<Seeded> {
-    Seeded::collect_by(
-        runs.records().filter(|r| !on_view1(r)),
-        rule_of,
-        |r| Ok(split_fold(r.text("split")?)?.map_or(0, |k| k as u64 + 1)),
-        accuracy_or_chance,
-    )
+    Seeded::collect_by(runs.records().filter(|r| !on_view1(r)), rule_of, fold_number, accuracy_or_chance)
 }
 
 pub fn semi_hard_beats_hardest(runs: &Table) -> Result<Claim> {

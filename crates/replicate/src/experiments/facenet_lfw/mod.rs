@@ -59,6 +59,10 @@ impl Experiment for FaceNetLfw {
         "facenet-lfw"
     }
 
+    fn trainer(&self) -> &'static str {
+        super::faces::TRAINER
+    }
+
     fn about(&self) -> &'static str {
         "FaceNet's triplet mining rules on LFW faces (View 1, seeds), then semi-hard and the best other rule on View 2"
     }
@@ -91,9 +95,10 @@ impl Experiment for FaceNetLfw {
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
-        let mut objective = cfg.triplet.objective();
-        let trained =
-            train_on_faces(&cfg.common, &cfg.face, FaceHead::Embedding, &mut objective, cfg.classes_per_batch, ctx)?;
+        let (trained, _) =
+            train_on_faces(&cfg.common, &cfg.face, FaceHead::Embedding, cfg.classes_per_batch, ctx, |_, _| {
+                Ok(cfg.triplet.objective())
+            })?;
         let spread: Vec<f64> = trained
             .training
             .curves()

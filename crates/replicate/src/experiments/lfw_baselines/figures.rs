@@ -7,48 +7,17 @@ use anyhow::Result;
 
 use super::claims::view2_by_method;
 use super::Method;
+use crate::experiments::faces::fold_accuracy_chart;
 use crate::plot::{save, LineChart, LineFigure, Series};
 use crate::results::Store;
-use crate::stats;
 
 pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let runs = store.current_runs()?;
     let by_method = view2_by_method(&runs, &store.load("folds")?)?;
     let methods: Vec<Method> = Method::ALL.into_iter().filter(|m| by_method.contains_key(m.name())).collect();
-    let (mut means, mut halves, mut each) = (Vec::new(), Vec::new(), Vec::new());
-    for (x, m) in methods.iter().enumerate() {
-        let values: Vec<f64> = by_method[m.name()].iter().map(|v| v.1).collect();
-        if let Some(i) = stats::t_interval(&values) {
-            means.push((x as f64, 100.0 * i.estimate));
-            halves.push(100.0 * (i.high - i.estimate));
-        }
-        each.extend(values.iter().map(|&a| (x as f64, 100.0 * a)));
-    }
-    let accuracy = LineChart {
-        title: "View 2 accuracy".into(),
-        x_label: "descriptor (the y axis does not start at 0)".into(),
-        y_label: "accuracy (%)".into(),
-        x_categories: Some(methods.iter().map(|m| m.name().to_string()).collect()),
-        series: vec![
-            Series {
-                name: "each fold".into(),
-                points: each,
-                colour: 7,
-                markers: true,
-                no_line: true,
-                ..Default::default()
-            },
-            Series {
-                name: "mean over 10 folds, 95 % t interval".into(),
-                points: means,
-                errors: halves,
-                colour: 0,
-                markers: true,
-                no_line: true,
-            },
-        ],
-        ..Default::default()
-    };
+    let columns: Vec<(String, Vec<f64>)> =
+        methods.iter().map(|m| (m.name().to_string(), by_method[m.name()].iter().map(|v| v.1).collect())).collect();
+    let accuracy = fold_accuracy_chart(&columns, "descriptor");
     let roc_table = store.load("roc")?;
     let mut roc_series = Vec::new();
     for (k, m) in methods.iter().enumerate() {

@@ -1,0 +1,178 @@
+//! `leaderboard-lfw`: every loss on LFW's View 2 with one face backbone, one budget and LFW's
+//! protocol, beside raw pixels and uniform LBP (lfw-baselines): softmax, softmax + contrastive
+//! (DeepID2), triplet with semi-hard mining (FaceNet), softmax + center loss, and L-Softmax.
+//!
+//! Settings come from View 1, never from the folds they are scored on: DeepID2's λ from
+//! deepid2-lfw's recorded selection, the center-loss λ and L-Softmax's m from this experiment's
+//! own View 1 sweeps (3 seeds), recorded as the selection [`SELECTION`] before any View 2 run is
+//! planned. The runs deepid2-lfw and facenet-lfw also plan (softmax is deepid2-lfw's λ = 0,
+//! contrastive its best λ, triplet facenet-lfw's semi-hard) have the same trainer and training
+//! config, so each trains once and the other experiment copies it.
+
+pub mod claims;
+mod figures;
+pub mod methods;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+
+use super::faces::{view2_splits, TRAINER};
+use super::leaderboard::Method;
+use super::setup::parse;
+use super::Waiting;
+use super::{deepid2_lfw, facenet_lfw, Chosen, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
+use crate::data::Dataset;
+use crate::results::{Selections, Store};
+use crate::verdict::Section;
+use methods::{center_config, lsoftmax_config, CenterConfig, LsoftmaxConfig, CENTER_LAMBDAS, LSOFTMAX_MARGINS};
+
+/// The View 1 choices of the center-loss λ and L-Softmax's m.
+pub const SELECTION: &str = "leaderboard-lfw-settings";
+
+/// A run's config: the method's own config, named by `method` (which names the run and picks
+/// what trains it, but is not part of its training: [`Experiment::training_config`] drops it).
+#[derive(serde::Serialize)]
+struct Named<'a, T: serde::Serialize> {
+    method: &'a str,
+    #[serde(flatten)]
+    config: &'a T,
+}
+
+/// `config` as one method's sweep: `method` an axis of one value, so that labels name it.
+fn sweep_of<T: serde::Serialize>(method: Method, config: &T) -> Sweep {
+    Sweep::new(&Named { method: method.name(), config }).axis("method", &[method.name()])
+}
+
+fn method_of(config: &Map<String, Value>) -> Result<Method> {
+    let name = config.get("method").and_then(Value::as_str).context("a leaderboard-lfw run names its method")?;
+    Method::ALL.into_iter().find(|m| m.name() == name).with_context(|| {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown method {name:?}; valid methods: {}", names.join(", "))
+    })
+}
+
+fn without_method(config: &Map<String, Value>) -> Map<String, Value> {
+    let mut training = config.clone();
+    training.remove("method");
+    training
+}
+
+pub struct LeaderboardLfw;
+
+impl Experiment for LeaderboardLfw {
+    fn name(&self) -> &'static str {
+        "leaderboard-lfw"
+    }
+
+    fn trainer(&self) -> &'static str {
+        TRAINER
+    }
+
+    fn about(&self) -> &'static str {
+        "every loss on LFW View 2 (one face backbone and budget, settings from View 1) beside pixels and LBP"
+    }
+
+    fn datasets(&self) -> &'static [Dataset] {
+        &[Dataset::Lfw]
+    }
+
+    /// View 1: the center-loss λ and L-Softmax's m over the profile's seeds. View 2 (once those
+    /// choices are recorded, and deepid2-lfw's λ): the five methods, one training per fold.
+    fn sweeps(&self, profile: Profile, results_dir: &Path) -> Result<Vec<Sweep>> {
+        let center = center_config(profile);
+        let lsoftmax = lsoftmax_config(profile);
+        let view1 = vec![
+            sweep_of(Method::Center, &center).axis("center_lambda", &CENTER_LAMBDAS).over_seeds(profile),
+            sweep_of(Method::Lsoftmax, &lsoftmax).axis("lsoftmax_m", &LSOFTMAX_MARGINS).over_seeds(profile),
+        ];
+        let selections = Selections::open(results_dir);
+        let Some(own) = selections.get(SELECTION, profile.name())? else { return Ok(view1) };
+        let Some(deepid2) = selections.get(deepid2_lfw::SELECTION, profile.name())? else {
+            let waiting = Waiting {
+                experiment: "leaderboard-lfw",
+                selection: deepid2_lfw::SELECTION,
+                profile: profile.name(),
+                from: "deepid2-lfw".into(),
+            };
+            return Err(waiting.into());
+        };
+        let number = |selection: &crate::results::Selection, key: &str| {
+            selection.values.get(key).and_then(Value::as_f64).with_context(|| {
+                format!("the selection {:?} ({} profile) has no number {key:?}", selection.name, selection.profile)
+            })
+        };
+        let softmax = deepid2_lfw::Config { lambda: 0.0, ..deepid2_lfw::config(profile) };
+        let contrastive = deepid2_lfw::Config { lambda: number(&deepid2, "lambda")?, ..softmax.clone() };
+        let center = CenterConfig { center_lambda: number(&own, "center_lambda")?, ..center };
+        let lsoftmax = LsoftmaxConfig { lsoftmax_m: number(&own, "lsoftmax_m")? as usize, ..lsoftmax };
+        let view2 = [
+            sweep_of(Method::Softmax, &softmax),
+            sweep_of(Method::Contrastive, &contrastive),
+            sweep_of(Method::Triplet, &facenet_lfw::config(profile)),
+            sweep_of(Method::Center, &center),
+            sweep_of(Method::Lsoftmax, &lsoftmax),
+        ];
+        Ok(view1.into_iter().chain(view2.into_iter().map(|s| s.axis("split", &view2_splits()))).collect())
+    }
+
+    fn check(&self, config: &Map<String, Value>) -> Result<()> {
+        let training = without_method(config);
+        match method_of(config)? {
+            Method::Softmax | Method::Contrastive => deepid2_lfw::DeepId2Lfw.check(&training),
+            Method::Triplet => facenet_lfw::FaceNetLfw.check(&training),
+            Method::Center => parse::<CenterConfig>(&training)?.check(),
+            Method::Lsoftmax => parse::<LsoftmaxConfig>(&training)?.check(),
+        }
+    }
+
+    fn training_config(&self, config: &Map<String, Value>) -> Map<String, Value> {
+        without_method(config)
+    }
+
+    /// Each method trains as the experiment it shares runs with does (deepid2-lfw, facenet-lfw),
+    /// or as [`methods`] says.
+    fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
+        let training = without_method(config);
+        match method_of(config)? {
+            Method::Softmax | Method::Contrastive => deepid2_lfw::DeepId2Lfw.run(ctx, &training),
+            Method::Triplet => facenet_lfw::FaceNetLfw.run(ctx, &training),
+            Method::Center => methods::run_center(ctx, &parse(&training)?),
+            Method::Lsoftmax => methods::run_lsoftmax(ctx, &parse(&training)?),
+        }
+    }
+
+    fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
+        figures::draw(store)
+    }
+
+    fn report(&self, store: &Store) -> Result<Option<Section>> {
+        claims::section(&store.current_runs()?, &claims::baselines(store)?)
+    }
+
+    fn selection(&self) -> Option<SelectionRule> {
+        Some(SelectionRule { name: SELECTION, from: &["leaderboard-lfw"], choose: choose_settings })
+    }
+}
+
+/// View 1's center-loss λ and L-Softmax m, each the setting with the best mean test accuracy
+/// over seeds (a diverged run counts at chance).
+fn choose_settings(results_dir: &Path) -> Result<Chosen> {
+    let runs = Store::new(results_dir, "leaderboard-lfw").current_runs()?;
+    let mut values = Map::new();
+    let mut words = Vec::new();
+    for (method, key) in [(Method::Center, "center_lambda"), (Method::Lsoftmax, "lsoftmax_m")] {
+        let view1 = claims::view1_of(&runs, method, key)?;
+        let best = view1.settings.iter().filter_map(|s| view1.mean(s.value).map(|m| (s.value, m))).fold(
+            None,
+            |best: Option<(f64, f64)>, (v, m)| if best.is_none_or(|b| m > b.1) { Some((v, m)) } else { best },
+        );
+        let Some((value, mean)) = best else {
+            anyhow::bail!("leaderboard-lfw has no View 1 run of {} to choose {key} from", method.name())
+        };
+        values.insert(key.into(), if key == "lsoftmax_m" { Value::from(value as u64) } else { Value::from(value) });
+        words.push(format!("{key} = {value} ({:.2} %)", 100.0 * mean));
+    }
+    Ok((values, format!("leaderboard-lfw View 1, the best mean test accuracy over seeds: {}", words.join(", "))))
+}
