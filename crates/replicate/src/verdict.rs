@@ -209,6 +209,20 @@ pub fn effect_text_over(
 }
 
 /// A fraction as a percentage with two decimals ("—" for NaN).
+/// A claim that something can happen at all (hardest-negative mining collapsing the embedding):
+/// reproduced once it happened in any of at least [`MIN_SEEDS`] seeds; never seen, it stays
+/// inconclusive (a rare event is not ruled out). The words: "k of n {what}", with the rate's
+/// 95 % upper bound when none happened.
+pub fn of_occurrence(events: usize, n: usize, what: &str) -> (Verdict, String) {
+    let verdict = if n >= MIN_SEEDS && events > 0 { Verdict::Reproduced } else { Verdict::Inconclusive };
+    let bound = if events == 0 && n > 0 {
+        format!(" (rate ≤ {:.0} % at 95 %, Clopper–Pearson)", 100.0 * crate::stats::no_events_upper_bound(n))
+    } else {
+        String::new()
+    };
+    (verdict, format!("{events} of {n} {what}{bound}"))
+}
+
 pub fn fmt_pct(x: f64) -> String {
     if x.is_nan() {
         "—".into()

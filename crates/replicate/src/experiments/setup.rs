@@ -562,6 +562,11 @@ impl VerificationSet {
     }
 }
 
+/// λ values as config values ("inf" for ∞, which JSON lacks).
+pub fn lambda_values(lambdas: &[f64]) -> Vec<serde_json::Value> {
+    lambdas.iter().map(|&l| if l.is_infinite() { "inf".into() } else { l.into() }).collect()
+}
+
 /// Serialises f64 with ±∞ as the strings "inf" / "-inf" (JSON has no infinity), for λ = ∞.
 pub mod maybe_infinite {
     use serde::{Deserialize, Deserializer, Serializer};

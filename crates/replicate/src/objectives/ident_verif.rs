@@ -41,6 +41,17 @@ pub struct VerificationSettings {
 }
 
 impl VerificationSettings {
+    /// DeepID2's rule as this project runs it: the distance form, m starting at 1 and reset every
+    /// `margin_every` steps to the threshold that best separates the recent pairs.
+    pub fn adaptive(margin_every: u64) -> VerificationSettings {
+        VerificationSettings {
+            margin: 1.0,
+            margin_rule: MarginRule::Adaptive,
+            margin_every,
+            form: ContrastiveForm::Distance,
+        }
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.margin > 0.0, "margin must be > 0, got {}", self.margin);
         Ok(())

@@ -14,14 +14,13 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::setup::{
-    check_classes_per_batch, classifier_accuracy, compactness_metrics, feature_rows, finish_run, lenetspp_2d,
-    maybe_infinite, parse, plot_sample, short_quick, train_or_diverge, Common, VerificationSet, ALL_DIGITS,
-    HELD_OUT_DIGITS, TRAIN_DIGITS,
+    check_classes_per_batch, classifier_accuracy, compactness_metrics, feature_rows, finish_run, lambda_values,
+    lenetspp_2d, maybe_infinite, parse, plot_sample, short_quick, train_or_diverge, Common, VerificationSet,
+    ALL_DIGITS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
-use crate::losses::ContrastiveForm;
 use crate::nn::HeadKind;
-use crate::objectives::{MarginRule, VerificationSettings};
+use crate::objectives::VerificationSettings;
 use crate::results::Store;
 use crate::train::embed;
 use crate::verdict::Section;
@@ -58,20 +57,10 @@ pub fn config(profile: Profile) -> Config {
     Config {
         common,
         lambda: 0.0,
-        verification: VerificationSettings {
-            margin: 1.0,
-            margin_rule: MarginRule::Adaptive,
-            margin_every: if smoke { 5 } else { 50 },
-            form: ContrastiveForm::Distance,
-        },
+        verification: VerificationSettings::adaptive(if smoke { 5 } else { 50 }),
         classes_per_batch: 7,
         verification_pairs: if smoke { 300 } else { 3000 },
     }
-}
-
-/// λ values as config values ("inf" for ∞).
-fn lambda_values(lambdas: &[f64]) -> Vec<Value> {
-    lambdas.iter().map(|&l| if l.is_infinite() { Value::from("inf") } else { Value::from(l) }).collect()
 }
 
 pub struct DeepId2;

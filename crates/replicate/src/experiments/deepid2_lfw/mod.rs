@@ -14,11 +14,10 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::faces::{check_batches, face_defaults, train_on_faces, view2_splits, FaceHead, FaceSettings, ProtocolSplit};
-use super::setup::{maybe_infinite, parse, Common};
+use super::setup::{lambda_values, maybe_infinite, parse, Common};
 use super::{Chosen, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
 use crate::data::Dataset;
-use crate::losses::ContrastiveForm;
-use crate::objectives::{MarginRule, VerificationSettings};
+use crate::objectives::VerificationSettings;
 use crate::results::{Row, Selections, Store};
 use crate::verdict::Section;
 
@@ -50,18 +49,9 @@ pub struct Config {
 
 pub fn config(profile: Profile) -> Config {
     let (common, face) = face_defaults(profile);
-    let verification = VerificationSettings {
-        margin: 1.0,
-        margin_rule: MarginRule::Adaptive,
-        margin_every: if profile == Profile::Smoke { 4 } else { 50 },
-        form: ContrastiveForm::Distance,
-    };
+    let verification = VerificationSettings::adaptive(if profile == Profile::Smoke { 4 } else { 50 });
     let classes_per_batch = if profile == Profile::Smoke { 8 } else { 64 };
     Config { common, face, lambda: 0.0, verification, classes_per_batch }
-}
-
-fn lambda_values(lambdas: &[f64]) -> Vec<Value> {
-    lambdas.iter().map(|&l| if l.is_infinite() { Value::from("inf") } else { Value::from(l) }).collect()
 }
 
 pub struct DeepId2Lfw;

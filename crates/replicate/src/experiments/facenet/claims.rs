@@ -6,7 +6,7 @@ use anyhow::Result;
 use crate::experiments::seeds::{Seeded, PAIRED};
 use crate::losses::Mining;
 use crate::results::{Cell, Record, Store, Table, STATUS_COLLAPSED};
-use crate::verdict::{fmt_pct, or_na, Claim, Direction, Scale, Section, Verdict, MIN_SEEDS};
+use crate::verdict::{fmt_pct, of_occurrence, or_na, Claim, Direction, Scale, Section, Verdict};
 
 /// FaceNet's Table 5: VAL at FAR = 1e-3 (%) of NN1 by embedding dimension.
 pub const PAPER_TABLE5: [(f64, f64); 4] = [(64.0, 86.8), (128.0, 87.9), (256.0, 87.7), (512.0, 85.6)];
@@ -126,25 +126,13 @@ pub fn hardest_collapses(runs: &Runs) -> Result<Claim> {
     for r in &hard {
         collapsed += usize::from(r.status()? == STATUS_COLLAPSED);
     }
-    let n = hard.len();
-    let verdict = if n < MIN_SEEDS {
-        Verdict::Inconclusive
-    } else if collapsed > 0 {
-        Verdict::Reproduced
-    } else {
-        Verdict::Inconclusive
-    };
-    let bound = if collapsed == 0 && n > 0 {
-        format!(" (collapse rate ≤ {:.0} % at 95 %)", 100.0 * crate::stats::no_events_upper_bound(n))
-    } else {
-        String::new()
-    };
+    let (verdict, count) = of_occurrence(collapsed, hard.len(), "hardest-negative seeds collapsed");
     let spread = Seeded::collect(hard.iter().copied(), |_| Ok(Some(0.0)), |r| r.f64("min_mean_pairwise_distance"))?;
     Ok(Claim::new(
         "Hardest-negative mining can collapse the embedding (f(x) → constant)",
         "Sec. 3.2 (no numbers)",
         format!(
-            "{collapsed} of {n} hardest-negative seeds collapsed{bound}; smallest mean pairwise d² during training, mean over seeds {}",
+            "{count}; smallest mean pairwise d² during training, mean over seeds {}",
             or_na(spread.mean(0.0), |v| format!("{v:.3}"))
         ),
         verdict,
@@ -307,7 +295,7 @@ mod tests {
         assert_eq!(semi_hard_beats_hardest(&r).unwrap().verdict, Verdict::NotReproduced);
         let none = hardest_collapses(&r).unwrap();
         assert_eq!(none.verdict, Verdict::Inconclusive, "no collapse in 3 seeds does not rule one out");
-        assert!(none.ours.contains("collapse rate ≤ 71 %"), "{}", none.ours);
+        assert!(none.ours.contains("rate ≤ 71 % at 95 %"), "{}", none.ours);
         // A hardest-negative run without an embedding verifies nothing: VAL 0.
         let t = mining_runs(&[("semi_hard", "finished", Some(0.1)), ("hardest_negative", "diverged", None)]);
         assert_eq!(semi_hard_beats_hardest(&Runs::of(&t).unwrap()).unwrap().verdict, Verdict::Reproduced);

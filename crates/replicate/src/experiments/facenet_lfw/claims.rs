@@ -14,7 +14,7 @@ use crate::experiments::faces::{accuracy_or_chance, fold_number, on_view1, publi
 use crate::experiments::seeds::{Seeded, PAIRED};
 use crate::losses::Mining;
 use crate::results::{Record, Table, STATUS_COLLAPSED};
-use crate::verdict::{fmt_pct, or_na, Claim, Direction, Scale, Section, Verdict, MIN_SEEDS};
+use crate::verdict::{fmt_pct, of_occurrence, or_na, Claim, Direction, Scale, Section, Verdict};
 
 #[cfg(test)]
 const ACCURACY: &str = "test_accuracy";
@@ -72,17 +72,11 @@ pub fn hardest_collapses(runs: &Table) -> Result<Claim> {
     for r in &hard {
         collapsed += usize::from(r.status()? == STATUS_COLLAPSED);
     }
-    let n = hard.len();
-    let verdict = if n >= MIN_SEEDS && collapsed > 0 { Verdict::Reproduced } else { Verdict::Inconclusive };
-    let bound = if collapsed == 0 && n > 0 {
-        format!(" (collapse rate ≤ {:.0} % at 95 %, Clopper–Pearson)", 100.0 * crate::stats::no_events_upper_bound(n))
-    } else {
-        String::new()
-    };
+    let (verdict, count) = of_occurrence(collapsed, hard.len(), "hardest-negative seeds collapsed");
     Ok(Claim::new(
         "On View 1, the hardest negatives can collapse training (f(x) → a constant)",
         "\"it can result in a collapsed model (i.e. f(x) = 0)\" (Sec. 3.2)",
-        format!("{collapsed} of {n} hardest-negative seeds collapsed{bound}"),
+        count,
         verdict,
     ))
 }

@@ -21,10 +21,10 @@ use super::setup::{
 use super::{
     center_loss, deepid2, facenet, lsoftmax, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep, Waiting,
 };
-use crate::losses::{ContrastiveForm, Distance, Mining};
+use crate::losses::{Distance, Mining};
 use crate::nn::{Head, HeadKind};
 use crate::objectives::{
-    CenterSettings, CenterUpdate, LSoftmaxLoss, LambdaAnnealing, MarginRule, Objective, Softmax, TripletSettings,
+    CenterSettings, CenterUpdate, LSoftmaxLoss, LambdaAnnealing, Objective, Softmax, TripletSettings,
     VerificationSettings,
 };
 use crate::results::{Selection, Selections, Store};
@@ -172,12 +172,7 @@ impl Experiment for Leaderboard {
     /// The settings the runs recorded before they were config keys were trained with (the
     /// leaderboard typed them as constants then).
     fn recorded_defaults(&self) -> Map<String, Value> {
-        let verification = VerificationSettings {
-            margin: 1.0,
-            margin_rule: MarginRule::Adaptive,
-            margin_every: 50,
-            form: ContrastiveForm::Distance,
-        };
+        let verification = VerificationSettings::adaptive(50);
         let triplet = TripletSettings { margin: 0.2, mining: Mining::SemiHard, distance: Distance::SquaredEuclidean };
         let center = CenterSettings { alpha: 0.5, center_update: CenterUpdate::Paper };
         let value = |v: serde_json::Result<Value>| v.expect("settings serialise");
