@@ -2,82 +2,14 @@
 //! and finite differences computed outside this project), plain-loop f64 oracles written here
 //! from the papers' definitions, and central finite differences of our own implementation.
 
-use candle_core::{DType, Device, Tensor, Var};
+mod common;
+
+use candle_core::{DType, Tensor, Var};
+use common::tensors::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replicate::losses::*;
 use serde_json::Value;
-
-const DEV: Device = Device::Cpu;
-
-fn matrix(rows: &[Vec<f64>]) -> Tensor {
-    let (b, d) = (rows.len(), rows.first().map(|r| r.len()).unwrap_or(0));
-    Tensor::from_vec(rows.concat(), (b, d), &DEV).unwrap()
-}
-
-fn labels_tensor(labels: &[u32]) -> Tensor {
-    Tensor::from_vec(labels.to_vec(), labels.len(), &DEV).unwrap()
-}
-
-fn flat(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
-}
-
-fn scalar(t: &Tensor) -> f64 {
-    t.to_dtype(DType::F64).unwrap().to_scalar().unwrap()
-}
-
-/// |a − b| ≤ abs + rel·|b| elementwise, with the first offending element in the message.
-fn assert_close(what: &str, got: &[f64], want: &[f64], rel: f64, abs: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= abs + rel * w.abs(),
-            "{what}[{i}]: got {g}, want {w} (rel {rel}, abs {abs})\n got  {got:?}\n want {want:?}"
-        );
-    }
-}
-
-/// Loss value and autograd gradient of `f` at `x` (shape [b, d]).
-fn value_and_grad(f: &dyn Fn(&Tensor) -> Tensor, x: &[f64], shape: (usize, usize)) -> (f64, Vec<f64>) {
-    let v = Var::from_vec(x.to_vec(), shape, &DEV).unwrap();
-    let loss = f(v.as_tensor());
-    let grads = loss.backward().unwrap();
-    let g = grads.get(v.as_tensor()).map(flat).unwrap_or_else(|| vec![0.0; x.len()]);
-    (scalar(&loss), g)
-}
-
-/// Central finite differences of `f` at `x`.
-fn finite_difference(f: &dyn Fn(&Tensor) -> Tensor, x: &[f64], shape: (usize, usize), h: f64) -> Vec<f64> {
-    (0..x.len())
-        .map(|i| {
-            let at = |delta: f64| {
-                let mut y = x.to_vec();
-                y[i] += delta;
-                scalar(&f(&Tensor::from_vec(y, shape, &DEV).unwrap()))
-            };
-            (at(h) - at(-h)) / (2.0 * h)
-        })
-        .collect()
-}
-
-fn reference() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/losses.json"))
-        .expect("tests/reference/losses.json");
-    serde_json::from_str(&text).expect("valid JSON")
-}
-
-fn rows(v: &Value) -> Vec<Vec<f64>> {
-    v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect()
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
-}
-
-fn ints(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
-}
 
 fn mining(name: &str) -> Mining {
     match name {
@@ -96,26 +28,14 @@ fn distance(name: &str) -> Distance {
     }
 }
 
-const VALUE_REL: f64 = 1e-9;
-const GRAD_REL: f64 = 1e-5;
-const ABS: f64 = 1e-9;
-
 #[test]
 fn vendored_reference_matches_shared_copy() {
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/losses.json");
-    if let Ok(theirs) = std::fs::read(&shared) {
-        let ours = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/losses.json")).unwrap();
-        assert!(
-            ours == theirs,
-            "tests/reference/losses.json differs from {}: copy the new version in",
-            shared.display()
-        );
-    }
+    assert_vendored_matches_shared("losses.json");
 }
 
 #[test]
 fn every_reference_case_passes() {
-    let reference = reference();
+    let reference = reference("losses.json");
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 80, "expected the full reference set, got {} cases", cases.len());
     for (n, case) in cases.iter().enumerate() {
@@ -346,13 +266,6 @@ fn oracle_triplet(x: &[Vec<f64>], labels: &[u32], margin: f64, rule: Mining, dis
 }
 
 /// ψ through acos, the definition the paper states (independent of our Chebyshev + comparisons).
-fn oracle_psi(cos: f64, m: usize) -> f64 {
-    let theta = cos.clamp(-1.0, 1.0).acos();
-    let k = ((theta * m as f64 / std::f64::consts::PI).floor() as usize).min(m - 1);
-    let sign = if k.is_multiple_of(2) { 1.0 } else { -1.0 };
-    sign * (m as f64 * theta).cos() - 2.0 * k as f64
-}
-
 fn oracle_lsoftmax_logits(x: &[Vec<f64>], w: &[Vec<f64>], labels: &[u32], m: usize, lambda: f64) -> Vec<f64> {
     let mut out = Vec::new();
     for (xi, &y) in x.iter().zip(labels) {

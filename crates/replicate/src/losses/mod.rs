@@ -1,6 +1,8 @@
-//! Losses of the four papers, one file per rule, each opening with the equation it implements.
-//! They take and return candle tensors (F32 or F64); labels are U32 `[B]`.
+//! Losses of the four papers and of their successors (the normalised-softmax family), one file
+//! per rule, each opening with the equation it implements. They take and return candle tensors
+//! (F32 or F64); labels are U32 `[B]`.
 
+pub mod angular_margin;
 pub mod center;
 pub mod contrastive;
 pub mod distance;
@@ -9,6 +11,7 @@ pub mod mining;
 pub mod softmax;
 pub mod triplet;
 
+pub use angular_margin::{margin_logits, margin_test_logits, AngularMargin};
 pub use center::CenterLoss;
 pub use contrastive::{contrastive_loss, ContrastiveForm};
 pub use distance::Distance;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of these
 
+pub mod tensors;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
