@@ -76,7 +76,7 @@ pub fn backbone_speed(
         &device,
     )?;
     let y = Tensor::from_vec((0..batch).map(|i| (i % classes) as u32).collect::<Vec<_>>(), batch, &device)?;
-    let mut sgd = Sgd::new(SgdConfig { momentum: 0.9, weight_decay: 5e-4 }, &model.params);
+    let mut sgd = Sgd::new(SgdConfig { momentum: 0.9, weight_decay: 5e-4, max_grad_norm: 0.0 }, &model.params);
     let train = median_seconds(2, runs, || {
         let out = model.forward(&x)?;
         let loss = crate::losses::softmax_loss(out.logits.as_ref().expect("classifier"), &y)?;

@@ -28,7 +28,7 @@ const CHAIN: [&str; 20] = [
     "lib",
 ];
 
-const PAPERS: [&str; 8] = [
+const PAPERS: [&str; 11] = [
     "softmax_baseline",
     "center_loss",
     "lsoftmax",
@@ -37,6 +37,9 @@ const PAPERS: [&str; 8] = [
     "lfw_baselines",
     "deepid2_lfw",
     "facenet_lfw",
+    "sphereface",
+    "cosface",
+    "arcface",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -11,12 +11,15 @@
 //! `claims.rs` (pure rules from tables to [`crate::verdict::Claim`]s, unit-tested on hand-made
 //! tables), then one line in [`registry`].
 
+pub mod arcface;
 pub mod center_loss;
+pub mod cosface;
 pub mod deepid2;
 pub mod deepid2_lfw;
 pub mod facenet;
 pub mod facenet_lfw;
 pub mod faces;
+pub mod hypersphere;
 pub mod leaderboard;
 pub mod leaderboard_lfw;
 pub mod lfw_baselines;
@@ -24,6 +27,7 @@ pub mod lsoftmax;
 pub mod seeds;
 pub mod setup;
 pub mod softmax_baseline;
+pub mod sphereface;
 
 use std::path::{Path, PathBuf};
 
@@ -296,6 +300,9 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &deepid2::DeepId2,
         &facenet::FaceNet,
         &leaderboard::Leaderboard,
+        &sphereface::SphereFace,
+        &cosface::CosFace,
+        &arcface::ArcFace,
         &lfw_baselines::LfwBaselines,
         &deepid2_lfw::DeepId2Lfw,
         &facenet_lfw::FaceNetLfw,

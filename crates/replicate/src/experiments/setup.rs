@@ -77,7 +77,7 @@ impl Common {
         TrainConfig {
             iterations: self.iterations,
             lr: MultiStep { base: self.base_lr, gamma: self.lr_gamma, milestones: self.lr_milestones.clone() },
-            sgd: SgdConfig { momentum: self.momentum, weight_decay: self.weight_decay },
+            sgd: SgdConfig { momentum: self.momentum, weight_decay: self.weight_decay, max_grad_norm: 0.0 },
             log_every: self.log_every,
             eval_every: self.eval_every,
         }
@@ -242,11 +242,24 @@ pub fn train_or_diverge(
     ctx: &RunContext,
     eval: &mut EvalHook<'_>,
 ) -> Result<Training> {
+    train_or_diverge_with(&common.train_config(), model, objective, images, sampler, ctx, eval)
+}
+
+/// [`train_or_diverge`] with a training config of its own (gradient clipping, say).
+pub fn train_or_diverge_with(
+    config: &TrainConfig,
+    model: &Model,
+    objective: &mut dyn Objective,
+    images: &dyn Images,
+    sampler: &mut dyn BatchSampler,
+    ctx: &RunContext,
+    eval: &mut EvalHook<'_>,
+) -> Result<Training> {
     match train(
         model,
         objective,
         Feed { images, sampler },
-        &common.train_config(),
+        config,
         ctx.device,
         eval,
         &Tracking { label: &ctx.progress_label, checkpoint: ctx.checkpoint.as_ref() },

@@ -1,11 +1,12 @@
 //! The convolutional backbone both networks share: three stages of two convolutions (stride 1,
 //! "same" zero padding) each followed by a per-channel PReLU, a 2×2/2 max-pool after each stage,
-//! then a fully connected feature with PReLU. LeNets++ (`nn::lenetspp`) and the face backbone
+//! then a fully connected feature with PReLU (or with batch normalisation and no activation, the
+//! embedding layer of insightface's networks, `feature_batch_norm`). LeNets++ (`nn::lenetspp`) and the face backbone
 //! (`nn::face_cnn`) differ only in their [`Plan`]: input side and kernel size.
 
 use candle_core::{Result, Tensor};
 
-use super::layers::{max_pool2, Conv2d, Kernels, Linear, PRelu};
+use super::layers::{max_pool2, BatchNorm1d, Conv2d, Kernels, Linear, PRelu};
 use super::params::Init;
 
 /// Which network a backbone is.
@@ -26,6 +27,9 @@ pub struct BackboneConfig {
     /// Absent in configs written before the face backbone existed: those are LeNets++.
     #[serde(default)]
     pub architecture: Architecture,
+    /// The fc feature batch-normalised instead of through a PReLU (absent in older configs: off).
+    #[serde(default)]
+    pub feature_batch_norm: bool,
 }
 
 /// The layers of a backbone: input side, square kernel size, and the channels of its 3 stages.
@@ -43,11 +47,16 @@ pub fn stage_channels(width: f64) -> [usize; 3] {
 
 impl BackboneConfig {
     pub fn lenetspp(width: f64, feature_dim: usize) -> BackboneConfig {
-        BackboneConfig { width, feature_dim, architecture: Architecture::LeNetsPP }
+        BackboneConfig { width, feature_dim, architecture: Architecture::LeNetsPP, feature_batch_norm: false }
     }
 
     pub fn face_cnn(width: f64, feature_dim: usize, input_side: usize) -> BackboneConfig {
-        BackboneConfig { width, feature_dim, architecture: Architecture::FaceCnn { input_side } }
+        BackboneConfig {
+            width,
+            feature_dim,
+            architecture: Architecture::FaceCnn { input_side },
+            feature_batch_norm: false,
+        }
     }
 
     pub fn plan(&self) -> Plan {
@@ -99,10 +108,16 @@ impl BackboneConfig {
     }
 }
 
+/// What follows the fc layer.
+enum FeatureOutput {
+    PRelu(PRelu),
+    BatchNorm(BatchNorm1d),
+}
+
 pub struct Backbone {
     convs: Vec<(Conv2d, PRelu)>,
     fc: Linear,
-    fc_prelu: PRelu,
+    fc_out: FeatureOutput,
     input_side: usize,
     pub kernels: Kernels,
 }
@@ -124,14 +139,25 @@ impl Backbone {
         }
         let side = cfg.final_side();
         let fc = Linear::new(init, "fc", c_in * side * side, cfg.feature_dim, true)?;
-        let fc_prelu = PRelu::new(init, "fc.prelu", cfg.feature_dim)?;
-        Ok(Backbone { convs, fc, fc_prelu, input_side: plan.input_side, kernels })
+        let fc_out = if cfg.feature_batch_norm {
+            FeatureOutput::BatchNorm(BatchNorm1d::new(init, "fc.bn", cfg.feature_dim)?)
+        } else {
+            FeatureOutput::PRelu(PRelu::new(init, "fc.prelu", cfg.feature_dim)?)
+        };
+        Ok(Backbone { convs, fc, fc_out, input_side: plan.input_side, kernels })
     }
 
     /// `[B, 1, S, S]` images → `[B, feature_dim]` deep features. With the fast kernels the
     /// convolutional part runs channels-last and is permuted back to NCHW before the fc layer,
-    /// so both paths compute the same function of the same parameters.
+    /// so both paths compute the same function of the same parameters. Batch normalisation, if
+    /// any, uses its running statistics (evaluation).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_in_mode(x, false)
+    }
+
+    /// As [`Backbone::forward`]; with `training`, batch normalisation uses and updates the
+    /// batch's statistics.
+    pub fn forward_in_mode(&self, x: &Tensor, training: bool) -> Result<Tensor> {
         let (_, c, h, w) = x.dims4()?;
         if c != 1 || h != self.input_side || w != self.input_side {
             candle_core::bail!(
@@ -153,7 +179,11 @@ impl Backbone {
         }
         let h = h.flatten_from(1)?;
         // A [B, D] feature has its channels last in both layouts.
-        self.fc_prelu.forward(&self.fc.forward(&h)?, fast)
+        let h = self.fc.forward(&h)?;
+        match &self.fc_out {
+            FeatureOutput::PRelu(prelu) => prelu.forward(&h, fast),
+            FeatureOutput::BatchNorm(bn) => bn.forward(&h, training),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Heads on top of the deep feature: a bias-free linear classifier (softmax papers), the
-//! L-Softmax layer, or an L2-normalised embedding (FaceNet).
+//! L-Softmax layer, class weights compared by angle (NormFace, SphereFace, CosFace, ArcFace), or
+//! an L2-normalised embedding (FaceNet).
 
 use super::params::Init;
-use crate::losses::LSoftmax;
+use crate::losses::{margin_test_logits, AngularMargin, LSoftmax};
 use candle_core::{Result, Tensor};
 
 /// Which head a model gets.
@@ -13,6 +14,10 @@ pub enum HeadKind {
     Linear { classes: usize },
     /// L-Softmax with margin m (its test logits are the same x·Wᵀ).
     LSoftmax { classes: usize, m: usize },
+    /// Class weights W ∈ R^{C×D} whose logits are cos θ_j (the normalised-softmax family; the
+    /// margin, the scale and SphereFace's ‖x‖ belong to the training objective, and none of them
+    /// changes which class has the largest cosine).
+    Cosine { classes: usize },
     /// x / ‖x‖₂, no classifier.
     Embedding,
 }
@@ -20,6 +25,7 @@ pub enum HeadKind {
 pub enum Head {
     Linear(Tensor),
     LSoftmax(LSoftmax),
+    Cosine(Tensor),
     Embedding,
 }
 
@@ -31,15 +37,18 @@ impl Head {
         Ok(match kind {
             HeadKind::Linear { classes } => Head::Linear(weight(classes)?),
             HeadKind::LSoftmax { classes, m } => Head::LSoftmax(LSoftmax::new(weight(classes)?, m)?),
+            HeadKind::Cosine { classes } => Head::Cosine(weight(classes)?),
             HeadKind::Embedding => Head::Embedding,
         })
     }
 
-    /// Logits used for prediction (plain x·Wᵀ for both classifier heads).
+    /// Logits used for prediction (plain x·Wᵀ for the linear and L-Softmax heads, cos θ for the
+    /// cosine head).
     pub fn logits(&self, features: &Tensor) -> Result<Option<Tensor>> {
         match self {
             Head::Linear(w) => Ok(Some(features.matmul(&w.t()?)?)),
             Head::LSoftmax(l) => Ok(Some(l.test_logits(features)?)),
+            Head::Cosine(w) => Ok(Some(margin_test_logits(features, w, AngularMargin::NormFace { scale: 1.0 })?)),
             Head::Embedding => Ok(None),
         }
     }
@@ -49,6 +58,7 @@ impl Head {
         match self {
             Head::Linear(w) => Some(w),
             Head::LSoftmax(l) => Some(l.weight()),
+            Head::Cosine(w) => Some(w),
             Head::Embedding => None,
         }
     }

@@ -46,8 +46,19 @@ impl Model {
         Ok(Model { backbone, head, params, config })
     }
 
+    /// The forward pass of evaluation (batch normalisation, if any, by its running statistics).
     pub fn forward(&self, x: &Tensor) -> Result<ModelOutput> {
-        let features = self.backbone.forward(x)?;
+        self.forward_in_mode(x, false)
+    }
+
+    /// The forward pass of a training step (batch normalisation by the batch's statistics,
+    /// updating the running ones).
+    pub fn forward_train(&self, x: &Tensor) -> Result<ModelOutput> {
+        self.forward_in_mode(x, true)
+    }
+
+    fn forward_in_mode(&self, x: &Tensor, training: bool) -> Result<ModelOutput> {
+        let features = self.backbone.forward_in_mode(x, training)?;
         let logits = self.head.logits(&features)?;
         let embedding = match self.head {
             Head::Embedding => l2_normalize(&features)?,

@@ -7,12 +7,15 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// What a parameter is: the optimiser decays only `Weight`s and gives `Bias`es Caffe's lr × 2.
+/// What a parameter is: the optimiser decays only `Weight`s and gives `Bias`es Caffe's lr × 2;
+/// a `Statistic` (batch normalisation's running averages) is set by the forward pass, never by
+/// the optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamKind {
     Weight,
     Bias,
     Slope,
+    Statistic,
 }
 
 pub struct Param {

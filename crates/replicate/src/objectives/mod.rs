@@ -3,6 +3,7 @@
 //! with its settings as a small serde struct that experiment configs flatten in, so a paper's
 //! experiment and the leaderboard train a method from the same settings.
 
+pub mod angular_margin;
 pub mod ident_verif;
 pub mod lsoftmax;
 pub mod softmax;
@@ -15,6 +16,7 @@ use candle_core::{Result, Tensor};
 
 use crate::nn::ModelOutput;
 
+pub use angular_margin::{AngularMarginLoss, SphereAnnealing};
 pub use ident_verif::{IdentVerif, MarginRule, VerificationSettings};
 pub use lsoftmax::{LSoftmaxLoss, LambdaAnnealing, CAFFE_PLATEAU};
 pub use softmax::Softmax;

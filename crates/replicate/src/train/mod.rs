@@ -111,7 +111,7 @@ pub fn train(
         let indices = sampler.next_batch();
         images += indices.len() as u64;
         let (x, y) = source.training_batch(&indices, step, device)?;
-        let out = model.forward(&x)?;
+        let out = model.forward_train(&x)?;
         let LossTerms { terms, stats } = objective.loss(&out, &y, step)?;
         let mut scalars: Vec<(&'static str, f64)> = Vec::with_capacity(terms.len() + stats.len() + 1);
         for (name, t) in &terms {
