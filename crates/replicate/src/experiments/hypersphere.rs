@@ -241,3 +241,45 @@ pub fn draw_features(
     };
     save(&store.dir().join(file), &figure)
 }
+
+/// One column of a family experiment's report table: its heading, the metric per setting and
+/// seed, and how a value prints.
+pub type Column<'a> = (&'a str, super::seeds::Seeded, &'a dyn Fn(f64) -> String);
+
+/// The report table of a family experiment: a row per setting of the first column (named by
+/// `name`, with its finished and planned runs), each cell the mean ± sample std over seeds.
+pub fn settings_table(first_heading: &str, name: impl Fn(f64) -> String, columns: &[Column]) -> String {
+    let mut table = format!("| {first_heading} | runs finished |");
+    columns.iter().for_each(|(heading, _, _)| table.push_str(&format!(" {heading} |")));
+    table.push_str(&format!("\n|---|---|{}\n", "---|".repeat(columns.len())));
+    let Some((_, first, _)) = columns.first() else { return table };
+    for setting in &first.settings {
+        table.push_str(&format!("| {} | {} of {} |", name(setting.value), setting.seeds.len(), setting.runs));
+        for (_, seeded, format) in columns {
+            let values: Vec<f64> = seeded.seeds(setting.value).iter().map(|s| s.1).collect();
+            let shown = match values.len() {
+                0 => "—".into(),
+                1 => format(values[0]),
+                _ => format!("{} ± {}", format(crate::stats::mean(&values)), format(crate::stats::sample_std(&values))),
+            };
+            table.push_str(&format!(" {shown} |"));
+        }
+        table.push('\n');
+    }
+    table
+}
+
+/// How a run's feature and steps differ from plain LeNets++ (see [`MarginConfig::base`]).
+pub fn network_note(first: &crate::results::Record) -> Result<String> {
+    let clip = first.f64("max_grad_norm")?.unwrap_or(0.0);
+    let feature = if matches!(first.cell("feature_batch_norm"), Ok(crate::results::Cell::Bool(true))) {
+        "batch-normalised 2-D feature (fc + BN, no PReLU: insightface's embedding)"
+    } else {
+        "2-D PReLU feature"
+    };
+    Ok(if clip > 0.0 {
+        format!("{feature} and gradients clipped at a global norm of {clip} (as insightface's training)")
+    } else {
+        feature.to_string()
+    })
+}

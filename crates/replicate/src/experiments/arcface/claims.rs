@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 
+use crate::experiments::hypersphere::{network_note, settings_table};
 use crate::experiments::seeds::{Seeded, PAIRED};
 use crate::results::{Record, Table};
-use crate::stats;
 use crate::verdict::{fmt_pct, Claim, Direction, Scale, Section, Verdict};
 
 const NORMFACE: f64 = 0.0;
@@ -83,21 +83,6 @@ pub fn margin_opens_gaps(runs: &Table) -> Result<Claim> {
     )
 }
 
-/// How the runs' feature and steps differ from plain LeNets++ (see `hypersphere::MarginConfig`).
-fn network_note(first: &Record) -> Result<String> {
-    let clip = first.f64("max_grad_norm")?.unwrap_or(0.0);
-    let feature = if matches!(first.cell("feature_batch_norm"), Ok(crate::results::Cell::Bool(true))) {
-        "batch-normalised 2-D feature (fc + BN, no PReLU: insightface's embedding)"
-    } else {
-        "2-D PReLU feature"
-    };
-    Ok(if clip > 0.0 {
-        format!("{feature} and gradients clipped at a global norm of {clip} (as insightface's training)")
-    } else {
-        feature.to_string()
-    })
-}
-
 pub fn section(runs: &Table) -> Result<Option<Section>> {
     let Some(first) = runs.records().next() else { return Ok(None) };
     let degrees = |v: f64| format!("{v:.1}°");
@@ -107,22 +92,7 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
         ("min ray gap (90 % arcs)", seeded(runs, "min_ray_gap")?, &degrees),
         ("final mean target angle (training batches)", seeded(runs, "final_target_angle")?, &degrees),
     ];
-    let mut table = String::from("| loss | runs finished |");
-    columns.iter().for_each(|(name, _, _)| table.push_str(&format!(" {name} |")));
-    table.push_str(&format!("\n|---|---|{}\n", "---|".repeat(columns.len())));
-    for setting in &columns[0].1.settings {
-        table.push_str(&format!("| {} | {} of {} |", name(setting.value), setting.seeds.len(), setting.runs));
-        for (_, seeded, format) in &columns {
-            let values: Vec<f64> = seeded.seeds(setting.value).iter().map(|s| s.1).collect();
-            let shown = match values.len() {
-                0 => "—".into(),
-                1 => format(values[0]),
-                _ => format!("{} ± {}", format(stats::mean(&values)), format(stats::sample_std(&values))),
-            };
-            table.push_str(&format!(" {shown} |"));
-        }
-        table.push('\n');
-    }
+    let table = settings_table("loss", |s| name(s).to_string(), &columns);
     Ok(Some(Section {
         title: "ArcFace (Deng et al., CVPR 2019): the additive angular margin on 2-D features of eight classes, Fig. 3"
             .into(),

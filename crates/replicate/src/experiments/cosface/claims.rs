@@ -5,6 +5,7 @@
 use anyhow::Result;
 
 use super::{CLASSES, MARGINS};
+use crate::experiments::hypersphere::{network_note, settings_table};
 use crate::experiments::seeds::{Seeded, PAIRED, SLOPE};
 use crate::metrics::planar_margin_bound;
 use crate::results::{Record, Table};
@@ -126,21 +127,6 @@ pub fn bound_holds(runs: &Table) -> Result<Claim> {
     ))
 }
 
-/// How the runs' feature and steps differ from plain LeNets++ (see `hypersphere::MarginConfig`).
-fn network_note(first: &Record) -> Result<String> {
-    let clip = first.f64("max_grad_norm")?.unwrap_or(0.0);
-    let feature = if matches!(first.cell("feature_batch_norm"), Ok(crate::results::Cell::Bool(true))) {
-        "batch-normalised 2-D feature (fc + BN, no PReLU: insightface's embedding)"
-    } else {
-        "2-D PReLU feature"
-    };
-    Ok(if clip > 0.0 {
-        format!("{feature} and gradients clipped at a global norm of {clip} (as insightface's training)")
-    } else {
-        feature.to_string()
-    })
-}
-
 pub fn section(runs: &Table) -> Result<Option<Section>> {
     let Some(first) = runs.records().next() else { return Ok(None) };
     let columns = [
@@ -150,22 +136,7 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
         ("worst class meeting m", seeded(runs, "worst_class_margin_met")?, &fmt_pct),
         ("final loss", seeded(runs, "final_loss")?, &|v: f64| format!("{v:.3}")),
     ];
-    let mut table = String::from("| loss | runs finished |");
-    columns.iter().for_each(|(name, _, _)| table.push_str(&format!(" {name} |")));
-    table.push_str(&format!("\n|---|---|{}\n", "---|".repeat(columns.len())));
-    for setting in &columns[0].1.settings {
-        table.push_str(&format!("| {} | {} of {} |", name(setting.value), setting.seeds.len(), setting.runs));
-        for (_, seeded, format) in &columns {
-            let values: Vec<f64> = seeded.seeds(setting.value).iter().map(|s| s.1).collect();
-            let shown = match values.len() {
-                0 => "—".into(),
-                1 => format(values[0]),
-                _ => format!("{} ± {}", format(stats::mean(&values)), format(stats::sample_std(&values))),
-            };
-            table.push_str(&format!(" {shown} |"));
-        }
-        table.push('\n');
-    }
+    let table = settings_table("loss", name, &columns);
     Ok(Some(Section {
         title: "CosFace (Wang et al., CVPR 2018): the cosine margin on 2-D features of eight classes, Fig. 3".into(),
         claims: vec![margin_narrows_classes(runs)?, softmax_is_wider(runs)?, bound_holds(runs)?],

@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 
+use crate::experiments::hypersphere::settings_table;
 use crate::experiments::seeds::{Seeded, SLOPE};
 use crate::results::Table;
-use crate::stats;
 use crate::verdict::{fmt_pct, Claim, Direction, Scale, Section, Verdict};
 
 const MARGINS: [f64; 4] = [1.0, 2.0, 3.0, 4.0];
@@ -63,15 +63,6 @@ pub fn classes_narrow(runs: &Table) -> Result<Claim> {
     ))
 }
 
-fn mean_std(seeded: &Seeded, m: f64, format: &dyn Fn(f64) -> String) -> String {
-    let values: Vec<f64> = seeded.seeds(m).iter().map(|s| s.1).collect();
-    match values.len() {
-        0 => "—".into(),
-        1 => format(values[0]),
-        _ => format!("{} ± {}", format(stats::mean(&values)), format(stats::sample_std(&values))),
-    }
-}
-
 pub fn section(runs: &Table) -> Result<Option<Section>> {
     let Some(first) = runs.records().next() else { return Ok(None) };
     let metric = |name: &str| by_m(runs, name);
@@ -82,16 +73,7 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
         ("min ray gap (90 % arcs)", metric("min_ray_gap")?, &|v: f64| format!("{v:.1}°")),
         ("final λ", metric("final_lambda")?, &|v: f64| format!("{v:.2}")),
     ];
-    let mut table = String::from("| m | runs finished |");
-    columns.iter().for_each(|(name, _, _)| table.push_str(&format!(" {name} |")));
-    table.push_str(&format!("\n|---|---|{}\n", "---|".repeat(columns.len())));
-    for setting in &columns[0].1.settings {
-        table.push_str(&format!("| {} | {} of {} |", setting.value, setting.seeds.len(), setting.runs));
-        for (_, seeded, format) in &columns {
-            table.push_str(&format!(" {} |", mean_std(seeded, setting.value, format)));
-        }
-        table.push('\n');
-    }
+    let table = settings_table("m", |m| m.to_string(), &columns);
     Ok(Some(Section {
         title: "SphereFace (Liu et al., CVPR 2017): A-Softmax's margin m on 2-D features, appendix".into(),
         claims: vec![fisher_score_falls(runs)?, classes_narrow(runs)?],
