@@ -13,7 +13,7 @@ use anyhow::{bail, ensure, Result};
 use candle_core::Device;
 
 use super::seeds::Seeded;
-use super::setup::{finish_run, train_or_diverge, Common, Training};
+use super::setup::{finish_run, train_or_diverge_with, Common, Training};
 use super::{Profile, RunContext, RunOutcome};
 use crate::data::{Augmentation, ClassBalancedBatches, FaceImages, FacePair, FaceWindow, Images, Lfw};
 use crate::nn::{BackboneConfig, HeadKind, Model};
@@ -98,11 +98,6 @@ impl FaceSettings {
 
     pub fn backbone(&self, common: &Common) -> BackboneConfig {
         BackboneConfig::face_cnn(common.width, common.feature_dim, self.input_side)
-    }
-
-    /// The face backbone with `head` (a classifier's classes are the training people).
-    pub fn model(&self, common: &Common, head: HeadKind, ctx: &RunContext) -> Result<Model> {
-        Ok(Model::new(self.backbone(common), head, common.seed, common.kernels, ctx.device)?)
     }
 }
 
@@ -293,12 +288,22 @@ pub struct FaceTraining<'a> {
 }
 
 /// Which head a face model trains with: a classifier over the training people, an L-Softmax
-/// layer over them, or an embedding.
+/// layer over them, class weights for the cosine (normalised-softmax) losses, or an embedding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaceHead {
     Classifier,
     LSoftmax { m: usize },
+    Cosine,
     Embedding,
+}
+
+/// What the normalised losses need to train (see `hypersphere::MarginConfig::base`): the fc
+/// feature batch-normalised instead of through a PReLU, and the gradients' global L2 norm
+/// clipped (0: not). Off for every other LFW run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stabilisers {
+    pub feature_batch_norm: bool,
+    pub max_grad_norm: f64,
 }
 
 /// Trains the face backbone with `head` on the split `face` names, on batches of
@@ -314,15 +319,30 @@ pub fn train_on_faces<'a, O: Objective>(
     ctx: &'a RunContext<'a>,
     objective: impl FnOnce(&Model, usize) -> Result<O>,
 ) -> Result<(FaceTraining<'a>, O)> {
+    train_on_faces_with(common, face, head, Stabilisers::default(), classes_per_batch, ctx, objective)
+}
+
+/// [`train_on_faces`] with the normalised losses' [`Stabilisers`].
+pub fn train_on_faces_with<'a, O: Objective>(
+    common: &Common,
+    face: &FaceSettings,
+    head: FaceHead,
+    stabilisers: Stabilisers,
+    classes_per_batch: usize,
+    ctx: &'a RunContext<'a>,
+    objective: impl FnOnce(&Model, usize) -> Result<O>,
+) -> Result<(FaceTraining<'a>, O)> {
     let lfw = ctx.data.lfw()?;
     let split = ProtocolSplit::new(lfw, face)?;
     let classes = split.training_people.len();
     let head = match head {
         FaceHead::Classifier => HeadKind::Linear { classes },
         FaceHead::LSoftmax { m } => HeadKind::LSoftmax { classes, m },
+        FaceHead::Cosine => HeadKind::Cosine { classes },
         FaceHead::Embedding => HeadKind::Embedding,
     };
-    let model = face.model(common, head, ctx)?;
+    let backbone = BackboneConfig { feature_batch_norm: stabilisers.feature_batch_norm, ..face.backbone(common) };
+    let model = Model::new(backbone, head, common.seed, common.kernels, ctx.device)?;
     let mut objective = objective(&model, classes)?;
     let faces = split.training_faces(lfw, face, common.seed);
     let labels: Vec<u32> = split.training_images.iter().map(|&i| faces.class(i)).collect();
@@ -337,7 +357,9 @@ pub fn train_on_faces<'a, O: Objective>(
     let mut hook = |model: &Model, _step: u64| -> Result<Vec<(String, f64)>> {
         Ok(vec![("test_accuracy".into(), PairScores::of(model, lfw, &split, face, ctx.device)?.accuracy)])
     };
-    let training = train_or_diverge(common, &model, &mut objective, &faces, &mut sampler, ctx, &mut hook)?;
+    let mut train_config = common.train_config();
+    train_config.sgd.max_grad_norm = stabilisers.max_grad_norm;
+    let training = train_or_diverge_with(&train_config, &model, &mut objective, &faces, &mut sampler, ctx, &mut hook)?;
     Ok((FaceTraining { lfw, split, model, training }, objective))
 }
 

@@ -28,6 +28,28 @@ pub enum MarginLoss {
     SphereFace,
 }
 
+impl MarginLoss {
+    /// The loss's margin from a config's settings: `scale` s (NormFace, CosFace, ArcFace),
+    /// `margin` (CosFace's cosine margin or ArcFace's angle), SphereFace's integer `m` with λ at
+    /// the start of `annealing`. None for plain softmax.
+    pub fn angular_margin(
+        self,
+        scale: f64,
+        margin: f64,
+        easy_margin: bool,
+        m: usize,
+        annealing: &SphereAnnealing,
+    ) -> Option<AngularMargin> {
+        match self {
+            MarginLoss::Softmax => None,
+            MarginLoss::NormFace => Some(AngularMargin::NormFace { scale }),
+            MarginLoss::CosFace => Some(AngularMargin::CosFace { scale, margin }),
+            MarginLoss::ArcFace => Some(AngularMargin::ArcFace { scale, margin, easy_margin }),
+            MarginLoss::SphereFace => Some(AngularMargin::SphereFace { m, lambda: annealing.schedule(1).at(0) }),
+        }
+    }
+}
+
 /// A run of the family; configs flatten it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MarginConfig {
@@ -90,16 +112,7 @@ impl MarginConfig {
 
     /// The margin of the run's objective (None for plain softmax).
     pub fn angular_margin(&self) -> Option<AngularMargin> {
-        let (scale, margin) = (self.scale, self.margin);
-        match self.loss {
-            MarginLoss::Softmax => None,
-            MarginLoss::NormFace => Some(AngularMargin::NormFace { scale }),
-            MarginLoss::CosFace => Some(AngularMargin::CosFace { scale, margin }),
-            MarginLoss::ArcFace => Some(AngularMargin::ArcFace { scale, margin, easy_margin: self.easy_margin }),
-            MarginLoss::SphereFace => {
-                Some(AngularMargin::SphereFace { m: self.m, lambda: self.annealing.schedule(1).at(0) })
-            }
-        }
+        self.loss.angular_margin(self.scale, self.margin, self.easy_margin, self.m, &self.annealing)
     }
 
     pub fn check(&self) -> Result<()> {

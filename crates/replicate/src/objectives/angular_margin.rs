@@ -27,7 +27,7 @@ pub struct SphereAnnealing {
     pub lambda_base: f64,
     pub lambda_power: f64,
     pub lambda_min: f64,
-    /// λ reaches λ_min at this fraction of training.
+    /// λ reaches λ_min at this fraction of training (past 1: not within the run).
     pub lambda_min_at: f64,
 }
 
@@ -44,6 +44,14 @@ impl SphereAnnealing {
         }
     }
 
+    /// The authors' schedule itself, γ = 0.12 per iteration, whatever the length of the run:
+    /// λ reaches λ_min at iteration 1,658 (after a run of `iterations` shorter than that ends).
+    pub fn authors_absolute(iterations: u64) -> SphereAnnealing {
+        let authors = SphereAnnealing::authors();
+        let at = authors.lambda_min_at * SPHEREFACE_AUTHORS_ITERATIONS as f64 / iterations.max(1) as f64;
+        SphereAnnealing { lambda_min_at: at, ..authors }
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.lambda_base > self.lambda_min && self.lambda_min >= 0.0 && self.lambda_power > 0.0,
@@ -53,8 +61,8 @@ impl SphereAnnealing {
             self.lambda_power
         );
         anyhow::ensure!(
-            self.lambda_min_at > 0.0 && self.lambda_min_at <= 1.0,
-            "lambda_min_at must lie in (0, 1], got {}",
+            self.lambda_min_at > 0.0 && self.lambda_min_at.is_finite(),
+            "lambda_min_at must be a finite fraction of training > 0 (past 1: λ reaches λ_min after the run), got {}",
             self.lambda_min_at
         );
         Ok(())

@@ -993,8 +993,9 @@ mod tests {
     }
 
     /// leaderboard-lfw plans its View 1 sweeps first; once their choice and deepid2-lfw's are
-    /// recorded it plans the five methods on View 2, copying the softmax and contrastive folds
-    /// deepid2-lfw trained (same trainer, same training config) and training the rest.
+    /// recorded it plans the nine methods on View 2, copying the softmax and contrastive folds
+    /// deepid2-lfw trained (same trainer, same training config) and training the rest. A
+    /// selection recorded before the successors joined (no margins) plans only the first five.
     #[test]
     fn leaderboard_lfw_chooses_on_view1_and_shares_view2_runs_with_deepid2_lfw() {
         let dir = std::env::temp_dir().join(format!("replicate-leaderboard-lfw-{}", std::process::id()));
@@ -1002,7 +1003,7 @@ mod tests {
         let opts = PlanOptions::new(Profile::Smoke, &dir);
         let (leaderboard, deepid2) = (find("leaderboard-lfw").unwrap(), find("deepid2-lfw").unwrap());
         let view1 = plan(leaderboard, &opts).unwrap();
-        assert_eq!(view1.len(), 5, "three center-loss λ and two margins, one seed on smoke");
+        assert_eq!(view1.len(), 11, "three center-loss λ and two margins each of four methods, one seed on smoke");
         assert!(view1.iter().all(|r| r.done.is_none() && r.config["split"] == "view1"));
         record_runs(&dir, "deepid2-lfw", &plan(deepid2, &opts).unwrap(), |c| {
             if c["lambda"].as_f64() == Some(1.0) {
@@ -1011,10 +1012,15 @@ mod tests {
                 0.8
             }
         });
-        // The center λ = 1e-2 and m = 2 score best on View 1.
+        // The center λ = 1e-2, L-Softmax's m = 2, SphereFace's m = 2, CosFace's 0.2 and ArcFace's
+        // 0.5 score best on View 1.
         record_runs(&dir, "leaderboard-lfw", &view1, |c| {
-            let best = c.get("center_lambda").and_then(Value::as_f64) == Some(1e-2)
-                || c.get("lsoftmax_m").and_then(Value::as_u64) == Some(2);
+            let (number, method) = (|k: &str| c.get(k).and_then(Value::as_f64), c["method"].as_str());
+            let best = number("center_lambda") == Some(1e-2)
+                || number("lsoftmax_m") == Some(2.0)
+                || (method == Some("sphereface") && number("sphere_m") == Some(2.0))
+                || (method == Some("cosface") && number("additive_margin") == Some(0.2))
+                || (method == Some("arcface") && number("additive_margin") == Some(0.5));
             if best {
                 0.85
             } else {
@@ -1032,7 +1038,7 @@ mod tests {
         record_runs(&dir, "deepid2-lfw", &view2_of_deepid2, |_| 0.8);
 
         let planned = plan(leaderboard, &opts).unwrap();
-        assert_eq!(planned.len(), 55);
+        assert_eq!(planned.len(), 11 + 9 * 10);
         let of = |method: &'static str| {
             planned.iter().filter(move |r| r.config["method"] == method && r.config["split"] != "view1")
         };
@@ -1041,12 +1047,24 @@ mod tests {
             assert!(of(method).all(|r| r.shared_from == Some("deepid2-lfw")), "{method} is deepid2-lfw's");
         }
         assert!(of("contrastive").all(|r| r.config["lambda"].as_f64() == Some(1.0)), "deepid2-lfw's λ");
-        for method in ["triplet", "center", "lsoftmax"] {
+        for method in ["triplet", "center", "lsoftmax", "normface", "sphereface", "cosface", "arcface"] {
+            assert_eq!(of(method).count(), 10, "{method}");
             assert!(of(method).all(|r| r.done.is_none() && r.shared_from.is_none()), "{method} trains here");
         }
-        assert!(of("center").all(|r| r.config["center_lambda"].as_f64() == Some(1e-2)));
-        assert!(of("lsoftmax").all(|r| r.config["lsoftmax_m"].as_u64() == Some(2)));
+        let all_of = |method, key: &str, value: f64| of(method).all(|r| r.config[key].as_f64() == Some(value));
+        assert!(all_of("center", "center_lambda", 1e-2) && all_of("lsoftmax", "lsoftmax_m", 2.0));
+        assert!(all_of("sphereface", "sphere_m", 2.0));
+        assert!(all_of("cosface", "additive_margin", 0.2) && all_of("arcface", "additive_margin", 0.5));
+        assert!(of("normface").all(|r| r.config["margin_loss"] == "normface"));
         assert!(planned.iter().all(|r| r.label.starts_with("method=")), "labels name the method");
+
+        // A selection without the margins (recorded before the successors joined the board).
+        let mut old =
+            Selections::open(&dir).get(crate::experiments::leaderboard_lfw::SELECTION, "smoke").unwrap().unwrap();
+        old.values.retain(|k, _| k == "center_lambda" || k == "lsoftmax_m");
+        Selections::open(&dir).put(&old).unwrap();
+        let planned = plan(leaderboard, &opts).unwrap();
+        assert_eq!(planned.len(), 11 + 5 * 10, "the successors' View 2 waits for their margins");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -8,7 +8,8 @@ use crate::results::{Row, Table};
 use crate::stats;
 use crate::verdict::{fmt_pct, or_na, Claim, Direction, Scale, Section, Verdict};
 
-/// The five training signals compared.
+/// The training signals compared: the four papers' (and softmax), then L-Softmax's successors
+/// on normalised class weights (the LFW leaderboard trains them; the MNIST one, not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
@@ -17,11 +18,36 @@ pub enum Method {
     Triplet,
     Center,
     Lsoftmax,
+    #[serde(rename = "normface")]
+    NormFace,
+    #[serde(rename = "sphereface")]
+    SphereFace,
+    #[serde(rename = "cosface")]
+    CosFace,
+    #[serde(rename = "arcface")]
+    ArcFace,
 }
 
 impl Method {
-    pub const ALL: [Method; 5] =
+    /// Softmax and the four papers' signals: the MNIST leaderboard's methods.
+    pub const CLASSIC: [Method; 5] =
         [Method::Softmax, Method::Contrastive, Method::Triplet, Method::Center, Method::Lsoftmax];
+
+    /// The normalised-softmax family (NormFace, SphereFace, CosFace, ArcFace).
+    pub const SUCCESSORS: [Method; 4] = [Method::NormFace, Method::SphereFace, Method::CosFace, Method::ArcFace];
+
+    /// Every method, [`Method::CLASSIC`] first (a method's place here keys its tables).
+    pub const ALL: [Method; 9] = [
+        Method::Softmax,
+        Method::Contrastive,
+        Method::Triplet,
+        Method::Center,
+        Method::Lsoftmax,
+        Method::NormFace,
+        Method::SphereFace,
+        Method::CosFace,
+        Method::ArcFace,
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -30,6 +56,10 @@ impl Method {
             Method::Triplet => "triplet",
             Method::Center => "center",
             Method::Lsoftmax => "lsoftmax",
+            Method::NormFace => "normface",
+            Method::SphereFace => "sphereface",
+            Method::CosFace => "cosface",
+            Method::ArcFace => "arcface",
         }
     }
 
@@ -41,6 +71,10 @@ impl Method {
             Method::Triplet => "a triplet loss in place of it (FaceNet)",
             Method::Center => "a center-loss term",
             Method::Lsoftmax => "an angular margin (L-Softmax, m = 4)",
+            Method::NormFace => "normalised features and class weights (NormFace)",
+            Method::SphereFace => "normalised class weights and a multiplicative angular margin (SphereFace)",
+            Method::CosFace => "normalised features and weights with a cosine margin (CosFace)",
+            Method::ArcFace => "normalised features and weights with an additive angular margin (ArcFace)",
         }
     }
 
@@ -51,6 +85,10 @@ impl Method {
             Method::Triplet => "triplet, semi-hard (FaceNet)",
             Method::Center => "softmax + center loss",
             Method::Lsoftmax => "L-Softmax, m = 4",
+            Method::NormFace => "NormFace",
+            Method::SphereFace => "SphereFace (A-Softmax)",
+            Method::CosFace => "CosFace (LMCL)",
+            Method::ArcFace => "ArcFace",
         }
     }
 }

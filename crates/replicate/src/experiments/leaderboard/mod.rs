@@ -113,6 +113,9 @@ impl Leaderboard {
                 let Head::LSoftmax(layer) = head else { anyhow::bail!("L-Softmax needs its head") };
                 Box::new(LSoftmaxLoss { layer: layer.clone(), schedule: cfg.lsoftmax_annealing.schedule(c.iterations) })
             }
+            Method::NormFace | Method::SphereFace | Method::CosFace | Method::ArcFace => {
+                anyhow::bail!("{} is on the LFW leaderboard only (leaderboard-lfw)", cfg.method.name())
+            }
         })
     }
 }
@@ -136,7 +139,7 @@ impl Experiment for Leaderboard {
             };
             return Err(waiting.into());
         };
-        let methods: Vec<Value> = Method::ALL.iter().map(|m| Value::from(m.name())).collect();
+        let methods: Vec<Value> = Method::CLASSIC.iter().map(|m| Value::from(m.name())).collect();
         Ok(vec![Sweep::new(&config(profile, &selection)?).axis("method", &methods).axis("seed", &[1u64, 2, 3])])
     }
 
@@ -146,6 +149,12 @@ impl Experiment for Leaderboard {
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = parse(config)?;
+        anyhow::ensure!(
+            Method::CLASSIC.contains(&c.method),
+            "method {:?} is on the LFW leaderboard only (leaderboard-lfw); this leaderboard trains {}",
+            c.method.name(),
+            Method::CLASSIC.map(|m| m.name()).join(", ")
+        );
         c.common.check()?;
         c.verification.check()?;
         c.center.check()?;

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::claims::{baselines, label, method_key, view2_by_method};
+use super::board::label;
+use super::claims::{baselines, method_key, view2_by_method};
 use crate::experiments::faces::{fold_accuracy_chart, view2_roc_chart};
 use crate::experiments::leaderboard::Method;
 use crate::experiments::lfw_baselines;
@@ -35,7 +36,8 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let name = |k: f64| label(Method::ALL[k as usize]).to_string();
     let mut charts = vec![accuracy];
     charts.extend(view2_roc_chart(&runs, &store.load("roc")?, &keys, key_of, name)?);
-    let cols = charts.len();
+    // Stacked, not side by side: twelve columns need the figure's whole width for their names.
+    let cols = 1;
     save(
         &store.dir().join("board"),
         &LineFigure {

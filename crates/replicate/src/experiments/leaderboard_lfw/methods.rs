@@ -101,7 +101,7 @@ impl LsoftmaxConfig {
 }
 
 /// The last logged value of a training curve (NaN when it was never logged).
-fn last_logged(trained: &crate::experiments::setup::Training, name: &str) -> f64 {
+pub(super) fn last_logged(trained: &crate::experiments::setup::Training, name: &str) -> f64 {
     let curves = trained.curves();
     curves.last().and_then(|c| c.values.iter().find(|(n, _)| n == name)).map_or(f64::NAN, |v| v.1)
 }

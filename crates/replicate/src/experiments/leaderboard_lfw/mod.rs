@@ -1,16 +1,20 @@
 //! `leaderboard-lfw`: every loss on LFW's View 2 with one face backbone, one budget and LFW's
 //! protocol, beside raw pixels and uniform LBP (lfw-baselines): softmax, softmax + contrastive
-//! (DeepID2), triplet with semi-hard mining (FaceNet), softmax + center loss, and L-Softmax.
+//! (DeepID2), triplet with semi-hard mining (FaceNet), softmax + center loss, L-Softmax, and
+//! L-Softmax's successors on normalised class weights: NormFace, SphereFace, CosFace, ArcFace.
 //!
 //! Settings come from View 1, never from the folds they are scored on: DeepID2's λ from
-//! deepid2-lfw's recorded selection, the center-loss λ and L-Softmax's m from this experiment's
-//! own View 1 sweeps (3 seeds), recorded as the selection [`SELECTION`] before any View 2 run is
-//! planned. The runs deepid2-lfw and facenet-lfw also plan (softmax is deepid2-lfw's λ = 0,
+//! deepid2-lfw's recorded selection, the center-loss λ, L-Softmax's m and the successors'
+//! margins from this experiment's own View 1 sweeps (3 seeds), recorded as the selection
+//! [`SELECTION`] before any View 2 run of them is planned (a selection recorded before the
+//! successors joined has no margins: their View 2 waits until it is chosen again with them). The runs deepid2-lfw and facenet-lfw also plan (softmax is deepid2-lfw's λ = 0,
 //! contrastive its best λ, triplet facenet-lfw's semi-hard) have the same trainer and training
 //! config, so each trains once and the other experiment copies it.
 
+mod board;
 pub mod claims;
 mod figures;
+pub mod margins;
 pub mod methods;
 
 use std::path::{Path, PathBuf};
@@ -26,10 +30,21 @@ use super::{deepid2_lfw, facenet_lfw, Chosen, Experiment, Profile, RunContext, R
 use crate::data::Dataset;
 use crate::results::{Selections, Store};
 use crate::verdict::Section;
+use margins::{margin_config, MarginFaceConfig, ARCFACE_MARGINS, COSFACE_MARGINS, SPHEREFACE_MARGINS};
 use methods::{center_config, lsoftmax_config, CenterConfig, LsoftmaxConfig, CENTER_LAMBDAS, LSOFTMAX_MARGINS};
 
-/// The View 1 choices of the center-loss λ and L-Softmax's m.
+/// The View 1 choices of the center-loss λ, L-Softmax's m and the successors' margins.
 pub const SELECTION: &str = "leaderboard-lfw-settings";
+
+/// Each setting chosen on View 1: the method, the config key its sweep varies and the key the
+/// selection stores it under. NormFace has nothing to choose.
+pub const CHOSEN: [(Method, &str, &str); 5] = [
+    (Method::Center, "center_lambda", "center_lambda"),
+    (Method::Lsoftmax, "lsoftmax_m", "lsoftmax_m"),
+    (Method::SphereFace, "sphere_m", "sphereface_m"),
+    (Method::CosFace, "additive_margin", "cosface_margin"),
+    (Method::ArcFace, "additive_margin", "arcface_margin"),
+];
 
 /// A run's config: the method's own config, named by `method` (which names the run and picks
 /// what trains it, but is not part of its training: [`Experiment::training_config`] drops it).
@@ -83,9 +98,19 @@ impl Experiment for LeaderboardLfw {
     fn sweeps(&self, profile: Profile, results_dir: &Path) -> Result<Vec<Sweep>> {
         let center = center_config(profile);
         let lsoftmax = lsoftmax_config(profile);
+        let margin = |m: Method| margin_config(profile, m);
         let view1 = vec![
             sweep_of(Method::Center, &center).axis("center_lambda", &CENTER_LAMBDAS).over_seeds(profile),
             sweep_of(Method::Lsoftmax, &lsoftmax).axis("lsoftmax_m", &LSOFTMAX_MARGINS).over_seeds(profile),
+            sweep_of(Method::SphereFace, &margin(Method::SphereFace)?)
+                .axis("sphere_m", &SPHEREFACE_MARGINS)
+                .over_seeds(profile),
+            sweep_of(Method::CosFace, &margin(Method::CosFace)?)
+                .axis("additive_margin", &COSFACE_MARGINS)
+                .over_seeds(profile),
+            sweep_of(Method::ArcFace, &margin(Method::ArcFace)?)
+                .axis("additive_margin", &ARCFACE_MARGINS)
+                .over_seeds(profile),
         ];
         let selections = Selections::open(results_dir);
         let Some(own) = selections.get(SELECTION, profile.name())? else { return Ok(view1) };
@@ -107,13 +132,28 @@ impl Experiment for LeaderboardLfw {
         let contrastive = deepid2_lfw::Config { lambda: number(&deepid2, "lambda")?, ..softmax.clone() };
         let center = CenterConfig { center_lambda: number(&own, "center_lambda")?, ..center };
         let lsoftmax = LsoftmaxConfig { lsoftmax_m: number(&own, "lsoftmax_m")? as usize, ..lsoftmax };
-        let view2 = [
+        let mut view2 = vec![
             sweep_of(Method::Softmax, &softmax),
             sweep_of(Method::Contrastive, &contrastive),
             sweep_of(Method::Triplet, &facenet_lfw::config(profile)),
             sweep_of(Method::Center, &center),
             sweep_of(Method::Lsoftmax, &lsoftmax),
         ];
+        if own.values.contains_key("cosface_margin") {
+            let normface = margin(Method::NormFace)?;
+            let sphereface =
+                MarginFaceConfig { sphere_m: number(&own, "sphereface_m")? as usize, ..margin(Method::SphereFace)? };
+            let cosface =
+                MarginFaceConfig { additive_margin: number(&own, "cosface_margin")?, ..margin(Method::CosFace)? };
+            let arcface =
+                MarginFaceConfig { additive_margin: number(&own, "arcface_margin")?, ..margin(Method::ArcFace)? };
+            view2.extend([
+                sweep_of(Method::NormFace, &normface),
+                sweep_of(Method::SphereFace, &sphereface),
+                sweep_of(Method::CosFace, &cosface),
+                sweep_of(Method::ArcFace, &arcface),
+            ]);
+        }
         Ok(view1.into_iter().chain(view2.into_iter().map(|s| s.axis("split", &view2_splits()))).collect())
     }
 
@@ -124,6 +164,9 @@ impl Experiment for LeaderboardLfw {
             Method::Triplet => facenet_lfw::FaceNetLfw.check(&training),
             Method::Center => parse::<CenterConfig>(&training)?.check(),
             Method::Lsoftmax => parse::<LsoftmaxConfig>(&training)?.check(),
+            Method::NormFace | Method::SphereFace | Method::CosFace | Method::ArcFace => {
+                parse::<MarginFaceConfig>(&training)?.check()
+            }
         }
     }
 
@@ -140,6 +183,9 @@ impl Experiment for LeaderboardLfw {
             Method::Triplet => facenet_lfw::FaceNetLfw.run(ctx, &training),
             Method::Center => methods::run_center(ctx, &parse(&training)?),
             Method::Lsoftmax => methods::run_lsoftmax(ctx, &parse(&training)?),
+            Method::NormFace | Method::SphereFace | Method::CosFace | Method::ArcFace => {
+                margins::run_margin(ctx, &parse(&training)?)
+            }
         }
     }
 
@@ -156,13 +202,13 @@ impl Experiment for LeaderboardLfw {
     }
 }
 
-/// View 1's center-loss λ and L-Softmax m, each the setting with the best mean test accuracy
+/// Each setting of [`CHOSEN`] that View 1 swept: the value with the best mean test accuracy
 /// over seeds (a diverged run counts at chance).
 fn choose_settings(results_dir: &Path) -> Result<Chosen> {
     let runs = Store::new(results_dir, "leaderboard-lfw").current_runs()?;
     let mut values = Map::new();
     let mut words = Vec::new();
-    for (method, key) in [(Method::Center, "center_lambda"), (Method::Lsoftmax, "lsoftmax_m")] {
+    for (method, key, chosen) in CHOSEN {
         let view1 = claims::view1_of(&runs, method, key)?;
         let best = view1.settings.iter().filter_map(|s| view1.mean(s.value).map(|m| (s.value, m))).fold(
             None,
@@ -171,8 +217,9 @@ fn choose_settings(results_dir: &Path) -> Result<Chosen> {
         let Some((value, mean)) = best else {
             anyhow::bail!("leaderboard-lfw has no View 1 run of {} to choose {key} from", method.name())
         };
-        values.insert(key.into(), if key == "lsoftmax_m" { Value::from(value as u64) } else { Value::from(value) });
-        words.push(format!("{key} = {value} ({:.2} %)", 100.0 * mean));
+        let integer = key == "lsoftmax_m" || key == "sphere_m";
+        values.insert(chosen.into(), if integer { Value::from(value as u64) } else { Value::from(value) });
+        words.push(format!("{chosen} = {value} ({:.2} %)", 100.0 * mean));
     }
     Ok((values, format!("leaderboard-lfw View 1, the best mean test accuracy over seeds: {}", words.join(", "))))
 }
