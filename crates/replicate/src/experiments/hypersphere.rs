@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result};
 
+use super::seeds::Seeded;
 use super::setup::{
     accuracy_hook, classifier_accuracy, feature_rows, finish_run, lenetspp_2d, plot_sample, train_or_diverge_with,
     Common,
@@ -14,6 +15,7 @@ use super::{Profile, RunContext, RunOutcome};
 use crate::losses::AngularMargin;
 use crate::nn::{BackboneConfig, HeadKind, Model};
 use crate::objectives::{AngularMarginLoss, Objective, Softmax, SphereAnnealing};
+use crate::results::{Record, Table};
 use crate::train::embed;
 
 /// Which loss a run trains with.
@@ -295,4 +297,33 @@ pub fn network_note(first: &crate::results::Record) -> Result<String> {
     } else {
         feature.to_string()
     })
+}
+
+/// A run's place among an experiment's settings (None: not one of them).
+pub type SettingOf = fn(&Record) -> Result<Option<f64>>;
+
+/// `metric` of the finished runs per setting, paired by seed; a column no run of the table has
+/// (a margin measure of softmax's runs) reads as missing.
+pub fn seeded_metric(runs: &Table, setting: SettingOf, metric: &str) -> Result<Seeded> {
+    Seeded::collect(runs.records(), setting, |r| Ok(if r.finished()? { r.f64(metric).ok().flatten() } else { None }))
+}
+
+/// The run each setting's figure panel shows: its lowest finished seed, settings in order, each
+/// named by `name`.
+pub fn drawn_runs<'a>(
+    runs: &'a Table,
+    setting: SettingOf,
+    name: fn(f64) -> String,
+) -> Result<Vec<(String, Record<'a>)>> {
+    let mut out: Vec<(f64, u64, Record)> = Vec::new();
+    for r in runs.records() {
+        let (Some(s), true) = (setting(&r)?, r.finished()?) else { continue };
+        match out.iter_mut().find(|o| o.0 == s) {
+            Some(o) if r.seed()? < o.1 => *o = (s, r.seed()?, r),
+            Some(_) => {}
+            None => out.push((s, r.seed()?, r)),
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(out.into_iter().map(|(s, _, r)| (name(s), r)).collect())
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::experiments::hypersphere::{network_note, settings_table};
+use crate::experiments::hypersphere::{self, network_note, settings_table};
 use crate::experiments::seeds::{Seeded, PAIRED};
 use crate::results::{Record, Table};
 use crate::verdict::{fmt_pct, Claim, Direction, Scale, Section, Verdict};
@@ -19,32 +19,17 @@ fn setting(r: &Record) -> Result<Option<f64>> {
     })
 }
 
-fn name(setting: f64) -> &'static str {
-    if setting == NORMFACE {
-        "NormFace"
-    } else {
-        "ArcFace, m = 0.5"
-    }
+fn name(setting: f64) -> String {
+    if setting == NORMFACE { "NormFace" } else { "ArcFace, m = 0.5" }.into()
 }
 
 fn seeded(runs: &Table, metric: &str) -> Result<Seeded> {
-    // A column no run of the table has (a margin measure of softmax's runs) reads as missing.
-    Seeded::collect(runs.records(), setting, |r| Ok(if r.finished()? { r.f64(metric).ok().flatten() } else { None }))
+    hypersphere::seeded_metric(runs, setting, metric)
 }
 
 /// The run each loss's figure panel shows: its lowest finished seed.
 pub fn drawn_runs(runs: &Table) -> Result<Vec<(String, Record<'_>)>> {
-    let mut out = Vec::new();
-    for wanted in [NORMFACE, ARCFACE] {
-        let mut best: Option<Record> = None;
-        for r in runs.records() {
-            if setting(&r)? == Some(wanted) && r.finished()? && best.is_none_or(|b| r.seed().ok() < b.seed().ok()) {
-                best = Some(r);
-            }
-        }
-        out.extend(best.map(|r| (name(wanted).to_string(), r)));
-    }
-    Ok(out)
+    hypersphere::drawn_runs(runs, setting, name)
 }
 
 fn comparison(runs: &Table, metric: &str, direction: Direction, claim: &str, paper: &str) -> Result<Claim> {
@@ -92,7 +77,7 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
         ("min ray gap (90 % arcs)", seeded(runs, "min_ray_gap")?, &degrees),
         ("final mean target angle (training batches)", seeded(runs, "final_target_angle")?, &degrees),
     ];
-    let table = settings_table("loss", |s| name(s).to_string(), &columns);
+    let table = settings_table("loss", name, &columns);
     Ok(Some(Section {
         title: "ArcFace (Deng et al., CVPR 2019): the additive angular margin on 2-D features of eight classes, Fig. 3"
             .into(),

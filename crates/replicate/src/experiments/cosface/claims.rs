@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::{CLASSES, MARGINS};
-use crate::experiments::hypersphere::{network_note, settings_table};
+use crate::experiments::hypersphere::{self, network_note, settings_table};
 use crate::experiments::seeds::{Seeded, PAIRED, SLOPE};
 use crate::metrics::planar_margin_bound;
 use crate::results::{Record, Table};
@@ -35,23 +35,12 @@ fn name(setting: f64) -> String {
 }
 
 fn seeded(runs: &Table, metric: &str) -> Result<Seeded> {
-    // A column no run of the table has (a margin measure of softmax's runs) reads as missing.
-    Seeded::collect(runs.records(), setting, |r| Ok(if r.finished()? { r.f64(metric).ok().flatten() } else { None }))
+    hypersphere::seeded_metric(runs, setting, metric)
 }
 
 /// The run each setting's figure panel shows: its lowest finished seed.
 pub fn drawn_runs(runs: &Table) -> Result<Vec<(String, Record<'_>)>> {
-    let mut out: Vec<(f64, u64, Record)> = Vec::new();
-    for r in runs.records() {
-        let (Some(s), true) = (setting(&r)?, r.finished()?) else { continue };
-        match out.iter_mut().find(|o| o.0 == s) {
-            Some(o) if r.seed()? < o.1 => *o = (s, r.seed()?, r),
-            Some(_) => {}
-            None => out.push((s, r.seed()?, r)),
-        }
-    }
-    out.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(out.into_iter().map(|(s, _, r)| (name(s), r)).collect())
+    hypersphere::drawn_runs(runs, setting, name)
 }
 
 fn means(seeded: &Seeded, format: impl Fn(f64) -> String) -> String {
