@@ -86,7 +86,7 @@ impl Experiment for LeaderboardLfw {
     }
 
     fn about(&self) -> &'static str {
-        "every loss on LFW View 2 (one face backbone and budget, settings from View 1) beside pixels and LBP"
+        "every loss on LFW View 2, L-Softmax's successors among them (one face backbone and budget, settings from View 1), beside pixels and LBP"
     }
 
     fn datasets(&self) -> &'static [Dataset] {
