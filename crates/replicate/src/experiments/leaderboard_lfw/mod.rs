@@ -7,9 +7,10 @@
 //! deepid2-lfw's recorded selection, the center-loss λ, L-Softmax's m and the successors'
 //! margins from this experiment's own View 1 sweeps (3 seeds), recorded as the selection
 //! [`SELECTION`] before any View 2 run of them is planned (a selection recorded before the
-//! successors joined has no margins: their View 2 waits until it is chosen again with them). The runs deepid2-lfw and facenet-lfw also plan (softmax is deepid2-lfw's λ = 0,
-//! contrastive its best λ, triplet facenet-lfw's semi-hard) have the same trainer and training
-//! config, so each trains once and the other experiment copies it.
+//! successors joined has no margins: their View 2 waits until it is chosen again with them).
+//! The runs deepid2-lfw and facenet-lfw also plan (softmax is deepid2-lfw's λ = 0, contrastive
+//! its best λ, triplet facenet-lfw's semi-hard) have the same trainer and training config, so
+//! each trains once and the other experiment copies it.
 
 mod board;
 pub mod claims;
