@@ -33,9 +33,6 @@ impl Method {
     pub const CLASSIC: [Method; 5] =
         [Method::Softmax, Method::Contrastive, Method::Triplet, Method::Center, Method::Lsoftmax];
 
-    /// The normalised-softmax family (NormFace, SphereFace, CosFace, ArcFace).
-    pub const SUCCESSORS: [Method; 4] = [Method::NormFace, Method::SphereFace, Method::CosFace, Method::ArcFace];
-
     /// Every method, [`Method::CLASSIC`] first (a method's place here keys its tables).
     pub const ALL: [Method; 9] = [
         Method::Softmax,
