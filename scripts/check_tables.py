@@ -54,9 +54,10 @@ def main() -> None:
             sys.exit(f"{exp}: missing or empty PNG figures")
         print(f"{exp.name}: {len(runs)} runs, {rows}, figures {sorted(f.name for f in figures)}")
     selections = pd.read_parquet(root / "selections.parquet")
-    # Selections read by later sweeps: the leaderboard's λ, deepid2-lfw's View 1 λ for View 2, and
-    # leaderboard-lfw's View 1 choices for its View 2.
-    for name, keys in {"leaderboard-lambdas": {"contrastive_lambda", "center_lambda"},
+    # Selections read by later sweeps: the leaderboard's settings from its validation split,
+    # deepid2-lfw's View 1 λ for View 2, and leaderboard-lfw's View 1 choices for its View 2.
+    for name, keys in {"leaderboard-settings": {"contrastive_lambda", "center_lambda", "sphere_m",
+                                                "cosface_margin", "arcface_margin"},
                        "deepid2-lfw-best-lambda": {"lambda"},
                        "leaderboard-lfw-settings": {"center_lambda", "lsoftmax_m"}}.items():
         chosen = selections[selections["name"] == name]

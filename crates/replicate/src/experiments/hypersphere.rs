@@ -81,6 +81,16 @@ pub struct MarginConfig {
 /// 2-D toy needs; 16 is twice that.
 pub const TOY_SCALE: f64 = 16.0;
 
+/// The margins the leaderboards choose from, on a split they are not scored on (View 1 on LFW,
+/// digits 0-4 → 5-6 on MNIST): CosFace's best (0.35) and 0.2 below it.
+pub const COSFACE_MARGINS: [f64; 2] = [0.2, 0.35];
+
+/// ArcFace's margins (radians): the paper's 0.5 and 0.3 below it.
+pub const ARCFACE_MARGINS: [f64; 2] = [0.3, 0.5];
+
+/// SphereFace's margins: the paper's 4 and 2.
+pub const SPHEREFACE_MARGINS: [usize; 2] = [2, 4];
+
 /// insightface's ArcFace training clips the gradients' global norm at 5. The normalised losses
 /// need it here too (with the batch-normalised feature): their gradient into x is proportional
 /// to 1/‖x‖, and unclipped first steps throw ‖x‖ from its initial ≈ 0.07 to 10³-10⁶, where the

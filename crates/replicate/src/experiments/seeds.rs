@@ -103,17 +103,19 @@ impl Seeded {
         (points, errors)
     }
 
+    /// The setting with the best mean among those `keep` admits, and that mean (the first of
+    /// equal means, in ascending order of value).
+    pub fn best_where(&self, keep: impl Fn(f64) -> bool) -> Option<(f64, f64)> {
+        self.settings.iter().filter(|s| keep(s.value)).filter_map(|s| self.mean(s.value).map(|m| (s.value, m))).fold(
+            None,
+            |best: Option<(f64, f64)>, (v, m)| if best.is_none_or(|b| m > b.1) { Some((v, m)) } else { best },
+        )
+    }
+
     /// The interior setting (0 < value < ∞, as λ of a sweep from 0 to ∞) with the best mean, and
     /// that mean.
     pub fn best_interior(&self) -> Option<(f64, f64)> {
-        self.settings
-            .iter()
-            .filter(|s| s.value > 0.0 && s.value.is_finite())
-            .filter_map(|s| self.mean(s.value).map(|m| (s.value, m)))
-            .fold(
-                None,
-                |best: Option<(f64, f64)>, (l, m)| if best.is_none_or(|b| m > b.1) { Some((l, m)) } else { best },
-            )
+        self.best_where(|v| v > 0.0 && v.is_finite())
     }
 
     /// Settings with runs none of which finished.

@@ -921,61 +921,75 @@ mod tests {
         }
     }
 
-    /// Held-out verification peaks at λ = 0.05 (interior) and test accuracy stays within half a
-    /// point up to center λ = 1e-3.
-    fn deepid2_metric(config: &Map<String, Value>) -> (String, Cell) {
-        let lambda = config["lambda"].as_f64().unwrap_or(f64::INFINITY);
-        ("held_out_verification_accuracy".into(), Cell::F64(if lambda == 0.05 { 0.9 } else { 0.8 }))
+    /// On the leaderboard's validation split each method's favoured setting scores best.
+    fn validation_metric(config: &Map<String, Value>) -> (String, Cell) {
+        let number = |key: &str| config.get(key).and_then(Value::as_f64);
+        let favoured = match config["method"].as_str().unwrap() {
+            "contrastive" => number("contrastive_lambda") == Some(0.01),
+            "center" => number("center_lambda") == Some(0.1),
+            "sphereface" => number("sphere_m") == Some(2.0),
+            "cosface" => number("additive_margin") == Some(0.35),
+            "arcface" => number("additive_margin") == Some(0.3),
+            other => panic!("{other} has nothing to choose"),
+        };
+        ("held_out_val_at_far_1e-3".into(), Cell::F64(if favoured { 0.5 } else { 0.4 }))
     }
 
-    fn center_metric(config: &Map<String, Value>) -> (String, Cell) {
-        let lambda = config["lambda"].as_f64().unwrap();
-        ("test_accuracy".into(), Cell::F64(if lambda <= 1e-3 { 0.97 } else { 0.90 }))
-    }
-
-    /// The leaderboard's λ come from a recorded selection, written only once the deepid2 and
-    /// center-loss sweeps are complete; shards that hold part of them cannot plan it, and their
-    /// merge can.
+    /// The leaderboard chooses its settings on its own validation split (digits 0-4 → 5-6), once
+    /// every validation run is recorded, and only then plans the board (digits 0-6 → 7-9) with
+    /// them; shards that hold part of the validation runs plan no board, and their merge plans the
+    /// board one machine plans. The λ chosen before the split existed plan the first five
+    /// methods' board meanwhile.
     #[test]
-    fn the_leaderboard_waits_for_complete_sweeps_even_across_shards() {
+    fn the_leaderboard_chooses_on_its_validation_split_even_across_shards() {
         let root = std::env::temp_dir().join(format!("replicate-selection-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let (whole, shard_a, shard_b, merged) =
-            (root.join("whole"), root.join("a"), root.join("b"), root.join("merged"));
+        let (whole, shard_a, shard_b, merged, earlier) =
+            (root.join("whole"), root.join("a"), root.join("b"), root.join("merged"), root.join("earlier"));
         let leaderboard = find("leaderboard").unwrap();
-        let waits = |dir: &Path| {
-            let err = plan(leaderboard, &PlanOptions::new(Profile::Smoke, dir)).unwrap_err();
-            err.downcast_ref::<Waiting>().is_some()
+        let split_of = |r: &PlannedRun| r.config["split"].as_str().unwrap().to_string();
+        let board = |dir: &Path| -> Vec<PlannedRun> {
+            let planned = plan(leaderboard, &PlanOptions::new(Profile::Smoke, dir)).unwrap();
+            planned.into_iter().filter(|r| split_of(r) == "test").collect()
         };
-        assert!(waits(&whole));
-        record_plan(&whole, "deepid2", |_| true, deepid2_metric);
-        assert!(update_selections(&whole, Profile::Smoke).unwrap().is_empty(), "center-loss is not recorded yet");
-        assert!(waits(&whole));
-        record_plan(&whole, "center-loss", |_| true, center_metric);
-        assert_eq!(update_selections(&whole, Profile::Smoke).unwrap(), ["leaderboard-lambdas"]);
+        let validation = plan(leaderboard, &PlanOptions::new(Profile::Smoke, &whole)).unwrap();
+        assert_eq!(validation.len(), 12, "3 + 3 λ, 2 + 2 + 2 margins, one smoke seed");
+        assert!(validation.iter().all(|r| split_of(r) == "validation"));
+        assert!(board(&whole).is_empty(), "nothing chosen yet");
+
+        record_lambda_selections(&earlier);
+        let first_five = board(&earlier);
+        assert_eq!(first_five.len(), 15);
+        assert_eq!(first_five[3].config["contrastive_lambda"].as_f64(), Some(0.05), "the earlier selection's λ");
+
+        record_plan(&whole, "leaderboard", |i| i > 0, validation_metric);
+        assert!(update_selections(&whole, Profile::Smoke).unwrap().is_empty(), "one validation run missing");
+        record_plan(&whole, "leaderboard", |i| i == 0, validation_metric);
+        assert_eq!(update_selections(&whole, Profile::Smoke).unwrap(), ["leaderboard-settings"]);
         assert!(update_selections(&whole, Profile::Smoke).unwrap().is_empty(), "recorded once");
-        let planned = plan(leaderboard, &PlanOptions::new(Profile::Smoke, &whole)).unwrap();
-        assert_eq!(planned.len(), 15);
-        assert_eq!(
-            (planned[0].config["contrastive_lambda"].as_f64(), planned[0].config["center_lambda"].as_f64()),
-            (Some(0.05), Some(1e-3))
-        );
+        let planned = board(&whole);
+        assert_eq!(planned.len(), 27, "nine methods × three seeds");
+        let setting = |method: &str, key: &str| {
+            let run = planned.iter().find(|r| r.config["method"] == method).unwrap();
+            run.config[key].as_f64().unwrap()
+        };
+        assert_eq!(setting("contrastive", "contrastive_lambda"), 0.01);
+        assert_eq!(setting("center", "center_lambda"), 0.1);
+        assert_eq!(setting("sphereface", "sphere_m"), 2.0);
+        assert_eq!(setting("cosface", "additive_margin"), 0.35);
+        assert_eq!(setting("arcface", "additive_margin"), 0.3);
 
         for (dir, half) in [(&shard_a, 0), (&shard_b, 1)] {
-            record_plan(dir, "deepid2", |i| i % 2 == half, deepid2_metric);
-            record_plan(dir, "center-loss", |i| i % 2 == half, center_metric);
+            record_plan(dir, "leaderboard", |i| i % 2 == half, validation_metric);
             assert!(update_selections(dir, Profile::Smoke).unwrap().is_empty());
-            assert!(waits(dir), "a shard with half the sweeps must not choose λ");
+            assert!(board(dir).is_empty(), "a shard with half the validation runs must not choose");
         }
-        for name in ["deepid2", "center-loss"] {
-            for dir in [&shard_a, &shard_b] {
-                Store::new(&merged, name).merge_from(&Store::new(dir, name)).unwrap();
-            }
+        for dir in [&shard_a, &shard_b] {
+            Store::new(&merged, "leaderboard").merge_from(&Store::new(dir, "leaderboard")).unwrap();
         }
-        assert_eq!(update_selections(&merged, Profile::Smoke).unwrap(), ["leaderboard-lambdas"]);
-        let from_shards = plan(leaderboard, &PlanOptions::new(Profile::Smoke, &merged)).unwrap();
+        assert_eq!(update_selections(&merged, Profile::Smoke).unwrap(), ["leaderboard-settings"]);
         let hashes = |p: &[PlannedRun]| p.iter().map(|r| r.config_hash.clone()).collect::<Vec<_>>();
-        assert_eq!(hashes(&from_shards), hashes(&planned), "the merge plans the runs one machine plans");
+        assert_eq!(hashes(&board(&merged)), hashes(&planned), "the merge plans the runs one machine plans");
         std::fs::remove_dir_all(root).unwrap();
     }
 

@@ -48,7 +48,8 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     ];
     let mut files = save(
         &store.dir().join("leaderboard"),
-        &LineFigure { title: "Every loss on the same 64-D LeNets++, data and budget".into(), charts, cols: 2 },
+        // Stacked, not side by side: nine methods need the figure's whole width for their names.
+        &LineFigure { title: "Every loss on the same 64-D LeNets++, data and budget".into(), charts, cols: 1 },
     )?;
     files.push(path);
     Ok(files)

@@ -1,11 +1,13 @@
 //! `leaderboard`: every loss on the same network, data, batches and budget, measured the same
-//! way — the comparison the four papers make only in words. LeNets++ with a 64-D feature, digits
-//! 0-6 for training and the unseen 7-9 for verification and retrieval, 7 digits × 18 images per
-//! batch for every method, three seeds. Each method's settings come from its paper's own config
-//! (`<paper>::config`), and DeepID2's and center loss's λ are the best of their own sweeps (read
-//! from their results when they exist; the papers' values otherwise).
+//! way — the comparison the four papers make only in words, and L-Softmax's successors (NormFace,
+//! SphereFace, CosFace, ArcFace). LeNets++ with a 64-D feature, digits 0-6 for training and the
+//! unseen 7-9 for verification and retrieval, 7 digits × 18 images per batch for every method,
+//! three seeds. Each method's settings come from its paper's own config (`<paper>::config`);
+//! what a method has to choose (DeepID2's and center loss's λ, the successors' margins) is chosen
+//! on a validation split of the training digits (`selection`), never on 7-9.
 
 pub mod claims;
+mod config;
 mod figures;
 mod selection;
 
@@ -15,110 +17,20 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
 use super::setup::{
-    check_classes_per_batch, compactness_metrics, finish_run, lenetspp_2d, parse, plot_sample, short_quick,
-    train_or_diverge, Common, VerificationSet, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    compactness_metrics, finish_run, parse, plot_sample, seeds, train_or_diverge_with, VerificationSet,
 };
-use super::{
-    center_loss, deepid2, facenet, lsoftmax, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep, Waiting,
-};
-use crate::losses::{Distance, Mining};
-use crate::nn::{Head, HeadKind};
-use crate::objectives::{
-    CenterSettings, CenterUpdate, LSoftmaxLoss, LambdaAnnealing, Objective, Softmax, TripletSettings,
-    VerificationSettings,
-};
-use crate::results::{Selection, Selections, Store};
+use super::{Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
+use crate::results::{Selections, Store};
 use crate::train::embed;
 use crate::verdict::Section;
 
 pub use claims::{aggregate, Method};
-use selection::choose_lambdas;
-pub use selection::LAMBDA_SELECTION;
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Config {
-    #[serde(flatten)]
-    pub common: Common,
-    pub method: Method,
-    /// DeepID2's verification weight (the best of its sweep).
-    pub contrastive_lambda: f64,
-    /// The center-loss weight (the best of its sweep).
-    pub center_lambda: f64,
-    /// Where the two λ came from: a description, kept out of the run's identity.
-    pub lambda_source: String,
-    /// Each method's settings, from its paper's config.
-    pub verification: VerificationSettings,
-    pub center: CenterSettings,
-    pub triplet: TripletSettings,
-    pub lsoftmax_annealing: LambdaAnnealing,
-    pub lsoftmax_m: usize,
-    pub classes_per_batch: usize,
-    pub verification_pairs: usize,
-    pub val_images: usize,
-}
-
-/// The leaderboard's base run on `profile`, with the λ of `selection`.
-pub fn config(profile: Profile, selection: &Selection) -> Result<Config> {
-    let smoke = profile == Profile::Smoke;
-    let base = short_quick(lenetspp_2d(profile), profile, 0);
-    let lambda = |key: &str| {
-        selection.values.get(key).and_then(Value::as_f64).with_context(|| {
-            format!("the selection {:?} ({} profile) has no number {key:?}", selection.name, selection.profile)
-        })
-    };
-    Ok(Config {
-        common: Common { feature_dim: 64, batch_size: if smoke { 35 } else { 126 }, plot_points: 0, ..base },
-        method: Method::Softmax,
-        contrastive_lambda: lambda("contrastive_lambda")?,
-        center_lambda: lambda("center_lambda")?,
-        lambda_source: selection.source.clone(),
-        verification: deepid2::config(profile).verification,
-        center: center_loss::config(profile).center,
-        triplet: facenet::config(profile).triplet,
-        lsoftmax_annealing: lsoftmax::config(profile).annealing,
-        lsoftmax_m: 4,
-        classes_per_batch: 7,
-        verification_pairs: if smoke { 300 } else { 3000 },
-        val_images: if smoke { 300 } else { 1500 },
-    })
-}
-
-/// The keys of each method's own settings; a run's identity keeps only its method's.
-const METHOD_KEYS: [(Method, &[&str]); 5] = [
-    (Method::Softmax, &[]),
-    (Method::Contrastive, &["contrastive_lambda", "verification"]),
-    (Method::Triplet, &["triplet"]),
-    (Method::Center, &["center_lambda", "center"]),
-    (Method::Lsoftmax, &["lsoftmax_annealing", "lsoftmax_m"]),
-];
+use config::sweep_of;
+pub use config::{config, Config};
+use selection::{choose_on_validation, selection_key, DigitSplit};
+pub use selection::{EARLIER_SELECTION, SELECTION};
 
 pub struct Leaderboard;
-
-impl Leaderboard {
-    fn objective(cfg: &Config, head: &Head, device: &candle_core::Device) -> Result<Box<dyn Objective>> {
-        let c = &cfg.common;
-        Ok(match cfg.method {
-            Method::Softmax => Box::new(Softmax),
-            Method::Contrastive => Box::new(cfg.verification.objective(cfg.contrastive_lambda)),
-            Method::Triplet => Box::new(cfg.triplet.objective()),
-            Method::Center => Box::new(cfg.center.objective(
-                cfg.center_lambda,
-                TRAIN_DIGITS.len(),
-                c.feature_dim,
-                c.train_config().lr,
-                c.momentum,
-                device,
-            )?),
-            Method::Lsoftmax => {
-                let Head::LSoftmax(layer) = head else { anyhow::bail!("L-Softmax needs its head") };
-                Box::new(LSoftmaxLoss { layer: layer.clone(), schedule: cfg.lsoftmax_annealing.schedule(c.iterations) })
-            }
-            Method::NormFace | Method::SphereFace | Method::CosFace | Method::ArcFace => {
-                anyhow::bail!("{} is on the LFW leaderboard only (leaderboard-lfw)", cfg.method.name())
-            }
-        })
-    }
-}
 
 impl Experiment for Leaderboard {
     fn name(&self) -> &'static str {
@@ -126,104 +38,106 @@ impl Experiment for Leaderboard {
     }
 
     fn about(&self) -> &'static str {
-        "every loss on the same 64-D LeNets++, data and budget, over 3 seeds"
+        "every loss on the same 64-D LeNets++, data and budget, over 3 seeds, L-Softmax's successors among them (λ and margins chosen on a validation split)"
     }
 
+    /// The validation split's sweeps of every setting a method chooses; then the board, once
+    /// they have chosen (or with the λ chosen before the split existed, for the first five).
     fn sweeps(&self, profile: Profile, results_dir: &Path) -> Result<Vec<Sweep>> {
-        let Some(selection) = Selections::open(results_dir).get(LAMBDA_SELECTION, profile.name())? else {
-            let waiting = Waiting {
-                experiment: "leaderboard",
-                selection: LAMBDA_SELECTION,
-                profile: profile.name(),
-                from: "deepid2 and center-loss".into(),
-            };
-            return Err(waiting.into());
+        let selections = Selections::open(results_dir);
+        let chosen = selections.get(SELECTION, profile.name())?;
+        let validation = Config { split: DigitSplit::Validation, classes_per_batch: 5, ..config(profile, None) };
+        let mut sweeps: Vec<Sweep> = selection::chosen()
+            .into_iter()
+            .map(|(method, key, values)| sweep_of(&validation, method).axis(key, &values).axis("seed", seeds(profile)))
+            .collect();
+        let (board, methods) = match &chosen {
+            Some(chosen) => (config(profile, Some(chosen)), Method::ALL.to_vec()),
+            None => match selections.get(EARLIER_SELECTION, profile.name())? {
+                Some(earlier) => (config(profile, Some(&earlier)), Method::CLASSIC.to_vec()),
+                None => return Ok(sweeps),
+            },
         };
-        let methods: Vec<Value> = Method::CLASSIC.iter().map(|m| Value::from(m.name())).collect();
-        Ok(vec![Sweep::new(&config(profile, &selection)?).axis("method", &methods).axis("seed", &[1u64, 2, 3])])
+        let number = |key: &str| chosen.as_ref().and_then(|s| s.values.get(key)).and_then(serde_json::Value::as_f64);
+        for method in methods {
+            let mut cfg = board.clone();
+            if let Some(margin) = number(&selection_key(method, "additive_margin")) {
+                cfg.additive_margin = margin;
+            }
+            sweeps.push(sweep_of(&cfg, method).axis("seed", &[1u64, 2, 3]));
+        }
+        Ok(sweeps)
     }
 
     fn selection(&self) -> Option<SelectionRule> {
-        Some(SelectionRule { name: LAMBDA_SELECTION, from: &["deepid2", "center-loss"], choose: choose_lambdas })
+        Some(SelectionRule { name: SELECTION, from: &["leaderboard"], choose: choose_on_validation })
     }
 
     fn check(&self, config: &Map<String, Value>) -> Result<()> {
         let c: Config = parse(config)?;
-        anyhow::ensure!(
-            Method::CLASSIC.contains(&c.method),
-            "method {:?} is on the LFW leaderboard only (leaderboard-lfw); this leaderboard trains {}",
-            c.method.name(),
-            Method::CLASSIC.map(|m| m.name()).join(", ")
-        );
         c.common.check()?;
         c.verification.check()?;
         c.center.check()?;
         c.triplet.check()?;
         c.lsoftmax_annealing.check()?;
+        c.sphere_annealing.check()?;
         anyhow::ensure!((1..=4).contains(&c.lsoftmax_m), "lsoftmax_m must be 1, 2, 3 or 4, got {}", c.lsoftmax_m);
-        check_classes_per_batch(c.classes_per_batch)
+        if let Some(loss) = c.method.margin_loss() {
+            let margin = loss.angular_margin(c.scale, c.additive_margin, false, c.sphere_m, &c.sphere_annealing);
+            margin.context("a successor has a margin")?.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        anyhow::ensure!(c.max_grad_norm >= 0.0, "max_grad_norm must be ≥ 0 (0: no clipping), got {}", c.max_grad_norm);
+        let digits = c.split.train_digits().len();
+        anyhow::ensure!(
+            (2..=digits).contains(&c.classes_per_batch),
+            "classes_per_batch must be 2..={digits} (the training digits {}), got {}",
+            c.split.words(),
+            c.classes_per_batch
+        );
+        Ok(())
     }
 
     fn training_config(&self, config: &Map<String, Value>) -> Map<String, Value> {
-        let method = config.get("method").and_then(Value::as_str);
-        let mut training = config.clone();
-        training.remove("lambda_source");
-        for (m, keys) in METHOD_KEYS {
-            if Some(m.name()) != method {
-                for key in keys {
-                    training.remove(*key);
-                }
-            }
-        }
-        training
+        config::training_config(config)
     }
 
-    /// The settings the runs recorded before they were config keys were trained with (the
-    /// leaderboard typed them as constants then).
     fn recorded_defaults(&self) -> Map<String, Value> {
-        let verification = VerificationSettings::adaptive(50);
-        let triplet = TripletSettings { margin: 0.2, mining: Mining::SemiHard, distance: Distance::SquaredEuclidean };
-        let center = CenterSettings { alpha: 0.5, center_update: CenterUpdate::Paper };
-        let value = |v: serde_json::Result<Value>| v.expect("settings serialise");
-        [
-            ("verification", value(serde_json::to_value(verification))),
-            ("triplet", value(serde_json::to_value(triplet))),
-            ("center", value(serde_json::to_value(center))),
-            ("lsoftmax_annealing", value(serde_json::to_value(LambdaAnnealing::authors()))),
-            ("lsoftmax_m", Value::from(4)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        config::recorded_defaults()
     }
 
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
         let data = ctx.data.mnist()?;
-        let classes = TRAIN_DIGITS.len();
-        let head = match cfg.method {
-            Method::Triplet => HeadKind::Embedding,
-            Method::Lsoftmax => HeadKind::LSoftmax { classes, m: cfg.lsoftmax_m },
-            _ => HeadKind::Linear { classes },
-        };
-        let model = c.model(head, ctx)?;
-        let mut objective = Self::objective(&cfg, &model.head, ctx.device)?;
-        let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
+        let (digits, held_out) = (cfg.split.train_digits(), cfg.split.held_out_digits());
+        let model = config::model(&cfg, ctx)?;
+        let mut objective = config::objective(&cfg, &model.head, ctx.device)?;
+        let train_pool = c.train_pool(&data.train, digits);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;
         let mut no_evaluation = |_: &crate::nn::Model, _| Ok(Vec::new());
-        let training =
-            train_or_diverge(c, &model, objective.as_mut(), &data.train, sampler.as_mut(), ctx, &mut no_evaluation)?;
+        let mut train_config = c.train_config();
+        if cfg.method.margin_loss().is_some() {
+            train_config.sgd.max_grad_norm = cfg.max_grad_norm;
+        }
+        let training = train_or_diverge_with(
+            &train_config,
+            &model,
+            objective.as_mut(),
+            &data.train,
+            sampler.as_mut(),
+            ctx,
+            &mut no_evaluation,
+        )?;
         finish_run(&training, |out| {
-            // Identification on test digits 0-6: the classifier, or for the triplet embedding the
-            // nearest class mean of training embeddings.
-            let seen = embed(&model, &data.test, &c.test_pool(&data.test, &TRAIN_DIGITS), ctx.device)?;
+            // Identification on the test images of the training digits: the classifier, or for
+            // the triplet embedding the nearest class mean of training embeddings.
+            let seen = embed(&model, &data.test, &c.test_pool(&data.test, digits), ctx.device)?;
             let predictions = match seen.predictions() {
                 Some(p) => p,
                 None => {
                     let sample = plot_sample(&train_pool, 5000, "leaderboard-means");
                     let t = embed(&model, &data.train, &sample, ctx.device)?;
-                    let (means, _) = crate::metrics::class_means(&t.embedding, t.dim, &t.labels, classes);
+                    let (means, _) = crate::metrics::class_means(&t.embedding, t.dim, &t.labels, digits.len());
                     let means: Vec<f32> = means.iter().map(|&v| v as f32).collect();
                     crate::metrics::nearest_center(&seen.embedding, seen.dim, &means)
                 }
@@ -238,13 +152,12 @@ impl Experiment for Leaderboard {
             let keep = |metrics: Vec<(String, crate::results::Cell)>, part: &str| {
                 metrics.into_iter().filter(|(n, _)| n.contains(part)).collect::<Vec<_>>()
             };
-            let balanced =
-                VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
+            let balanced = VerificationSet::balanced(&data.test, held_out, c.test_images, cfg.verification_pairs);
             let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
             let b_unit = crate::metrics::unit_rows(&b.embedding, b.dim);
             out.metrics.extend(keep(balanced.metrics(&b_unit, b.dim, "held_out_balanced"), "accuracy"));
             out.metrics.extend(keep(balanced.metrics(&b.embedding, b.dim, "held_out_l2_balanced"), "accuracy"));
-            let every_pair = VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images);
+            let every_pair = VerificationSet::all_pairs(&data.test, held_out, cfg.val_images);
             let h = embed(&model, &data.test, &every_pair.indices, ctx.device)?;
             let h_unit = crate::metrics::unit_rows(&h.embedding, h.dim);
             out.metrics.extend(keep(every_pair.metrics(&h_unit, h.dim, "held_out"), "val_at_far"));

@@ -18,21 +18,14 @@ use anyhow::{Context, Result};
 
 use super::methods::last_logged;
 use crate::experiments::faces::{check_batches, train_on_faces_with, FaceHead, FaceSettings, Stabilisers};
-use crate::experiments::hypersphere::{MarginLoss, MAX_GRAD_NORM};
+use crate::experiments::hypersphere::{
+    MarginLoss, ARCFACE_MARGINS, COSFACE_MARGINS, MAX_GRAD_NORM, SPHEREFACE_MARGINS,
+};
 use crate::experiments::leaderboard::Method;
 use crate::experiments::setup::Common;
 use crate::experiments::{deepid2_lfw, Profile, RunContext, RunOutcome};
 use crate::losses::AngularMargin;
 use crate::objectives::{AngularMarginLoss, SphereAnnealing};
-
-/// CosFace's margins tried on View 1: the paper's best (0.35) and 0.2 below it.
-pub const COSFACE_MARGINS: [f64; 2] = [0.2, 0.35];
-
-/// ArcFace's margins (radians) tried on View 1: the paper's 0.5 and 0.3 below it.
-pub const ARCFACE_MARGINS: [f64; 2] = [0.3, 0.5];
-
-/// SphereFace's margins tried on View 1: the paper's 4 and 2.
-pub const SPHEREFACE_MARGINS: [usize; 2] = [2, 4];
 
 /// s of NormFace, CosFace and ArcFace. CosFace's lower bound on s,
 /// (C − 1)/C · ln((C − 1)·P/(1 − P)), is 14.3 for LFW's 1,680 people with two or more images and
@@ -66,17 +59,6 @@ pub struct MarginFaceConfig {
     pub classes_per_batch: usize,
 }
 
-/// The loss a successor method trains with.
-pub fn margin_loss(method: Method) -> Option<MarginLoss> {
-    match method {
-        Method::NormFace => Some(MarginLoss::NormFace),
-        Method::SphereFace => Some(MarginLoss::SphereFace),
-        Method::CosFace => Some(MarginLoss::CosFace),
-        Method::ArcFace => Some(MarginLoss::ArcFace),
-        _ => None,
-    }
-}
-
 /// deepid2-lfw's run (backbone, data, batches, budget) with `method`'s loss over the cosine
 /// head, at the larger of its View 1 margins.
 ///
@@ -92,7 +74,7 @@ pub fn margin_loss(method: Method) -> Option<MarginLoss> {
 /// SphereFace keeps the authors' γ unscaled and the batch-normalised feature; its logits still
 /// carry ‖x‖.
 pub fn margin_config(profile: Profile, method: Method) -> Result<MarginFaceConfig> {
-    let loss = margin_loss(method).with_context(|| format!("{} is not a normalised-softmax loss", method.name()))?;
+    let loss = method.margin_loss().with_context(|| format!("{} is not a normalised-softmax loss", method.name()))?;
     let base = deepid2_lfw::config(profile);
     let additive_margin = match loss {
         MarginLoss::CosFace => COSFACE_MARGINS[1],

@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
 use super::faces::{view2_splits, TRAINER};
+use super::hypersphere::{ARCFACE_MARGINS, COSFACE_MARGINS, SPHEREFACE_MARGINS};
 use super::leaderboard::Method;
 use super::setup::parse;
 use super::Waiting;
@@ -31,7 +32,7 @@ use super::{deepid2_lfw, facenet_lfw, Chosen, Experiment, Profile, RunContext, R
 use crate::data::Dataset;
 use crate::results::{Selections, Store};
 use crate::verdict::Section;
-use margins::{margin_config, MarginFaceConfig, ARCFACE_MARGINS, COSFACE_MARGINS, SPHEREFACE_MARGINS};
+use margins::{margin_config, MarginFaceConfig};
 use methods::{center_config, lsoftmax_config, CenterConfig, LsoftmaxConfig, CENTER_LAMBDAS, LSOFTMAX_MARGINS};
 
 /// The View 1 choices of the center-loss λ, L-Softmax's m and the successors' margins.
@@ -211,11 +212,7 @@ fn choose_settings(results_dir: &Path) -> Result<Chosen> {
     let mut words = Vec::new();
     for (method, key, chosen) in CHOSEN {
         let view1 = claims::view1_of(&runs, method, key)?;
-        let best = view1.settings.iter().filter_map(|s| view1.mean(s.value).map(|m| (s.value, m))).fold(
-            None,
-            |best: Option<(f64, f64)>, (v, m)| if best.is_none_or(|b| m > b.1) { Some((v, m)) } else { best },
-        );
-        let Some((value, mean)) = best else {
+        let Some((value, mean)) = view1.best_where(|_| true) else {
             anyhow::bail!("leaderboard-lfw has no View 1 run of {} to choose {key} from", method.name())
         };
         let integer = key == "lsoftmax_m" || key == "sphere_m";
