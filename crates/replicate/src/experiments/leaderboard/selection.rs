@@ -90,7 +90,7 @@ pub(super) fn choose_on_validation(results_dir: &Path) -> Result<Chosen> {
     let validation = runs.filter(|r| on_validation(&r))?;
     let mut values = Map::new();
     let mut words = Vec::new();
-    for (method, key, _) in chosen() {
+    for (method, key, tried) in chosen() {
         let mine = validation.filter(|r| Ok(r.str("method")? == Some(method.name())))?;
         let val = |r: &Record| Ok(if r.finished()? { r.f64(VAL)? } else { Some(0.0) });
         let seeded = Seeded::collect(mine.records(), |r| r.f64(key), val)?;
@@ -98,7 +98,8 @@ pub(super) fn choose_on_validation(results_dir: &Path) -> Result<Chosen> {
             anyhow::bail!("the leaderboard has no validation run of {} to choose {key} from", method.name())
         };
         let name = selection_key(method, key);
-        let value = if key == "sphere_m" { Value::from(value as u64) } else { Value::from(value) };
+        // The value as the sweep wrote it (an integer stays one).
+        let value = tried.into_iter().find(|v| v.as_f64() == Some(value)).unwrap_or(Value::from(value));
         words.push(format!("{name} = {value} ({:.2} %)", 100.0 * mean));
         values.insert(name, value);
     }

@@ -12,21 +12,6 @@ use crate::experiments::seeds::Seeded;
 use crate::results::Table;
 use crate::verdict::{fmt_pct, or_na};
 
-/// A method's name on the board (its settings, chosen on View 1, have their own column).
-pub fn label(m: Method) -> &'static str {
-    match m {
-        Method::Softmax => "softmax",
-        Method::Contrastive => "softmax + contrastive (DeepID2)",
-        Method::Triplet => "triplet (FaceNet)",
-        Method::Center => "softmax + center loss",
-        Method::Lsoftmax => "L-Softmax",
-        Method::NormFace => "NormFace",
-        Method::SphereFace => "SphereFace (A-Softmax)",
-        Method::CosFace => "CosFace (LMCL)",
-        Method::ArcFace => "ArcFace",
-    }
-}
-
 fn view2_metric(runs: &Table, metric: &str) -> Result<Seeded> {
     let view2 = runs.records().filter(|r| !on_view1(r));
     Seeded::collect_by(view2, |r| Ok(method_of(r).map(method_key)), fold_number, |r| r.f64(metric))
@@ -92,7 +77,7 @@ pub fn board(runs: &Table, baselines: &Baselines) -> Result<String> {
         let folds: Vec<f64> = acc.seeds(method_key(m)).iter().map(|s| s.1).collect();
         table.push_str(&format!(
             "| {} | {} | {} | {} |\n",
-            label(m),
+            m.label(),
             setting(runs, m),
             view2_cells(&folds),
             or_na(val.mean(method_key(m)), fmt_pct)

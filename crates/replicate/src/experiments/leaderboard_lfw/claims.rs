@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::board::{batches, board, label, view1_table};
+use super::board::{batches, board, view1_table};
 use crate::experiments::faces::{accuracy_or_chance, fold_number, on_view1, published_context};
 use crate::experiments::leaderboard::Method;
 use crate::experiments::lfw_baselines;
@@ -125,7 +125,7 @@ pub fn margin_beats_normface(acc: &Seeded, method: Method) -> Claim {
     Claim::new(
         format!(
             "On View 2, {}'s margin verifies better than NormFace (the same loss and s, no margin)",
-            label(method).split(" (").next().unwrap_or_default()
+            method.loss_name()
         ),
         "CASIA-WebFace, ResNet50 (ArcFace's Table 2): Norm-Softmax (s = 64) 98.56 % → CosFace 99.51 %, ArcFace 99.53 % on \
          LFW",

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::board::label;
 use super::claims::{baselines, method_key, view2_by_method};
 use crate::experiments::faces::{fold_accuracy_chart, view2_roc_chart};
 use crate::experiments::leaderboard::Method;
@@ -33,7 +32,7 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
         let name = r.str("method").ok().flatten()?;
         Method::ALL.iter().find(|m| m.name() == name).map(|&m| method_key(m))
     };
-    let name = |k: f64| label(Method::ALL[k as usize]).to_string();
+    let name = |k: f64| Method::ALL[k as usize].label().to_string();
     let mut charts = vec![accuracy];
     charts.extend(view2_roc_chart(&runs, &store.load("roc")?, &keys, key_of, name)?);
     // Stacked, not side by side: twelve columns need the figure's whole width for their names.
