@@ -529,42 +529,114 @@ pub fn compactness_metrics(e: &Embedded) -> Vec<(String, Cell)> {
 pub const TRAIN_DIGITS: [u8; 7] = [0, 1, 2, 3, 4, 5, 6];
 pub const HELD_OUT_DIGITS: [u8; 3] = [7, 8, 9];
 
-/// Test images of some digits and a fixed, seeded list of same/different pairs among them.
+/// The first `limit` test images of `digits` (0: all of them).
+fn first_test_images(split: &Split, digits: &[u8], limit: usize) -> Vec<usize> {
+    let mut indices = split.indices_of(digits);
+    if limit > 0 {
+        indices.truncate(limit);
+    }
+    indices
+}
+
+/// How a verification set's pairs fall into its 10 folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationFolds {
+    /// Contiguous blocks of one shuffled pair list. Folds share images, so the spread over folds
+    /// measures pair sampling only, and one odd image weighs on every fold.
+    PairBlocks,
+    /// Pairs drawn within 10 disjoint sets of images (a seeded split of the images), as LFW's
+    /// View 2 folds are: no image is in two folds, so a threshold never sees a test image.
+    ImageDisjoint,
+}
+
+/// Verification folds: LFW's ten.
+pub const FOLDS: usize = 10;
+
+/// Test images of some digits, a fixed, seeded list of same/different pairs among them, and
+/// each pair's fold.
 pub struct VerificationSet {
     pub indices: Vec<usize>,
     pub pairs: crate::data::Pairs,
+    pub fold: Vec<usize>,
 }
 
 impl VerificationSet {
     /// LFW-style balanced pairs (`pairs` same and `pairs` different) among the first `limit`
-    /// test images of `digits` (0: all of them). The list depends only on its arguments.
-    pub fn balanced(split: &Split, digits: &[u8], limit: usize, pairs: usize) -> VerificationSet {
-        let mut indices = split.indices_of(digits);
-        if limit > 0 {
-            indices.truncate(limit);
-        }
+    /// test images of `digits` (0: all of them), in `folds`. The list depends only on its arguments.
+    pub fn balanced(
+        split: &Split,
+        digits: &[u8],
+        limit: usize,
+        pairs: usize,
+        folds: VerificationFolds,
+    ) -> VerificationSet {
+        let indices = first_test_images(split, digits, limit);
         let labels: Vec<u8> = indices.iter().map(|&i| split.labels[i]).collect();
-        let pairs = crate::data::Pairs::balanced(&labels, pairs, pairs, &mut rng_for(0, &format!("pairs-{digits:?}")));
-        VerificationSet { indices, pairs }
+        let purpose = format!("pairs-{digits:?}");
+        match folds {
+            VerificationFolds::PairBlocks => {
+                let pairs = crate::data::Pairs::balanced(&labels, pairs, pairs, &mut rng_for(0, &purpose));
+                let fold = crate::metrics::contiguous_folds(pairs.len(), FOLDS);
+                VerificationSet { indices, pairs, fold }
+            }
+            VerificationFolds::ImageDisjoint => {
+                let per_fold = pairs / FOLDS;
+                Self::within_image_folds(indices, &labels, digits, |f, fold_labels| {
+                    crate::data::Pairs::balanced(fold_labels, per_fold, per_fold, &mut rng_for(f as u64, &purpose))
+                })
+            }
+        }
     }
 
-    /// Every pair among the first `limit` test images of `digits` (FaceNet scores all pairs).
-    pub fn all_pairs(split: &Split, digits: &[u8], limit: usize) -> VerificationSet {
-        let mut indices = split.indices_of(digits);
-        if limit > 0 {
-            indices.truncate(limit);
-        }
+    /// Every pair among the first `limit` test images of `digits` (FaceNet scores all pairs), or
+    /// every pair within each of the image folds.
+    pub fn all_pairs(split: &Split, digits: &[u8], limit: usize, folds: VerificationFolds) -> VerificationSet {
+        let indices = first_test_images(split, digits, limit);
         let labels: Vec<u8> = indices.iter().map(|&i| split.labels[i]).collect();
-        VerificationSet { pairs: crate::data::Pairs::all(&labels), indices }
+        match folds {
+            VerificationFolds::PairBlocks => {
+                let pairs = crate::data::Pairs::all(&labels);
+                let fold = crate::metrics::contiguous_folds(pairs.len(), FOLDS);
+                VerificationSet { indices, pairs, fold }
+            }
+            VerificationFolds::ImageDisjoint => Self::within_image_folds(indices, &labels, digits, |_, fold_labels| {
+                crate::data::Pairs::all(fold_labels)
+            }),
+        }
+    }
+
+    /// The images split into [`FOLDS`] disjoint sets (a seeded shuffle cut into equal parts), and
+    /// the pairs `pairs_of` draws within each set (given its index and its images' labels).
+    fn within_image_folds(
+        indices: Vec<usize>,
+        labels: &[u8],
+        digits: &[u8],
+        pairs_of: impl Fn(usize, &[u8]) -> crate::data::Pairs,
+    ) -> VerificationSet {
+        let mut order: Vec<usize> = (0..indices.len()).collect();
+        order.shuffle(&mut rng_for(0, &format!("image-folds-{digits:?}")));
+        let (mut pairs, mut fold) = (crate::data::Pairs::default(), Vec::new());
+        for f in 0..FOLDS {
+            let members = &order[f * order.len() / FOLDS..(f + 1) * order.len() / FOLDS];
+            let fold_labels: Vec<u8> = members.iter().map(|&p| labels[p]).collect();
+            let local = pairs_of(f, &fold_labels);
+            pairs.a.extend(local.a.iter().map(|&i| members[i]));
+            pairs.b.extend(local.b.iter().map(|&j| members[j]));
+            pairs.same.extend(&local.same);
+            fold.extend(std::iter::repeat_n(f, local.len()));
+        }
+        VerificationSet { indices, pairs, fold }
     }
 
     /// 10-fold accuracy (mean, std) and VAL at FAR 1e-3 and 1e-2, named `<prefix>_…`, from the
     /// squared L2 distances of `features` (rows in the order of `indices`).
     pub fn metrics(&self, features: &[f32], dim: usize, prefix: &str) -> Vec<(String, Cell)> {
         let d = self.pairs.squared_distances(features, dim);
-        let acc = crate::metrics::kfold_accuracy(&d, &self.pairs.same, 10);
-        let v3 = crate::metrics::val_at_far(&d, &self.pairs.same, 1e-3, 10);
-        let v2 = crate::metrics::val_at_far(&d, &self.pairs.same, 1e-2, 10);
+        let (same, fold) = (&self.pairs.same, &self.fold);
+        let acc = crate::metrics::kfold_accuracy_in(&d, same, fold, FOLDS);
+        let v3 = crate::metrics::val_at_far_in(&d, same, fold, 1e-3, FOLDS);
+        let v2 = crate::metrics::val_at_far_in(&d, same, fold, 1e-2, FOLDS);
         vec![
             (format!("{prefix}_verification_accuracy"), acc.mean.into()),
             (format!("{prefix}_verification_accuracy_std"), acc.std.into()),
@@ -605,5 +677,86 @@ pub mod maybe_infinite {
             Number::S(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
             Number::S(s) => Err(serde::de::Error::custom(format!("expected a number or \"inf\", got {s:?}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod verification_fold_tests {
+    use super::*;
+
+    /// 700 test images of digits 0-9 in turn (only the labels matter).
+    fn test_split() -> Split {
+        Split { images: vec![0; 700 * 784], labels: (0..700).map(|i| (i % 10) as u8).collect() }
+    }
+
+    /// The fold each image of `set` falls in, asserting that it falls in one only.
+    fn image_folds(set: &VerificationSet) -> std::collections::HashMap<usize, usize> {
+        let mut fold_of_image = std::collections::HashMap::new();
+        for k in 0..set.pairs.len() {
+            for image in [set.pairs.a[k], set.pairs.b[k]] {
+                let previous = fold_of_image.insert(image, set.fold[k]);
+                assert!(
+                    previous.is_none_or(|f| f == set.fold[k]),
+                    "image {image} is in folds {previous:?} and {}",
+                    set.fold[k]
+                );
+            }
+        }
+        fold_of_image
+    }
+
+    #[test]
+    fn image_disjoint_folds_share_no_image() {
+        let split = test_split();
+        let digits = [7, 8, 9];
+        let every = VerificationSet::all_pairs(&split, &digits, 150, VerificationFolds::ImageDisjoint);
+        assert_eq!(every.indices.len(), 150);
+        // 15 images per fold, every pair within a fold: 10 × 15·14/2.
+        assert_eq!(every.pairs.len(), 1050);
+        assert_eq!((0..FOLDS).map(|f| every.fold.iter().filter(|&&g| g == f).count()).collect::<Vec<_>>(), [105; 10]);
+        assert_eq!(image_folds(&every).len(), 150, "every image in exactly one fold");
+        for k in 0..every.pairs.len() {
+            let (a, b) = (every.indices[every.pairs.a[k]], every.indices[every.pairs.b[k]]);
+            assert_eq!(every.pairs.same[k], split.labels[a] == split.labels[b]);
+        }
+
+        let balanced = VerificationSet::balanced(&split, &digits, 150, 100, VerificationFolds::ImageDisjoint);
+        image_folds(&balanced);
+        for f in 0..FOLDS {
+            let same: Vec<bool> =
+                (0..balanced.pairs.len()).filter(|&k| balanced.fold[k] == f).map(|k| balanced.pairs.same[k]).collect();
+            assert_eq!(
+                (same.iter().filter(|&&s| s).count(), same.iter().filter(|&&s| !s).count()),
+                (10, 10),
+                "fold {f}"
+            );
+        }
+        let again = VerificationSet::balanced(&split, &digits, 150, 100, VerificationFolds::ImageDisjoint);
+        assert_eq!((again.pairs, again.fold), (balanced.pairs, balanced.fold), "seeded");
+    }
+
+    #[test]
+    fn pair_blocks_keep_the_earlier_pairs_and_contiguous_folds() {
+        let split = test_split();
+        let set = VerificationSet::balanced(&split, &[7, 8, 9], 150, 100, VerificationFolds::PairBlocks);
+        let labels: Vec<u8> = set.indices.iter().map(|&i| split.labels[i]).collect();
+        let earlier = crate::data::Pairs::balanced(&labels, 100, 100, &mut rng_for(0, "pairs-[7, 8, 9]"));
+        assert_eq!(set.pairs, earlier);
+        assert_eq!(set.fold, crate::metrics::contiguous_folds(200, FOLDS));
+        assert_eq!(set.fold[..20], [0; 20]);
+        // Folds shared images: the reason for the other scheme.
+        let shared = image_folds_shared(&set);
+        assert!(shared > 0);
+    }
+
+    /// How many images appear in more than one fold.
+    fn image_folds_shared(set: &VerificationSet) -> usize {
+        let mut folds: std::collections::HashMap<usize, std::collections::BTreeSet<usize>> = Default::default();
+        for k in 0..set.pairs.len() {
+            for image in [set.pairs.a[k], set.pairs.b[k]] {
+                folds.entry(image).or_default().insert(set.fold[k]);
+            }
+        }
+        folds.values().filter(|f| f.len() > 1).count()
     }
 }

@@ -18,5 +18,6 @@ pub use hypersphere::{angular_fisher_score, margin_met_by_class, planar_margin_b
 pub use pca::pca_project;
 pub use retrieval::{retrieval, Retrieval};
 pub use verification::{
-    held_out_accuracy, kfold_accuracy, mean_std, roc, unit_rows, val_at_far, val_far, FoldAccuracy, ValAtFar,
+    contiguous_folds, held_out_accuracy, kfold_accuracy, kfold_accuracy_in, mean_std, roc, unit_rows, val_at_far,
+    val_at_far_in, val_far, FoldAccuracy, ValAtFar,
 };

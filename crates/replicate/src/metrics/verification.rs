@@ -1,7 +1,9 @@
 //! Pair verification, as LFW's protocol and FaceNet's Eqs. 5-7 define it.
 //!
-//! * 10-fold accuracy: the pair list is cut into 10 folds; for each, the threshold that
-//!   maximises accuracy on the other nine is applied to it; mean ± std over folds.
+//! * 10-fold accuracy: the pairs are in 10 folds (contiguous blocks of the pair list, or folds
+//!   given per pair: pairs within 10 disjoint sets of images, so that no image is in two folds);
+//!   for each, the threshold that maximises accuracy on the other nine is applied to it; mean ±
+//!   std over folds.
 //! * VAL(d) = |{same pairs with D ≤ d}| / |same|,  FAR(d) = |{different pairs with D ≤ d}| / |different|.
 //! * VAL at a target FAR: on the nine training folds, the threshold is the midpoint between the
 //!   k-th and (k+1)-th smallest different-pair distance, k = ⌊FAR·n_diff⌋, so that the training
@@ -63,22 +65,33 @@ pub struct FoldAccuracy {
     pub thresholds: Vec<f64>,
 }
 
+/// Each pair's fold when the pair list is cut into `folds` contiguous blocks.
+pub fn contiguous_folds(pairs: usize, folds: usize) -> Vec<usize> {
+    (0..pairs).map(|k| fold_of(k, pairs, folds)).collect()
+}
+
+/// The pairs of fold `f` (test) and of all the others (train), as (distances, same).
+fn split_fold(dist: &[f64], same: &[bool], fold: &[usize], f: usize) -> [(Vec<f64>, Vec<bool>); 2] {
+    let (mut train, mut test) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for k in 0..dist.len() {
+        let to = if fold[k] == f { &mut test } else { &mut train };
+        to.0.push(dist[k]);
+        to.1.push(same[k]);
+    }
+    [train, test]
+}
+
 /// `folds`-fold verification accuracy (contiguous folds of the pair list, which is shuffled).
 pub fn kfold_accuracy(dist: &[f64], same: &[bool], folds: usize) -> FoldAccuracy {
-    let n = dist.len();
+    kfold_accuracy_in(dist, same, &contiguous_folds(dist.len(), folds), folds)
+}
+
+/// [`kfold_accuracy`] with each pair's fold (0..`folds`) given.
+pub fn kfold_accuracy_in(dist: &[f64], same: &[bool], fold: &[usize], folds: usize) -> FoldAccuracy {
     let mut accs = Vec::with_capacity(folds);
     let mut thresholds = Vec::with_capacity(folds);
     for f in 0..folds {
-        let (mut train_d, mut train_s, mut test_d, mut test_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for k in 0..n {
-            if fold_of(k, n, folds) == f {
-                test_d.push(dist[k]);
-                test_s.push(same[k]);
-            } else {
-                train_d.push(dist[k]);
-                train_s.push(same[k]);
-            }
-        }
+        let [(train_d, train_s), (test_d, test_s)] = split_fold(dist, same, fold, f);
         let t = best_threshold(&train_d, &train_s);
         accs.push(accuracy_at(&test_d, &test_s, t));
         thresholds.push(t);
@@ -139,16 +152,14 @@ pub struct ValAtFar {
 
 /// VAL at a target FAR, thresholds chosen on training folds (see the module doc).
 pub fn val_at_far(dist: &[f64], same: &[bool], target: f64, folds: usize) -> ValAtFar {
-    let n = dist.len();
+    val_at_far_in(dist, same, &contiguous_folds(dist.len(), folds), target, folds)
+}
+
+/// [`val_at_far`] with each pair's fold (0..`folds`) given.
+pub fn val_at_far_in(dist: &[f64], same: &[bool], fold: &[usize], target: f64, folds: usize) -> ValAtFar {
     let (mut vals, mut fars) = (Vec::new(), Vec::new());
     for f in 0..folds {
-        let (mut train_d, mut train_s, mut test_d, mut test_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for k in 0..n {
-            let (d, s) =
-                if fold_of(k, n, folds) == f { (&mut test_d, &mut test_s) } else { (&mut train_d, &mut train_s) };
-            d.push(dist[k]);
-            s.push(same[k]);
-        }
+        let [(train_d, train_s), (test_d, test_s)] = split_fold(dist, same, fold, f);
         let t = threshold_at_far(&train_d, &train_s, target);
         let (v, fa) = val_far(&test_d, &test_s, t);
         vals.push(v);
@@ -214,6 +225,23 @@ pub fn unit_rows(features: &[f32], dim: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_folds_take_each_threshold_from_the_other_folds() {
+        // Fold 0 separates at 1.5, fold 1 at 3.5: each is scored at the other's threshold.
+        let (dist, same) = ([1.0, 2.0, 3.0, 4.0], [true, false, true, false]);
+        let acc = kfold_accuracy_in(&dist, &same, &[0, 0, 1, 1], 2);
+        assert_eq!(acc.thresholds, [3.5, 1.5]);
+        assert_eq!(acc.mean, 0.5);
+        let interleaved = kfold_accuracy_in(&dist, &same, &[0, 1, 0, 1], 2);
+        assert_ne!(interleaved.thresholds, acc.thresholds);
+        assert_eq!(kfold_accuracy(&dist, &same, 2), acc, "contiguous blocks are these folds");
+        let val = val_at_far_in(&dist, &same, &[0, 0, 1, 1], 0.0, 2);
+        assert_eq!(val, val_at_far(&dist, &same, 0.0, 2));
+        // Below each other fold's closest different pair (4.0, then 2.0): fold 0 accepts its
+        // same pair at 1.0, fold 1 rejects its own at 3.0.
+        assert_eq!(val.val, 0.5);
+    }
 
     #[test]
     fn perfect_separation_gives_full_accuracy_and_val() {

@@ -681,13 +681,15 @@ mod tests {
     use super::*;
     use crate::experiments::find;
 
-    /// The leaderboard's λ selection for every profile, as its sweeps need it.
-    fn record_lambda_selections(dir: &Path) {
-        let values: Map<String, Value> =
-            serde_json::from_str(r#"{"contrastive_lambda": 0.05, "center_lambda": 0.01}"#).unwrap();
+    /// The leaderboard's settings for every profile, as its board needs them.
+    fn record_leaderboard_selections(dir: &Path) {
+        let values: Map<String, Value> = serde_json::from_str(
+            r#"{"contrastive_lambda": 0.05, "center_lambda": 0.01, "sphere_m": 4, "cosface_margin": 0.35, "arcface_margin": 0.5}"#,
+        )
+        .unwrap();
         for profile in ["smoke", "quick", "paper"] {
             let selection = Selection {
-                name: "leaderboard-lambdas".into(),
+                name: "leaderboard-settings".into(),
                 profile: profile.into(),
                 values: values.clone(),
                 source: "the papers' values".into(),
@@ -735,7 +737,7 @@ mod tests {
     #[test]
     fn every_plan_labels_its_runs_distinctly() {
         let dir = std::env::temp_dir().join(format!("replicate-labels-{}", std::process::id()));
-        record_lambda_selections(&dir);
+        record_leaderboard_selections(&dir);
         for exp in registry() {
             for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
                 let planned = plan(exp, &PlanOptions::new(profile, &dir)).unwrap();
@@ -763,7 +765,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("replicate-migrate-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let exp = find("leaderboard").unwrap();
-        record_lambda_selections(&dir);
+        record_leaderboard_selections(&dir);
         let opts = PlanOptions::new(Profile::Quick, &dir);
         let contrastive =
             plan(exp, &opts).unwrap().into_iter().find(|r| r.label == "method=contrastive,seed=1").unwrap();
@@ -938,14 +940,13 @@ mod tests {
     /// The leaderboard chooses its settings on its own validation split (digits 0-4 → 5-6), once
     /// every validation run is recorded, and only then plans the board (digits 0-6 → 7-9) with
     /// them; shards that hold part of the validation runs plan no board, and their merge plans the
-    /// board one machine plans. The λ chosen before the split existed plan the first five
-    /// methods' board meanwhile.
+    /// board one machine plans.
     #[test]
     fn the_leaderboard_chooses_on_its_validation_split_even_across_shards() {
         let root = std::env::temp_dir().join(format!("replicate-selection-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let (whole, shard_a, shard_b, merged, earlier) =
-            (root.join("whole"), root.join("a"), root.join("b"), root.join("merged"), root.join("earlier"));
+        let (whole, shard_a, shard_b, merged) =
+            (root.join("whole"), root.join("a"), root.join("b"), root.join("merged"));
         let leaderboard = find("leaderboard").unwrap();
         let split_of = |r: &PlannedRun| r.config["split"].as_str().unwrap().to_string();
         let board = |dir: &Path| -> Vec<PlannedRun> {
@@ -956,11 +957,6 @@ mod tests {
         assert_eq!(validation.len(), 12, "3 + 3 λ, 2 + 2 + 2 margins, one smoke seed");
         assert!(validation.iter().all(|r| split_of(r) == "validation"));
         assert!(board(&whole).is_empty(), "nothing chosen yet");
-
-        record_lambda_selections(&earlier);
-        let first_five = board(&earlier);
-        assert_eq!(first_five.len(), 15);
-        assert_eq!(first_five[3].config["contrastive_lambda"].as_f64(), Some(0.05), "the earlier selection's λ");
 
         record_plan(&whole, "leaderboard", |i| i > 0, validation_metric);
         assert!(update_selections(&whole, Profile::Smoke).unwrap().is_empty(), "one validation run missing");

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 
 use super::setup::{
     check_classes_per_batch, classifier_accuracy, compactness_metrics, feature_rows, finish_run, lambda_values,
-    lenetspp_2d, maybe_infinite, parse, plot_sample, short_quick, train_or_diverge, Common, VerificationSet,
-    ALL_DIGITS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    lenetspp_2d, maybe_infinite, parse, plot_sample, short_quick, train_or_diverge, Common, VerificationFolds,
+    VerificationSet, ALL_DIGITS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::nn::HeadKind;
@@ -94,8 +94,20 @@ impl Experiment for DeepId2 {
         let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;
         let mut objective = cfg.verification.objective(cfg.lambda);
-        let held_out = VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
-        let all = VerificationSet::balanced(&data.test, &ALL_DIGITS, c.test_images, cfg.verification_pairs);
+        let held_out = VerificationSet::balanced(
+            &data.test,
+            &HELD_OUT_DIGITS,
+            c.test_images,
+            cfg.verification_pairs,
+            VerificationFolds::PairBlocks,
+        );
+        let all = VerificationSet::balanced(
+            &data.test,
+            &ALL_DIGITS,
+            c.test_images,
+            cfg.verification_pairs,
+            VerificationFolds::PairBlocks,
+        );
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &held_out.indices, ctx.device)?;
             let d = held_out.pairs.squared_distances(&e.features, e.dim);

@@ -14,8 +14,8 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::setup::{
-    check_classes_per_batch, finish_run, lenetspp_2d, parse, short_quick, train_or_diverge, Common, VerificationSet,
-    ALL_DIGITS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    check_classes_per_batch, finish_run, lenetspp_2d, parse, short_quick, train_or_diverge, Common, VerificationFolds,
+    VerificationSet, ALL_DIGITS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{Distance, Mining};
@@ -97,8 +97,15 @@ impl Experiment for FaceNet {
         let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;
         let mut objective = cfg.triplet.objective();
-        let balanced = VerificationSet::balanced(&data.test, &HELD_OUT_DIGITS, c.test_images, cfg.verification_pairs);
-        let every_pair = VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images);
+        let balanced = VerificationSet::balanced(
+            &data.test,
+            &HELD_OUT_DIGITS,
+            c.test_images,
+            cfg.verification_pairs,
+            VerificationFolds::PairBlocks,
+        );
+        let every_pair =
+            VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images, VerificationFolds::PairBlocks);
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &every_pair.indices, ctx.device)?;
             let d = every_pair.pairs.squared_distances(&e.embedding, e.dim);
@@ -119,7 +126,13 @@ impl Experiment for FaceNet {
             let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
             let accuracy = balanced.metrics(&b.embedding, b.dim, "held_out_balanced");
             out.metrics.extend(accuracy.into_iter().filter(|(n, _)| n.contains("accuracy")));
-            let all = VerificationSet::balanced(&data.test, &ALL_DIGITS, c.test_images, cfg.verification_pairs);
+            let all = VerificationSet::balanced(
+                &data.test,
+                &ALL_DIGITS,
+                c.test_images,
+                cfg.verification_pairs,
+                VerificationFolds::PairBlocks,
+            );
             let a = embed(&model, &data.test, &all.indices, ctx.device)?;
             out.metrics.extend(all.metrics(&a.embedding, a.dim, "all_digits"));
             let r = crate::metrics::retrieval(&h.embedding, h.dim, &h.labels);

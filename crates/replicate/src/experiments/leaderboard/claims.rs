@@ -327,7 +327,8 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
              with softmax on the same seeds (paired differences, 95 % t intervals).\n\n{table}\n![leaderboard](leaderboard/leaderboard.png)\n\n\
              **Setup.** LeNets++ (width {w}) with a 64-D feature, {it} iterations of {k} digits × {per} images from digits \
              0-6 for every method, the same seeds and schedule. Settings: {sources}. Verification and retrieval use the unseen \
-             digits 7-9 (balanced pairs for accuracy, all pairs of {n} images for VAL) and compare feature directions \
+             digits 7-9 (balanced pairs for accuracy, all pairs of {n} images for VAL; the pairs lie within ten \
+             disjoint sets of images, the ten folds, so no image is in two folds) and compare feature directions \
              (cosine similarity, the usual score for softmax-trained face features; FaceNet's embedding is unit-length \
              already); the raw-L2 column thresholds the squared distance of the unnormalised features instead. \
              Identification uses the classifier, or for the triplet embedding the nearest class mean of training \
@@ -337,9 +338,9 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
              **Validation split.** Every setting a method chooses is swept on digits 0-4 (all five in every batch, the same \
              batch size, iterations and seeds) and scored on the unseen digits 5-6; the best mean VAL@1e-3 is recorded \
              as the selection the board reads, so digits 7-9 choose nothing. Before this split existed the board's λ \
-             came from DeepID2's and center loss's own sweeps (DeepID2's chosen on digits 7-9, which favoured its row); \
-             a board run trained with those λ is replaced once the split has chosen otherwise, and stays where it \
-             chose the same.\n\n{validation}",
+             came from DeepID2's and center loss's own sweeps (DeepID2's chosen on digits 7-9, which favoured its row) \
+             and its ten verification folds were blocks of one pair list, sharing images; those runs stay in \
+             runs.parquet, and this table shows them until the runs chosen here replace them.\n\n{validation}",
             sources = sources.join("; "),
             validation = validation_table(runs)?,
             w = first.num("width")?,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::selection::DigitSplit;
 use super::Method;
 use crate::experiments::hypersphere::{MarginLoss, MAX_GRAD_NORM, TOY_SCALE};
-use crate::experiments::setup::{lenetspp_2d, short_quick, Common};
+use crate::experiments::setup::{lenetspp_2d, short_quick, Common, VerificationFolds};
 use crate::experiments::{center_loss, deepid2, facenet, lsoftmax, Profile, RunContext, Sweep};
 use crate::losses::{Distance, Mining};
 use crate::nn::{BackboneConfig, Head, HeadKind, Model};
@@ -48,6 +48,9 @@ pub struct Config {
     pub classes_per_batch: usize,
     pub verification_pairs: usize,
     pub val_images: usize,
+    /// How the held-out pairs fall into folds: within disjoint sets of images (runs recorded
+    /// before, contiguous blocks of the pair list, are not counted as these).
+    pub verification_folds: VerificationFolds,
 }
 
 /// The leaderboard's base run on `profile` (the board's split), with the settings of `selection`
@@ -78,6 +81,7 @@ pub fn config(profile: Profile, selection: Option<&Selection>) -> Config {
         classes_per_batch: 7,
         verification_pairs: if smoke { 300 } else { 3000 },
         val_images: if smoke { 300 } else { 1500 },
+        verification_folds: VerificationFolds::ImageDisjoint,
     }
 }
 

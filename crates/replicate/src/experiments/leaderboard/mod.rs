@@ -27,8 +27,8 @@ use crate::verdict::Section;
 pub use claims::{aggregate, Method};
 use config::sweep_of;
 pub use config::{config, Config};
+pub use selection::SELECTION;
 use selection::{choose_on_validation, selection_key, DigitSplit};
-pub use selection::{EARLIER_SELECTION, SELECTION};
 
 pub struct Leaderboard;
 
@@ -41,29 +41,19 @@ impl Experiment for Leaderboard {
         "every loss on the same 64-D LeNets++, data and budget, over 3 seeds, L-Softmax's successors among them (λ and margins chosen on a validation split)"
     }
 
-    /// The validation split's sweeps of every setting a method chooses; then the board, once
-    /// they have chosen (or with the λ chosen before the split existed, for the first five).
+    /// The validation split's sweeps of every setting a method chooses; then, once they have
+    /// chosen, the board: every method over three seeds with those settings.
     fn sweeps(&self, profile: Profile, results_dir: &Path) -> Result<Vec<Sweep>> {
-        let selections = Selections::open(results_dir);
-        let chosen = selections.get(SELECTION, profile.name())?;
         let validation = Config { split: DigitSplit::Validation, classes_per_batch: 5, ..config(profile, None) };
         let mut sweeps: Vec<Sweep> = selection::chosen()
             .into_iter()
             .map(|(method, key, values)| sweep_of(&validation, method).axis(key, &values).axis("seed", seeds(profile)))
             .collect();
-        let (board, methods) = match &chosen {
-            Some(chosen) => (config(profile, Some(chosen)), Method::ALL.to_vec()),
-            None => match selections.get(EARLIER_SELECTION, profile.name())? {
-                Some(earlier) => (config(profile, Some(&earlier)), Method::CLASSIC.to_vec()),
-                None => return Ok(sweeps),
-            },
-        };
-        let number = |key: &str| chosen.as_ref().and_then(|s| s.values.get(key)).and_then(serde_json::Value::as_f64);
-        for method in methods {
-            let mut cfg = board.clone();
-            if let Some(margin) = number(&selection_key(method, "additive_margin")) {
-                cfg.additive_margin = margin;
-            }
+        let Some(chosen) = Selections::open(results_dir).get(SELECTION, profile.name())? else { return Ok(sweeps) };
+        let board = config(profile, Some(&chosen));
+        for method in Method::ALL {
+            let margin = chosen.values.get(&selection_key(method, "additive_margin")).and_then(Value::as_f64);
+            let cfg = Config { additive_margin: margin.unwrap_or(board.additive_margin), ..board.clone() };
             sweeps.push(sweep_of(&cfg, method).axis("seed", &[1u64, 2, 3]));
         }
         Ok(sweeps)
@@ -152,12 +142,18 @@ impl Experiment for Leaderboard {
             let keep = |metrics: Vec<(String, crate::results::Cell)>, part: &str| {
                 metrics.into_iter().filter(|(n, _)| n.contains(part)).collect::<Vec<_>>()
             };
-            let balanced = VerificationSet::balanced(&data.test, held_out, c.test_images, cfg.verification_pairs);
+            let balanced = VerificationSet::balanced(
+                &data.test,
+                held_out,
+                c.test_images,
+                cfg.verification_pairs,
+                cfg.verification_folds,
+            );
             let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
             let b_unit = crate::metrics::unit_rows(&b.embedding, b.dim);
             out.metrics.extend(keep(balanced.metrics(&b_unit, b.dim, "held_out_balanced"), "accuracy"));
             out.metrics.extend(keep(balanced.metrics(&b.embedding, b.dim, "held_out_l2_balanced"), "accuracy"));
-            let every_pair = VerificationSet::all_pairs(&data.test, held_out, cfg.val_images);
+            let every_pair = VerificationSet::all_pairs(&data.test, held_out, cfg.val_images, cfg.verification_folds);
             let h = embed(&model, &data.test, &every_pair.indices, ctx.device)?;
             let h_unit = crate::metrics::unit_rows(&h.embedding, h.dim);
             out.metrics.extend(keep(every_pair.metrics(&h_unit, h.dim, "held_out"), "val_at_far"));

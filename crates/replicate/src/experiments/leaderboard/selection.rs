@@ -17,11 +17,6 @@ use crate::results::{Record, Store};
 /// The settings chosen on the validation split.
 pub const SELECTION: &str = "leaderboard-settings";
 
-/// The λ the board was first trained with, chosen by DeepID2's and center loss's own sweeps
-/// (DeepID2's on the scored digits 7-9): read only while [`SELECTION`] is not recorded, so that
-/// the board recorded with them stands until the validation split has chosen.
-pub const EARLIER_SELECTION: &str = "leaderboard-lambdas";
-
 /// Which digits train a run and which score it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
