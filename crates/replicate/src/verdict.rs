@@ -111,11 +111,20 @@ pub struct Claim {
     pub paper: String,
     pub ours: String,
     pub verdict: Verdict,
+    /// Whether every run this claim reads is recorded, where the claim can tell (LFW's claims
+    /// paired over all ten folds): its verdict then stands while other runs of its experiment are
+    /// missing. None: the experiment's whole plan decides.
+    pub own_runs_recorded: Option<bool>,
 }
 
 impl Claim {
     pub fn new(claim: impl Into<String>, paper: impl Into<String>, ours: impl Into<String>, verdict: Verdict) -> Claim {
-        Claim { claim: claim.into(), paper: paper.into(), ours: ours.into(), verdict }
+        Claim { claim: claim.into(), paper: paper.into(), ours: ours.into(), verdict, own_runs_recorded: None }
+    }
+
+    /// The claim, knowing whether every run it reads is recorded.
+    pub fn own_runs_recorded(self, recorded: bool) -> Claim {
+        Claim { own_runs_recorded: Some(recorded), ..self }
     }
 }
 

@@ -29,11 +29,23 @@ fn incomplete(exp: &dyn Experiment, store: &Store, results_dir: &Path) -> Result
     Ok((recorded < planned.len()).then(|| {
         format!(
             "**Incomplete:** {recorded} of the {} runs the {} profile plans are recorded; `just reproduce-all` runs \
-             the rest, and the verdicts above wait for them.",
+             the rest, and the verdicts above that read them wait for them.",
             planned.len(),
             profile.name()
         )
     }))
+}
+
+/// Marks the verdicts of a section whose plan is not all recorded as incomplete: a verdict drawn
+/// from part of a sweep could flip once the rest is in. A claim that knows every run it reads is
+/// recorded keeps its verdict.
+fn wait_for_runs(section: &mut Section, why: &str) {
+    for claim in &mut section.claims {
+        if claim.own_runs_recorded != Some(true) {
+            claim.verdict = Verdict::Incomplete;
+        }
+    }
+    section.body = format!("{why}\n\n{}", section.body);
 }
 
 /// A paragraph on whether the experiment's runs had stopped improving: each finished run's loss
@@ -126,11 +138,7 @@ pub fn write(results_dir: &Path) -> Result<PathBuf> {
         if store.path("runs").exists() {
             if let Some(mut section) = exp.report(&store)? {
                 if let Some(why) = incomplete(exp, &store, results_dir)? {
-                    // A verdict drawn from part of a sweep could flip once the rest is in.
-                    for claim in &mut section.claims {
-                        claim.verdict = Verdict::Incomplete;
-                    }
-                    section.body = format!("{why}\n\n{}", section.body);
+                    wait_for_runs(&mut section, &why);
                 }
                 section.body.push_str(&convergence(&store)?);
                 section.body.push_str(&provenance(&store)?);
@@ -277,6 +285,24 @@ fn how_verdicts_are_decided(sections: &[Section]) -> String {
 mod tests {
     use super::*;
     use crate::verdict::Claim;
+
+    #[test]
+    fn missing_runs_hold_back_every_verdict_but_those_whose_own_runs_are_recorded() {
+        let claim = |v| Claim::new("c", "p", "o", v);
+        let mut section = Section {
+            title: "A".into(),
+            claims: vec![
+                claim(Verdict::Reproduced),
+                claim(Verdict::Reproduced).own_runs_recorded(true),
+                claim(Verdict::NotReproduced).own_runs_recorded(false),
+            ],
+            body: "numbers".into(),
+        };
+        wait_for_runs(&mut section, "**Incomplete:** 3 of 4");
+        let verdicts: Vec<Verdict> = section.claims.iter().map(|c| c.verdict).collect();
+        assert_eq!(verdicts, [Verdict::Incomplete, Verdict::Reproduced, Verdict::Incomplete]);
+        assert_eq!(section.body, "**Incomplete:** 3 of 4\n\nnumbers");
+    }
 
     #[test]
     fn the_policy_paragraph_counts_the_verdicts_it_reports() {
