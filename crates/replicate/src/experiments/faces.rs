@@ -566,7 +566,8 @@ pub fn view2_roc_chart(
         }
         folds.retain(|f| !f.is_empty());
         if !folds.is_empty() {
-            let name = format!("{}, mean over {} folds", name(setting), folds.len());
+            let plural = if folds.len() == 1 { "" } else { "s" };
+            let name = format!("{}, mean over {} fold{plural}", name(setting), folds.len());
             series.push(Series { name, points: mean_roc(&folds), colour: k, ..Default::default() });
         }
     }
