@@ -112,3 +112,97 @@ pub fn view1_table(runs: &Table) -> Result<String> {
     }
     Ok(table)
 }
+
+/// How far above ln C a classifier's final training loss may be and still count as having
+/// learned nothing: the cross-entropy of uniform predictions over C people is ln C.
+const NOTHING_LEARNT: f64 = 0.02;
+
+/// The softmax-trained methods' runs whose last logged classification loss stayed within
+/// [`NOTHING_LEARNT`] of ln(training people): the model predicts every person alike (L-Softmax's
+/// collapse on faces), as a paragraph, or nothing when none did.
+pub fn learnt_nothing(runs: &Table, curves: &Table) -> Result<String> {
+    let mut lines = Vec::new();
+    for method in [Method::Softmax, Method::Center, Method::Lsoftmax] {
+        let (mut stalled, mut total) = (Vec::new(), 0);
+        for r in runs.records().filter(|r| method_of(r) == Some(method)) {
+            let Some(people) = r.f64("training_people")? else { continue };
+            // Center loss logs its softmax part apart from the total.
+            let column = if method == Method::Center { "softmax_loss" } else { "loss" };
+            let run_id = r.run_id()?;
+            let mut last = None;
+            for c in curves.records().filter(|c| c.run_id().is_ok_and(|id| id == run_id)) {
+                if let (Some(step), Some(loss)) = (c.f64("step")?, c.f64(column).ok().flatten()) {
+                    if last.is_none_or(|(s, _)| step > s) {
+                        last = Some((step, loss));
+                    }
+                }
+            }
+            let Some((_, loss)) = last else { continue };
+            total += 1;
+            if (loss - people.ln()).abs() <= NOTHING_LEARNT * people.ln() {
+                let view = if on_view1(&r) {
+                    let label = r.text("label")?;
+                    format!("View 1 {}", label.split_once(',').map_or(label, |(_, setting)| setting))
+                } else {
+                    format!("fold {}", fold_number(&r)?)
+                };
+                stalled.push(format!("{view} {loss:.3} (ln {people} = {:.3})", people.ln()));
+            }
+        }
+        if !stalled.is_empty() {
+            lines.push(format!(
+                "{} of {total} {} runs ended with a training loss within {:.0} % of ln C, the loss of uniform \
+                 predictions over C training people: {}",
+                stalled.len(),
+                method.label(),
+                100.0 * NOTHING_LEARNT,
+                stalled.join(", ")
+            ));
+        }
+    }
+    Ok(if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\n\n**Runs that learnt nothing.** {}.", lines.join(". "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Cell, Row};
+
+    #[test]
+    fn a_run_whose_last_loss_is_ln_c_learnt_nothing() {
+        let run = |id: &str, label: &str, split: &str| -> Row {
+            vec![
+                ("run_id".into(), id.into()),
+                ("label".into(), label.into()),
+                ("method".into(), "lsoftmax".into()),
+                ("split".into(), split.into()),
+                ("training_people".into(), Cell::F64(100.0)),
+            ]
+        };
+        let curve = |id: &str, step: f64, loss: f64| -> Row {
+            vec![("run_id".into(), id.into()), ("step".into(), Cell::F64(step)), ("loss".into(), Cell::F64(loss))]
+        };
+        let runs = Table::new(
+            "runs",
+            vec![
+                run("a", "method=lsoftmax,lsoftmax_m=2,seed=1", "view1"),
+                run("b", "method=lsoftmax,split=fold3", "fold3"),
+            ],
+        );
+        // a ends at ln 100 = 4.605 (after 2.0 earlier on); b falls from ln 100 to 2.0.
+        let curves = Table::new(
+            "curves",
+            vec![curve("a", 10.0, 2.0), curve("a", 20.0, 4.6), curve("b", 10.0, 4.6), curve("b", 20.0, 2.0)],
+        );
+        let text = learnt_nothing(&runs, &curves).unwrap();
+        assert!(text.contains("1 of 2 L-Softmax runs"), "{text}");
+        assert!(text.contains("View 1 lsoftmax_m=2,seed=1 4.600 (ln 100 = 4.605)"), "{text}");
+        assert!(!text.contains("fold 3"), "{text}");
+        let learnt = Table::new("curves", vec![curve("a", 20.0, 2.0), curve("b", 20.0, 2.0)]);
+        assert_eq!(learnt_nothing(&runs, &learnt).unwrap(), "");
+    }
+}

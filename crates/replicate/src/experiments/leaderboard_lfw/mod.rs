@@ -196,7 +196,12 @@ impl Experiment for LeaderboardLfw {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        claims::section(&store.current_runs()?, &claims::baselines(store)?)
+        let runs = store.current_runs()?;
+        let mut section = claims::section(&runs, &claims::baselines(store)?)?;
+        if let Some(section) = &mut section {
+            section.body.push_str(&board::learnt_nothing(&runs, &store.load("curves")?)?);
+        }
+        Ok(section)
     }
 
     fn selection(&self) -> Option<SelectionRule> {
