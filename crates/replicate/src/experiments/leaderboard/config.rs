@@ -130,6 +130,7 @@ pub(super) fn recorded_defaults() -> Map<String, Value> {
         ("lsoftmax_annealing", value(serde_json::to_value(LambdaAnnealing::authors()))),
         ("lsoftmax_m", Value::from(4)),
         ("split", value(serde_json::to_value(DigitSplit::Test))),
+        ("verification_folds", value(serde_json::to_value(VerificationFolds::PairBlocks))),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
