@@ -260,12 +260,7 @@ fn validation_table(runs: &Table) -> Result<String> {
     }
     let mut table = "| method | setting | validation VAL@1e-3 (5-6) | seeds |\n|---|---|---|---|\n".to_string();
     for (method, key, _) in super::selection::chosen() {
-        let mine = validation.filter(|r| Ok(r.str("method")? == Some(method.name())))?;
-        let seeded = Seeded::collect(
-            mine.records(),
-            |r| r.f64(key),
-            |r| Ok(if r.finished()? { r.f64(VAL)? } else { Some(0.0) }),
-        )?;
+        let seeded = super::selection::validation_val(&validation, method, key)?;
         for s in &seeded.settings {
             let values: Vec<f64> = s.seeds.iter().map(|v| v.1).collect();
             let spread =

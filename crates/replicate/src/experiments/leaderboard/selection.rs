@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::claims::{on_validation, Method, VAL};
 use crate::experiments::seeds::Seeded;
 use crate::experiments::Chosen;
-use crate::results::{Record, Store};
+use crate::results::{Record, Store, Table};
 
 /// The settings chosen on the validation split.
 pub const SELECTION: &str = "leaderboard-settings";
@@ -77,6 +77,14 @@ pub fn selection_key(method: Method, key: &str) -> String {
     }
 }
 
+/// `method`'s validation VAL@1e-3 by the value of `key`, over seeds (a run that did not finish
+/// counts as VAL = 0, as a diverged model accepts no true pair at that FAR).
+pub(super) fn validation_val(validation: &Table, method: Method, key: &str) -> Result<Seeded> {
+    let mine = validation.filter(|r| Ok(r.str("method")? == Some(method.name())))?;
+    let val = |r: &Record| Ok(if r.finished()? { r.f64(VAL)? } else { Some(0.0) });
+    Seeded::collect(mine.records(), |r| r.f64(key), val)
+}
+
 /// The value of each [`chosen`] setting with the best mean validation VAL@1e-3 over seeds (a
 /// run that did not finish counts as VAL = 0, as a diverged model accepts no true pair at that
 /// FAR), as the values of [`SELECTION`].
@@ -86,9 +94,7 @@ pub(super) fn choose_on_validation(results_dir: &Path) -> Result<Chosen> {
     let mut values = Map::new();
     let mut words = Vec::new();
     for (method, key, tried) in chosen() {
-        let mine = validation.filter(|r| Ok(r.str("method")? == Some(method.name())))?;
-        let val = |r: &Record| Ok(if r.finished()? { r.f64(VAL)? } else { Some(0.0) });
-        let seeded = Seeded::collect(mine.records(), |r| r.f64(key), val)?;
+        let seeded = validation_val(&validation, method, key)?;
         let Some((value, mean)) = seeded.best_where(|_| true) else {
             anyhow::bail!("the leaderboard has no validation run of {} to choose {key} from", method.name())
         };
