@@ -139,11 +139,17 @@ pub struct Section {
 
 impl Section {
     pub fn markdown(&self) -> String {
-        let mut out = format!("## {}\n\n| claim | paper | ours | verdict |\n|---|---|---|---|\n", self.title);
+        let mut out = format!("## {}\n\n", self.title);
+        // A section of measurements without claims (the budget study) has no claim table.
+        if !self.claims.is_empty() {
+            out.push_str("| claim | paper | ours | verdict |\n|---|---|---|---|\n");
+        }
         for c in &self.claims {
             out.push_str(&format!("| {} | {} | {} | **{}** |\n", c.claim, c.paper, c.ours, c.verdict.text()));
         }
-        out.push('\n');
+        if !self.claims.is_empty() {
+            out.push('\n');
+        }
         out.push_str(&self.body);
         out
     }

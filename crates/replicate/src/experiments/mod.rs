@@ -12,6 +12,7 @@
 //! tables), then one line in [`registry`].
 
 pub mod arcface;
+pub mod budget;
 pub mod center_loss;
 pub mod cosface;
 pub mod deepid2;
@@ -299,6 +300,7 @@ pub fn registry() -> Vec<&'static dyn Experiment> {
         &lsoftmax::LSoftmaxExperiment,
         &deepid2::DeepId2,
         &facenet::FaceNet,
+        &budget::Budget,
         &leaderboard::Leaderboard,
         &sphereface::SphereFace,
         &cosface::CosFace,

@@ -1,0 +1,87 @@
+//! The budget study's figure: each paper's main metric against iterations, as the training
+//! curves log it, for the quick runs and the runs at twice the budget.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::study::{Studied, PAPERS};
+use crate::experiments::setup::series_of;
+use crate::plot::{save, LineChart, LineFigure, Series};
+use crate::results::{Store, Table};
+use crate::stats;
+
+/// A series' points and error bars.
+type Curve = (Vec<(f64, f64)>, Vec<f64>);
+
+/// Mean over runs at every step that at least two runs logged (one run: its own values), with
+/// the half-width of the 95 % t interval over runs.
+fn mean_curve(curves: &Table, run_ids: &[String], column: &str) -> Result<Curve> {
+    let mut by_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for id in run_ids {
+        for (step, y) in series_of(curves, id, "step", column)? {
+            if y.is_finite() {
+                by_step.entry(step as u64).or_default().push(y);
+            }
+        }
+    }
+    let most = by_step.values().map(Vec::len).max().unwrap_or(0);
+    let (mut points, mut errors) = (Vec::new(), Vec::new());
+    for (step, ys) in by_step.into_iter().filter(|(_, ys)| ys.len() == most) {
+        points.push((step as f64, 100.0 * stats::mean(&ys)));
+        errors.push(stats::t_interval(&ys).map_or(0.0, |i| 100.0 * (i.high - i.estimate)));
+    }
+    Ok((points, errors))
+}
+
+/// The finished runs among `runs` that hold the paper's setting.
+fn run_ids(paper: &Studied, runs: &Table) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for r in runs.records() {
+        if paper.holds_row(&r)? && r.finished()? {
+            ids.push(r.run_id()?.to_string());
+        }
+    }
+    Ok(ids)
+}
+
+pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
+    let results_dir = store.dir().parent().context("a results store lies inside a results directory")?;
+    let budget_runs = store.current_runs()?;
+    let budget_curves = store.load("curves")?;
+    let mut charts = Vec::new();
+    for paper in &PAPERS {
+        let own = Store::new(results_dir, paper.experiment);
+        let (quick_runs, quick_curves) = (own.current_runs()?, own.load("curves")?);
+        let longer_runs = budget_runs.filter(|r| Ok(r.str("paper")? == Some(paper.experiment)))?;
+        let mut series = Vec::new();
+        for (name, runs, curves, colour) in
+            [("quick budget", &quick_runs, &quick_curves, 0), ("twice the budget", &longer_runs, &budget_curves, 1)]
+        {
+            let ids = run_ids(paper, runs)?;
+            let (points, errors) = mean_curve(curves, &ids, paper.curve)?;
+            if !points.is_empty() {
+                let name = format!("{name} ({} seed{})", ids.len(), if ids.len() == 1 { "" } else { "s" });
+                series.push(Series { name, points, errors, colour, markers: true, ..Default::default() });
+            }
+        }
+        charts.push(LineChart {
+            title: format!("{} ({})", paper.experiment, paper.setting_text()),
+            x_label: "iteration".into(),
+            y_label: format!("{} (%)", paper.metric_name),
+            series,
+            ..Default::default()
+        });
+    }
+    save(
+        &store.dir().join("budget"),
+        &LineFigure {
+            title: "Budget study: main metric during training, quick schedule and twice its length (mean over seeds, \
+                    bars: 95 % t interval)"
+                .into(),
+            charts,
+            cols: 3,
+        },
+    )
+}
