@@ -207,6 +207,28 @@ pub fn claims(experiment: &str) -> anyhow::Result<Html> {
     Ok(Html(markdown_claims(&section)))
 }
 
+/// Markdown shown as Jupyter renders it.
+#[derive(Debug, Clone)]
+pub struct Markdown(pub String);
+
+impl Markdown {
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/markdown\n{}\nEVCXR_END_CONTENT", self.0);
+    }
+}
+
+/// `experiment`'s section of REPORT.md, from its recorded results, without the figures it links
+/// (their paths are relative to results/; a notebook shows them with [`image`]).
+pub fn report_section(experiment: &str) -> anyhow::Result<Markdown> {
+    let store = crate::results::Store::new(&crate::util::default_results_dir()?, experiment);
+    let section = crate::experiments::find(experiment)?
+        .report(&store)?
+        .ok_or_else(|| anyhow::anyhow!("{experiment} has no recorded runs to report"))?;
+    let markdown = section.markdown();
+    let text: Vec<&str> = markdown.lines().filter(|l| !l.starts_with("![")).collect();
+    Ok(Markdown(text.join("\n")))
+}
+
 /// A report section's claim table as HTML.
 pub fn markdown_claims(section: &crate::verdict::Section) -> String {
     let mut html = format!(
