@@ -89,6 +89,12 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         sample: usize,
     },
+    /// Score recorded runs again from their kept final weights with this build's evaluation, without
+    /// training (new or fixed metrics); replaces the measurements that changed, then redraws.
+    Rescore {
+        /// One experiment (default: every experiment with recorded runs that can).
+        experiment: Option<String>,
+    },
     /// Merge the results directories of shards (`--shard i/n` runs) into --results-dir, by run_id.
     Merge {
         /// Results directories to merge in.
@@ -350,6 +356,44 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             }
             Ok(if all_identical { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Rescore { experiment } => {
+            let results_dir = cli.results_dir()?;
+            let data = replicate::data::Datasets::new(&cli.data_dir()?, cli.lfw_dir().ok().as_deref());
+            let chosen: Vec<&'static dyn experiments::Experiment> = match experiment {
+                Some(name) => vec![experiments::find(name)?],
+                None => experiments::registry()
+                    .into_iter()
+                    .filter(|e| replicate::results::Store::new(&results_dir, e.name()).path("runs").exists())
+                    .collect(),
+            };
+            for exp in chosen {
+                let report = match runner::rescore::rescore(exp, &results_dir, &data) {
+                    Ok(report) => report,
+                    // Without a named experiment, one that cannot score again is a line, not a failure.
+                    Err(e) if experiment.is_none() => {
+                        say!("{}: {e:#}", exp.name());
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for r in &report.rescored {
+                    say!("{}: {}", exp.name(), r.describe());
+                }
+                if !report.without_weights.is_empty() {
+                    say!(
+                        "{}: {} finished runs have no kept weights (recorded before runs kept them): only retraining scores them again",
+                        exp.name(),
+                        report.without_weights.len()
+                    );
+                }
+                if report.rescored.iter().any(|r| !r.changes.is_empty()) {
+                    let store = replicate::results::Store::new(&results_dir, exp.name());
+                    exp.figures(&store).with_context(|| format!("drawing the figures of {}", exp.name()))?;
+                }
+            }
+            say!("wrote {}", runner::report::write(&results_dir)?.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Merge { from } => {
             let results_dir = cli.results_dir()?;

@@ -139,8 +139,41 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
         }
         assert!(column(&runs, "status").iter().all(|s| matches!(s, Cell::Str(_))));
     }
+    rescoring_gives_the_recorded_measurements_back(&a, &data);
     std::fs::remove_dir_all(a).unwrap();
     std::fs::remove_dir_all(b).unwrap();
+}
+
+/// `replicate rescore` on the smoke leaderboard: scoring from the kept weights repeats every
+/// recorded measurement bit for bit; a measurement changed in the table comes back, and the row
+/// names the build that scored it; an experiment that cannot score without training says so.
+fn rescoring_gives_the_recorded_measurements_back(results: &Path, data: &Datasets) {
+    let board = experiments::find("leaderboard").unwrap();
+    let report = runner::rescore::rescore(board, results, data).unwrap();
+    assert!(report.without_weights.is_empty(), "{report:?}");
+    assert!(!report.rescored.is_empty(), "nothing scored again");
+    for r in &report.rescored {
+        assert!(r.measured > 0 && r.changes.is_empty(), "{}", r.describe());
+    }
+    let store = Store::new(results, "leaderboard");
+    let id = report.rescored[0].run_id.clone();
+    let accuracy = |runs: &Table| -> f64 {
+        let row = runs.rows.iter().find(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(&id)).unwrap();
+        Table::get(row, "identification_accuracy").and_then(Cell::as_f64).unwrap()
+    };
+    let recorded = accuracy(&store.load("runs").unwrap());
+    store.rescore_run(&id, &[("identification_accuracy".into(), Cell::F64(-1.0))], "tampered").unwrap();
+    let again = runner::rescore::rescore(board, results, data).unwrap();
+    let changed: Vec<_> = again.rescored.iter().filter(|r| !r.changes.is_empty()).collect();
+    assert_eq!(changed.len(), 1, "only the tampered run changes");
+    assert_eq!(changed[0].changes, vec![("identification_accuracy".to_string(), Some(-1.0), Some(recorded))]);
+    let runs = store.load("runs").unwrap();
+    assert_eq!(accuracy(&runs), recorded);
+    let row = runs.rows.iter().find(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(&id)).unwrap();
+    let rescored_with = Table::get(row, replicate::results::RESCORED_WITH).and_then(Cell::as_str).unwrap();
+    assert_ne!(rescored_with, "tampered", "the row names the build that scored it last");
+    let err = runner::rescore::rescore(experiments::find("deepid2").unwrap(), results, data).unwrap_err().to_string();
+    assert!(err.contains("cannot score its runs again") && err.contains("replicate verify deepid2"), "{err}");
 }
 
 #[test]

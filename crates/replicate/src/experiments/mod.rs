@@ -221,6 +221,19 @@ pub struct RunOutcome {
     pub weights: Vec<(String, candle_core::Tensor)>,
 }
 
+impl RunOutcome {
+    /// A finished run with nothing measured yet: what [`Experiment::rescore`] fills.
+    pub fn unmeasured() -> RunOutcome {
+        RunOutcome {
+            status: crate::results::STATUS_FINISHED.into(),
+            note: String::new(),
+            metrics: Vec::new(),
+            tables: Vec::new(),
+            weights: Vec::new(),
+        }
+    }
+}
+
 /// A paper reproduction.
 pub trait Experiment: Sync {
     fn name(&self) -> &'static str;
@@ -238,6 +251,18 @@ pub trait Experiment: Sync {
     fn check(&self, config: &Map<String, Value>) -> Result<()>;
     /// Trains and evaluates one run.
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome>;
+    /// Scores a recorded run again from its final `weights`, with this build's evaluation: the
+    /// metrics a run of `config` ends with, without training (`replicate rescore`). None: this
+    /// experiment's evaluation is not separate from its training yet, so only retraining
+    /// (`replicate verify`) scores its runs again.
+    fn rescore(
+        &self,
+        _ctx: &RunContext,
+        _config: &Map<String, Value>,
+        _weights: &std::collections::HashMap<String, candle_core::Tensor>,
+    ) -> Result<Option<RunOutcome>> {
+        Ok(None)
+    }
     /// Redraws the experiment's figures from its tables; returns the files written.
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>>;
     /// Its section of results/REPORT.md, from its tables.

@@ -553,6 +553,21 @@ pub enum VerificationFolds {
 /// Verification folds: LFW's ten.
 pub const FOLDS: usize = 10;
 
+/// How a run's `verification_folds` cell (absent before the key existed: pair blocks) cut its folds, in words.
+pub fn folds_in_words(cell: Option<&str>) -> &'static str {
+    match cell {
+        Some("image_disjoint") => "the folds are ten disjoint sets of images, so no threshold sees a test image",
+        _ => "the folds are blocks of one pair list and share images, so their spread measures pair sampling only",
+    }
+}
+
+/// The recorded default of `verification_folds` for experiments that gained the key: their runs
+/// recorded before it cut pair blocks.
+pub fn folds_before_the_key() -> serde_json::Map<String, serde_json::Value> {
+    let pair_blocks = serde_json::to_value(VerificationFolds::PairBlocks).expect("a unit variant serialises");
+    serde_json::Map::from_iter([("verification_folds".to_string(), pair_blocks)])
+}
+
 /// Test images of some digits, a fixed, seeded list of same/different pairs among them, and
 /// each pair's fold.
 pub struct VerificationSet {

@@ -132,6 +132,14 @@ pub fn git_state() -> &'static (String, bool) {
     })
 }
 
+/// runs.parquet's column naming the commit whose evaluation last scored a run again from its
+/// weights (`replicate rescore`), where that changed a number; empty for runs scored as trained.
+pub const RESCORED_WITH: &str = "rescored_with";
+
+/// A measurement that scoring again changed: (column, before, after); None where there was no
+/// number.
+pub type Change = (String, Option<f64>, Option<f64>);
+
 /// The folder of an experiment's results that holds the checkpoints of runs not yet recorded.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 
@@ -379,6 +387,45 @@ impl Store {
             ("replicate.table".to_string(), table.to_string()),
         ];
         write_parquet(&self.path(table), &mut rows.to_frame()?, metadata)
+    }
+
+    /// Replaces a recorded run's measurements in runs.parquet with `metrics` (adding the columns it
+    /// lacks); every other column, table and manifest stays. When a value changed, the row's
+    /// `rescored_with` names `commit`, the build whose evaluation the numbers now come from.
+    /// Returns (column, before, after) for every value that changed, bit for bit.
+    pub fn rescore_run(&self, run_id: &str, metrics: &[(String, Cell)], commit: &str) -> Result<Vec<Change>> {
+        let _lock = crate::util::lock_dir(&self.dir).with_context(|| format!("cannot lock {}", self.dir.display()))?;
+        let mut runs = self.load("runs")?;
+        let row = runs
+            .rows
+            .iter_mut()
+            .find(|r| Table::get(r, "run_id").and_then(Cell::as_str) == Some(run_id))
+            .with_context(|| format!("{} has no run {run_id}", self.path("runs").display()))?;
+        let mut changes = Vec::new();
+        for (name, value) in metrics {
+            let bits = |c: Option<&Cell>| c.and_then(Cell::as_f64).map(f64::to_bits);
+            match row.iter_mut().find(|(n, _)| n == name) {
+                Some((_, cell)) if bits(Some(cell)) == bits(Some(value)) && cell.as_str() == value.as_str() => {}
+                Some((_, cell)) => {
+                    changes.push((name.clone(), cell.as_f64(), value.as_f64()));
+                    *cell = value.clone();
+                }
+                None => {
+                    changes.push((name.clone(), None, value.as_f64()));
+                    row.push((name.clone(), value.clone()));
+                }
+            }
+        }
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        match row.iter_mut().find(|(n, _)| n == RESCORED_WITH) {
+            Some((_, cell)) => *cell = commit.to_string().into(),
+            None => row.push((RESCORED_WITH.into(), commit.to_string().into())),
+        }
+        let manifests = self.manifests(&self.path("runs"))?;
+        self.write("runs", &runs, &manifests)?;
+        Ok(changes)
     }
 
     /// Gives recorded runs (run_id → label and config hash) the labels the sweep now uses for

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod report;
+pub mod rescore;
 pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};

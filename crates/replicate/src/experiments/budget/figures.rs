@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::study::{Studied, PAPERS};
+use super::study::{compare, PAPERS};
 use crate::experiments::setup::series_of;
 use crate::plot::{save, LineChart, LineFigure, Series};
 use crate::results::{Store, Table};
@@ -35,17 +35,6 @@ fn mean_curve(curves: &Table, run_ids: &[String], column: &str) -> Result<Curve>
     Ok((points, errors))
 }
 
-/// The finished runs among `runs` that hold the paper's setting.
-fn run_ids(paper: &Studied, runs: &Table) -> Result<Vec<String>> {
-    let mut ids = Vec::new();
-    for r in runs.records() {
-        if paper.holds_row(&r)? && r.finished()? {
-            ids.push(r.run_id()?.to_string());
-        }
-    }
-    Ok(ids)
-}
-
 pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let results_dir = store.dir().parent().context("a results store lies inside a results directory")?;
     let budget_runs = store.current_runs()?;
@@ -53,14 +42,13 @@ pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let mut charts = Vec::new();
     for paper in &PAPERS {
         let own = Store::new(results_dir, paper.experiment);
-        let (quick_runs, quick_curves) = (own.current_runs()?, own.load("curves")?);
-        let longer_runs = budget_runs.filter(|r| Ok(r.str("paper")? == Some(paper.experiment)))?;
+        let compared = compare(paper, &own.load("runs")?, &budget_runs)?;
         let mut series = Vec::new();
-        for (name, runs, curves, colour) in
-            [("quick budget", &quick_runs, &quick_curves, 0), ("twice the budget", &longer_runs, &budget_curves, 1)]
-        {
-            let ids = run_ids(paper, runs)?;
-            let (points, errors) = mean_curve(curves, &ids, paper.curve)?;
+        for (name, ids, curves, colour) in [
+            ("quick budget", &compared.quick.finished, &own.load("curves")?, 0),
+            ("twice the budget", &compared.longer.finished, &budget_curves, 1),
+        ] {
+            let (points, errors) = mean_curve(curves, ids, paper.curve)?;
             if !points.is_empty() {
                 let name = format!("{name} ({} seed{})", ids.len(), if ids.len() == 1 { "" } else { "s" });
                 series.push(Series { name, points, errors, colour, markers: true, ..Default::default() });

@@ -54,6 +54,14 @@ pub fn longer_config(paper: &Studied, profile: Profile, results_dir: &Path, fact
         matches.len()
     );
     let mut config = matches.pop().expect("one");
+    for (key, value) in paper.measured_as {
+        anyhow::ensure!(
+            config.contains_key(*key),
+            "{} has no config key {key} to measure the budget study by",
+            paper.experiment
+        );
+        config.insert(key.to_string(), value.json());
+    }
     let iterations =
         config.get("iterations").and_then(Value::as_u64).context("the paper's config has no iterations")?;
     config.insert("iterations".into(), Value::from(iterations * factor));
@@ -124,6 +132,6 @@ impl Experiment for Budget {
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
         let results_dir = store.dir().parent().context("a results store lies inside a results directory")?;
-        study::section(&store.current_runs()?, |experiment| Store::new(results_dir, experiment).current_runs())
+        study::section(&store.current_runs()?, |experiment| Store::new(results_dir, experiment).load("runs"))
     }
 }

@@ -28,6 +28,11 @@ pub enum Key {
 pub struct Studied {
     pub experiment: &'static str,
     pub setting: &'static [(&'static str, Key)],
+    /// How the metric is measured, set on the longer runs' config over the paper's current one:
+    /// DeepID2 and FaceNet keep the pair-block folds their recorded quick runs were scored on,
+    /// so that the two budgets pair (how pairs fall into folds does not change how long a run
+    /// needs to train).
+    pub measured_as: &'static [(&'static str, Key)],
     /// The final metric in runs.parquet (a fraction), which the paper's main claim reads.
     pub metric: &'static str,
     /// The same metric as the training curves log it (a subsample or the same pairs, see the paper's hook).
@@ -39,6 +44,7 @@ pub struct Studied {
 pub const PAPERS: [Studied; 5] = [
     Studied {
         experiment: "softmax-baseline",
+        measured_as: &[],
         setting: &[],
         metric: "test_accuracy",
         curve: "test_accuracy",
@@ -46,6 +52,7 @@ pub const PAPERS: [Studied; 5] = [
     },
     Studied {
         experiment: "center-loss",
+        measured_as: &[],
         setting: &[("lambda", Key::Number(0.01))],
         metric: "test_accuracy",
         curve: "test_accuracy",
@@ -53,6 +60,7 @@ pub const PAPERS: [Studied; 5] = [
     },
     Studied {
         experiment: "lsoftmax",
+        measured_as: &[],
         setting: &[("m", Key::Number(4.0))],
         metric: "test_accuracy",
         curve: "test_accuracy",
@@ -60,6 +68,7 @@ pub const PAPERS: [Studied; 5] = [
     },
     Studied {
         experiment: "deepid2",
+        measured_as: &[("verification_folds", Key::Text("pair_blocks"))],
         setting: &[("lambda", Key::Number(0.05))],
         metric: "held_out_verification_accuracy",
         curve: "held_out_verification_accuracy",
@@ -67,12 +76,22 @@ pub const PAPERS: [Studied; 5] = [
     },
     Studied {
         experiment: "facenet",
+        measured_as: &[("verification_folds", Key::Text("pair_blocks"))],
         setting: &[("mining", Key::Text("semi_hard")), ("feature_dim", Key::Number(64.0))],
         metric: "held_out_val_at_far_1e-3",
         curve: "held_out_val_at_far_1e-3",
         metric_name: "held-out VAL@1e-3",
     },
 ];
+
+impl Key {
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Key::Number(x) => serde_json::Value::from(*x),
+            Key::Text(s) => serde_json::Value::from(*s),
+        }
+    }
+}
 
 impl Studied {
     /// Whether a run's config is this setting.
@@ -144,12 +163,8 @@ impl Reading {
 /// One paper's two budgets: (seed, metric) of the finished runs, the iterations, and the gain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compared {
-    pub quick: Vec<(u64, f64)>,
-    pub longer: Vec<(u64, f64)>,
-    pub quick_iterations: Option<u64>,
-    pub longer_iterations: Option<u64>,
-    /// Runs of either budget that did not finish (diverged or collapsed), by run id.
-    pub unfinished: Vec<String>,
+    pub quick: OneBudget,
+    pub longer: OneBudget,
     pub gain: Option<Interval>,
 }
 
@@ -159,38 +174,83 @@ impl Compared {
     }
 }
 
-/// The runs of one budget: (seed, metric) of the finished ones, their iterations, and the ids of
-/// those that did not finish.
-type OneBudget = (Vec<(u64, f64)>, Option<u64>, Vec<String>);
+/// The runs of one budget.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OneBudget {
+    /// (seed, metric) of the finished runs, by seed.
+    pub values: Vec<(u64, f64)>,
+    pub iterations: Option<u64>,
+    /// The finished runs' ids (the figure draws their curves).
+    pub finished: Vec<String>,
+    /// Runs that did not finish (diverged or collapsed), by run id.
+    pub unfinished: Vec<String>,
+}
 
 /// [`OneBudget`] of the runs among `runs` that hold `paper`'s setting.
 fn budget_of(paper: &Studied, runs: &Table) -> Result<OneBudget> {
-    let (mut values, mut iterations, mut unfinished) = (Vec::new(), None, Vec::new());
+    let mut out = OneBudget::default();
     for r in runs.records() {
         if !paper.holds_row(&r)? {
             continue;
         }
-        iterations = r.f64("iterations")?.map(|i| i as u64).or(iterations);
+        out.iterations = r.f64("iterations")?.map(|i| i as u64).or(out.iterations);
         if !r.finished()? {
-            unfinished.push(r.run_id()?.to_string());
+            out.unfinished.push(r.run_id()?.to_string());
             continue;
         }
+        out.finished.push(r.run_id()?.to_string());
         if let Some(v) = r.f64(paper.metric)?.filter(|v| v.is_finite()) {
-            values.push((r.seed()?, v));
+            out.values.push((r.seed()?, v));
         }
     }
-    values.sort_by_key(|v| v.0);
-    Ok((values, iterations, unfinished))
+    out.values.sort_by_key(|v| v.0);
+    Ok(out)
 }
 
-/// The paper's quick runs (its own experiment's current runs) against the study's longer ones.
+/// Config keys that change what the metric measures, not how the model trains, with the value
+/// that runs recorded before the key existed were measured with: the two budgets pair only where
+/// these agree.
+pub const MEASURED_THE_SAME: [(&str, &str); 1] = [("verification_folds", "pair_blocks")];
+
+fn measured(r: &Record) -> Vec<String> {
+    MEASURED_THE_SAME.iter().map(|(k, before)| r.str(k).ok().flatten().unwrap_or(before).to_string()).collect()
+}
+
+/// The paper's quick runs against the study's longer ones. `quick_runs` is the paper's whole
+/// runs table: the quick runs paired are those of the longer runs' profile, measurement and
+/// setting that trained 1/`budget_factor` of their iterations, the latest per seed (a later
+/// change of the paper's config leaves the rows the study was run against in the table).
 pub fn compare(paper: &Studied, quick_runs: &Table, budget_runs: &Table) -> Result<Compared> {
     let longer_runs = budget_runs.filter(|r| Ok(r.str("paper")? == Some(paper.experiment)))?;
-    let (quick, quick_iterations, mut unfinished) = budget_of(paper, quick_runs)?;
-    let (longer, longer_iterations, more) = budget_of(paper, &longer_runs)?;
-    unfinished.extend(more);
-    let gain = stats::paired_interval(&quick, &longer);
-    Ok(Compared { quick, longer, quick_iterations, longer_iterations, unfinished, gain })
+    let first = longer_runs.records().next();
+    let target = match &first {
+        Some(r) => {
+            let factor = r.f64("budget_factor")?.unwrap_or(1.0);
+            let iterations = r.f64("iterations")?.map(|i| (i / factor).round());
+            Some((r.str("profile")?.map(str::to_string), measured(r), iterations))
+        }
+        None => None,
+    };
+    let when = |r: &Record| r.f64("finished_at_unix").ok().flatten().unwrap_or(0.0);
+    let mut latest: Vec<(u64, f64, crate::results::Row)> = Vec::new();
+    for r in quick_runs.records() {
+        let candidate = (r.str("profile")?.map(str::to_string), measured(&r), r.f64("iterations")?);
+        if target.as_ref().is_some_and(|t| *t != candidate) || !paper.holds_row(&r)? {
+            continue;
+        }
+        let (seed, at) = (r.seed()?, when(&r));
+        match latest.iter_mut().find(|(s, _, _)| *s == seed) {
+            Some(kept) if kept.1 >= at => {}
+            Some(kept) => *kept = (seed, at, r.row.clone()),
+            None => latest.push((seed, at, r.row.clone())),
+        }
+    }
+    let latest = latest.into_iter().map(|(_, _, row)| row).collect();
+    let quick_runs = Table::new(quick_runs.source.clone(), latest);
+    let quick = budget_of(paper, &quick_runs)?;
+    let longer = budget_of(paper, &longer_runs)?;
+    let gain = stats::paired_interval(&quick.values, &longer.values);
+    Ok(Compared { quick, longer, gain })
 }
 
 fn summary(values: &[(u64, f64)], iterations: Option<u64>) -> String {
@@ -203,7 +263,7 @@ fn summary(values: &[(u64, f64)], iterations: Option<u64>) -> String {
     }
 }
 
-/// The study's section of REPORT.md; `paper_runs` gives a paper experiment's current runs.
+/// The study's section of REPORT.md; `paper_runs` gives a paper experiment's whole runs table.
 pub fn section(budget_runs: &Table, paper_runs: impl Fn(&str) -> Result<Table>) -> Result<Option<Section>> {
     if budget_runs.rows.is_empty() {
         return Ok(None);
@@ -230,17 +290,18 @@ pub fn section(budget_runs: &Table, paper_runs: impl Fn(&str) -> Result<Table>) 
             paper.experiment,
             paper.setting_text(),
             paper.metric_name,
-            summary(&c.quick, c.quick_iterations),
-            summary(&c.longer, c.longer_iterations),
+            summary(&c.quick.values, c.quick.iterations),
+            summary(&c.longer.values, c.longer.iterations),
             gain,
             c.reading().text()
         ));
-        if !c.unfinished.is_empty() {
+        let unfinished: Vec<&str> = c.quick.unfinished.iter().chain(&c.longer.unfinished).map(String::as_str).collect();
+        if !unfinished.is_empty() {
             notes.push(format!(
                 "{}: {} did not finish and {} left out of the pairs.",
                 paper.experiment,
-                c.unfinished.join(", "),
-                if c.unfinished.len() == 1 { "is" } else { "are" }
+                unfinished.join(", "),
+                if unfinished.len() == 1 { "is" } else { "are" }
             ));
         }
     }
@@ -273,9 +334,12 @@ mod tests {
             ("lambda".into(), lambda.into()),
             ("iterations".into(), iterations.into()),
             ("held_out_verification_accuracy".into(), acc.into()),
+            ("profile".into(), "quick".into()),
+            ("finished_at_unix".into(), 1000u64.into()),
         ];
         if let Some(p) = paper {
             row.push(("paper".into(), p.into()));
+            row.push(("budget_factor".into(), 2u64.into()));
         }
         row
     }
@@ -302,8 +366,8 @@ mod tests {
     fn a_gain_below_the_tolerance_everywhere_in_its_interval_is_converged() {
         let (quick, longer) = tables([0.001, 0.002, 0.0015]);
         let c = compare(deepid2(), &quick, &longer).unwrap();
-        assert_eq!(c.quick.len(), 3, "only λ = 0.05 and only deepid2's longer runs pair");
-        assert_eq!((c.quick_iterations, c.longer_iterations), (Some(600), Some(1200)));
+        assert_eq!(c.quick.values.len(), 3, "only λ = 0.05 and only deepid2's longer runs pair");
+        assert_eq!((c.quick.iterations, c.longer.iterations), (Some(600), Some(1200)));
         assert!((c.gain.unwrap().estimate - 0.0015).abs() < 1e-12);
         assert_eq!(c.reading(), Reading::Converged);
     }
@@ -332,13 +396,35 @@ mod tests {
             }
         }
         let c = compare(deepid2(), &quick, &longer).unwrap();
-        assert_eq!(c.unfinished.len(), 2);
+        assert_eq!(c.longer.unfinished.len(), 2);
         assert_eq!(c.reading(), Reading::Waiting);
         let others = Table::new("none", Vec::new());
         let section =
             section(&longer, |e| Ok(if e == "deepid2" { quick.clone() } else { others.clone() })).unwrap().unwrap();
         assert!(section.body.contains("did not finish"), "{}", section.body);
         assert!(section.body.contains("| deepid2 | λ = 0.05 | held-out verification accuracy |"), "{}", section.body);
+    }
+
+    #[test]
+    fn the_latest_quick_run_of_a_seed_pairs_and_other_budgets_are_left_out() {
+        let (mut quick, longer) = tables([0.001, 0.002, 0.0015]);
+        let mut retrained = run(None, 0.05, 1, 600, STATUS_FINISHED, 0.5);
+        retrained.retain(|(k, _)| k != "finished_at_unix");
+        retrained.push(("finished_at_unix".into(), 2000u64.into()));
+        quick.rows.push(retrained);
+        quick.rows.push(run(None, 0.05, 2, 300, STATUS_FINISHED, 0.1));
+        let c = compare(deepid2(), &quick, &longer).unwrap();
+        assert_eq!(c.quick.values, [(1, 0.5), (2, 0.91), (3, 0.92)]);
+    }
+
+    #[test]
+    fn runs_measured_on_other_folds_do_not_pair() {
+        let (quick, mut longer) = tables([0.02, 0.025, 0.03]);
+        for row in &mut longer.rows {
+            row.push(("verification_folds".into(), "image_disjoint".into()));
+        }
+        let c = compare(deepid2(), &quick, &longer).unwrap();
+        assert!(c.quick.values.is_empty() && c.reading() == Reading::Waiting, "{c:?}");
     }
 
     #[test]

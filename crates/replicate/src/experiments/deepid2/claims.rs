@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::experiments::seeds::{Seeded, PAIRED};
-use crate::experiments::setup::first_of_each;
+use crate::experiments::setup::{first_of_each, folds_in_words};
 use crate::results::{Record, Table};
 use crate::verdict::{fmt_pct, lambda_label, Claim, Direction, Scale, Section, Verdict, MIN_SEEDS};
 
@@ -154,11 +154,12 @@ pub fn section(all: &Table) -> Result<Option<Section>> {
         body: format!(
             "{table}\n![λ sweep](deepid2/lambda_sweep.png)\n\n![PCA](deepid2/pca.png)\n\n\
              **Deviations.** Identities are digits: the identification head trains on 0-6 and verification is tested on \
-             balanced pairs of the unseen 7-9 (10-fold, threshold chosen on nine folds, as on LFW). The network is LeNets++ \
+             balanced pairs of the unseen 7-9 (10-fold, threshold chosen on nine folds, as on LFW; {folds}). The network is LeNets++ \
              (width {w}) with a {d}-D PReLU feature (the paper: a 4-layer ConvNet on face patches, 160-D ReLU feature, 200 \
              nets + Joint Bayesian). Batches hold {k} identities × {per} images and the verification loss covers all pairs of \
              the batch (the paper: one pair per SGD step). The margin form is ½·max(0, m − d)²; m is {rule}. The paper's exact \
              λ grid and accuracies were not retrieved, so only the shape is compared.\n",
+            folds = folds_in_words(first.str("verification_folds")?),
             w = first.num("width")?,
             d = first.num("feature_dim")?,
             k = first.num("classes_per_batch")?,

@@ -14,9 +14,9 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::setup::{
-    check_classes_per_batch, classifier_accuracy, compactness_metrics, feature_rows, finish_run, lambda_values,
-    lenetspp_2d, maybe_infinite, parse, plot_sample, short_quick, train_or_diverge, Common, VerificationFolds,
-    VerificationSet, ALL_DIGITS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    check_classes_per_batch, classifier_accuracy, compactness_metrics, feature_rows, finish_run, folds_before_the_key,
+    lambda_values, lenetspp_2d, maybe_infinite, parse, plot_sample, short_quick, train_or_diverge, Common,
+    VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::nn::HeadKind;
@@ -43,6 +43,9 @@ pub struct Config {
     pub classes_per_batch: usize,
     /// Same and different pairs in each verification list.
     pub verification_pairs: usize,
+    /// How the verification pairs fall into their 10 folds: image-disjoint sets (no image in two
+    /// folds); runs recorded before this key used pair blocks ([`Experiment::recorded_defaults`]).
+    pub verification_folds: VerificationFolds,
 }
 
 pub fn config(profile: Profile) -> Config {
@@ -60,6 +63,7 @@ pub fn config(profile: Profile) -> Config {
         verification: VerificationSettings::adaptive(if smoke { 5 } else { 50 }),
         classes_per_batch: 7,
         verification_pairs: if smoke { 300 } else { 3000 },
+        verification_folds: VerificationFolds::ImageDisjoint,
     }
 }
 
@@ -86,6 +90,10 @@ impl Experiment for DeepId2 {
         check_classes_per_batch(c.classes_per_batch)
     }
 
+    fn recorded_defaults(&self) -> Map<String, Value> {
+        folds_before_the_key()
+    }
+
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
@@ -99,19 +107,19 @@ impl Experiment for DeepId2 {
             &HELD_OUT_DIGITS,
             c.test_images,
             cfg.verification_pairs,
-            VerificationFolds::PairBlocks,
+            cfg.verification_folds,
         );
         let all = VerificationSet::balanced(
             &data.test,
             &ALL_DIGITS,
             c.test_images,
             cfg.verification_pairs,
-            VerificationFolds::PairBlocks,
+            cfg.verification_folds,
         );
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &held_out.indices, ctx.device)?;
             let d = held_out.pairs.squared_distances(&e.features, e.dim);
-            let accuracy = crate::metrics::kfold_accuracy(&d, &held_out.pairs.same, 10).mean;
+            let accuracy = crate::metrics::kfold_accuracy_in(&d, &held_out.pairs.same, &held_out.fold, FOLDS).mean;
             Ok(vec![("held_out_verification_accuracy".into(), accuracy)])
         };
         let training = train_or_diverge(c, &model, &mut objective, &data.train, sampler.as_mut(), ctx, &mut hook)?;

@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::experiments::seeds::{Seeded, PAIRED};
+use crate::experiments::setup::folds_in_words;
 use crate::losses::Mining;
 use crate::results::{Cell, Record, Store, Table, STATUS_COLLAPSED};
 use crate::verdict::{fmt_pct, of_occurrence, or_na, Claim, Direction, Scale, Section, Verdict};
@@ -231,7 +232,8 @@ pub fn section(current: &Table) -> Result<Option<Section>> {
              images (the paper: ~40 faces per identity in batches of ~1,800). SGD with momentum (lr {lr}) instead of \
              AdaGrad. Semi-hard is TF-Addons' batch rule (the closest negative farther than the positive, else the farthest \
              negative), used for every ordered positive pair. VAL is measured on all pairs of {n} held-out test images with \
-             the threshold chosen on nine folds (FaceNet: 5 splits of 100k×100k pairs).\n",
+             the threshold chosen on nine folds ({folds}; FaceNet: 5 splits of 100k×100k pairs).\n",
+            folds = folds_in_words(first.str("verification_folds")?),
             w = first.num("width")?,
             k = first.num("classes_per_batch")?,
             per = first.num("batch_size")? / first.num("classes_per_batch")?,

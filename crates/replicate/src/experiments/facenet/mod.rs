@@ -14,8 +14,8 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::setup::{
-    check_classes_per_batch, finish_run, lenetspp_2d, parse, short_quick, train_or_diverge, Common, VerificationFolds,
-    VerificationSet, ALL_DIGITS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    check_classes_per_batch, finish_run, folds_before_the_key, lenetspp_2d, parse, short_quick, train_or_diverge,
+    Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::losses::{Distance, Mining};
@@ -41,6 +41,9 @@ pub struct Config {
     pub val_images: usize,
     /// Same and different pairs in the balanced lists for 10-fold accuracy.
     pub verification_pairs: usize,
+    /// How the verification pairs fall into their 10 folds: image-disjoint sets (no image in two
+    /// folds); runs recorded before this key used pair blocks ([`Experiment::recorded_defaults`]).
+    pub verification_folds: VerificationFolds,
 }
 
 pub fn config(profile: Profile) -> Config {
@@ -59,6 +62,7 @@ pub fn config(profile: Profile) -> Config {
         collapse_below: 0.05,
         val_images: if smoke { 300 } else { 1500 },
         verification_pairs: if smoke { 300 } else { 3000 },
+        verification_folds: VerificationFolds::ImageDisjoint,
     }
 }
 
@@ -89,6 +93,10 @@ impl Experiment for FaceNet {
         check_classes_per_batch(c.classes_per_batch)
     }
 
+    fn recorded_defaults(&self) -> Map<String, Value> {
+        folds_before_the_key()
+    }
+
     fn run(&self, ctx: &RunContext, config: &Map<String, Value>) -> Result<RunOutcome> {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
@@ -102,14 +110,14 @@ impl Experiment for FaceNet {
             &HELD_OUT_DIGITS,
             c.test_images,
             cfg.verification_pairs,
-            VerificationFolds::PairBlocks,
+            cfg.verification_folds,
         );
         let every_pair =
-            VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images, VerificationFolds::PairBlocks);
+            VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images, cfg.verification_folds);
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &every_pair.indices, ctx.device)?;
             let d = every_pair.pairs.squared_distances(&e.embedding, e.dim);
-            let val = crate::metrics::val_at_far(&d, &every_pair.pairs.same, 1e-3, 10).val;
+            let val = crate::metrics::val_at_far_in(&d, &every_pair.pairs.same, &every_pair.fold, 1e-3, FOLDS).val;
             Ok(vec![("held_out_val_at_far_1e-3".into(), val)])
         };
         let training = train_or_diverge(c, &model, &mut objective, &data.train, sampler.as_mut(), ctx, &mut hook)?;
@@ -131,7 +139,7 @@ impl Experiment for FaceNet {
                 &ALL_DIGITS,
                 c.test_images,
                 cfg.verification_pairs,
-                VerificationFolds::PairBlocks,
+                cfg.verification_folds,
             );
             let a = embed(&model, &data.test, &all.indices, ctx.device)?;
             out.metrics.extend(all.metrics(&a.embedding, a.dim, "all_digits"));

@@ -11,15 +11,18 @@ mod config;
 mod figures;
 mod selection;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
     compactness_metrics, finish_run, parse, plot_sample, seeds, train_or_diverge_with, VerificationSet,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
+use crate::nn::Model;
 use crate::results::{Selections, Store};
 use crate::train::embed;
 use crate::verdict::Section;
@@ -99,7 +102,7 @@ impl Experiment for Leaderboard {
         let cfg: Config = parse(config)?;
         let c = &cfg.common;
         let data = ctx.data.mnist()?;
-        let (digits, held_out) = (cfg.split.train_digits(), cfg.split.held_out_digits());
+        let digits = cfg.split.train_digits();
         let model = config::model(&cfg, ctx)?;
         let mut objective = config::objective(&cfg, &model.head, ctx.device)?;
         let train_pool = c.train_pool(&data.train, digits);
@@ -118,51 +121,21 @@ impl Experiment for Leaderboard {
             ctx,
             &mut no_evaluation,
         )?;
-        finish_run(&training, |out| {
-            // Identification on the test images of the training digits: the classifier, or for
-            // the triplet embedding the nearest class mean of training embeddings.
-            let seen = embed(&model, &data.test, &c.test_pool(&data.test, digits), ctx.device)?;
-            let predictions = match seen.predictions() {
-                Some(p) => p,
-                None => {
-                    let sample = plot_sample(&train_pool, 5000, "leaderboard-means");
-                    let t = embed(&model, &data.train, &sample, ctx.device)?;
-                    let (means, _) = crate::metrics::class_means(&t.embedding, t.dim, &t.labels, digits.len());
-                    let means: Vec<f32> = means.iter().map(|&v| v as f32).collect();
-                    crate::metrics::nearest_center(&seen.embedding, seen.dim, &means)
-                }
-            };
-            out.metrics
-                .push(("identification_accuracy".into(), crate::metrics::accuracy(&predictions, &seen.labels).into()));
-            out.metrics.extend(compactness_metrics(&seen));
-            // Verification and retrieval compare directions (cosine), the usual score for
-            // softmax-trained face features and what FaceNet's unit embedding does by construction:
-            // raw L2 would penalise losses whose feature norms carry confidence, not identity
-            // (L-Softmax's). Raw L2 is kept under `held_out_l2_*`.
-            let keep = |metrics: Vec<(String, crate::results::Cell)>, part: &str| {
-                metrics.into_iter().filter(|(n, _)| n.contains(part)).collect::<Vec<_>>()
-            };
-            let balanced = VerificationSet::balanced(
-                &data.test,
-                held_out,
-                c.test_images,
-                cfg.verification_pairs,
-                cfg.verification_folds,
-            );
-            let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
-            let b_unit = crate::metrics::unit_rows(&b.embedding, b.dim);
-            out.metrics.extend(keep(balanced.metrics(&b_unit, b.dim, "held_out_balanced"), "accuracy"));
-            out.metrics.extend(keep(balanced.metrics(&b.embedding, b.dim, "held_out_l2_balanced"), "accuracy"));
-            let every_pair = VerificationSet::all_pairs(&data.test, held_out, cfg.val_images, cfg.verification_folds);
-            let h = embed(&model, &data.test, &every_pair.indices, ctx.device)?;
-            let h_unit = crate::metrics::unit_rows(&h.embedding, h.dim);
-            out.metrics.extend(keep(every_pair.metrics(&h_unit, h.dim, "held_out"), "val_at_far"));
-            out.metrics.extend(keep(every_pair.metrics(&h.embedding, h.dim, "held_out_l2"), "val_at_far"));
-            let r = crate::metrics::retrieval(&h_unit, h.dim, &h.labels);
-            out.metrics.push(("precision_at_1".into(), r.precision_at_1.into()));
-            out.metrics.push(("map_at_r".into(), r.map_at_r.into()));
-            Ok(())
-        })
+        finish_run(&training, |out| evaluate(&cfg, &model, ctx, out))
+    }
+
+    fn rescore(
+        &self,
+        ctx: &RunContext,
+        config: &Map<String, Value>,
+        weights: &HashMap<String, Tensor>,
+    ) -> Result<Option<RunOutcome>> {
+        let cfg: Config = parse(config)?;
+        let model = config::model(&cfg, ctx)?;
+        model.set_weights(weights)?;
+        let mut out = RunOutcome::unmeasured();
+        evaluate(&cfg, &model, ctx, &mut out)?;
+        Ok(Some(out))
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
@@ -172,4 +145,50 @@ impl Experiment for Leaderboard {
     fn report(&self, store: &Store) -> Result<Option<Section>> {
         claims::section(&store.current_runs()?)
     }
+}
+
+/// The board's measurements of a trained model: identification on the training digits' test
+/// images, then verification and retrieval on the held-out digits.
+fn evaluate(cfg: &Config, model: &Model, ctx: &RunContext, out: &mut RunOutcome) -> Result<()> {
+    let c = &cfg.common;
+    let data = ctx.data.mnist()?;
+    let (digits, held_out) = (cfg.split.train_digits(), cfg.split.held_out_digits());
+    let train_pool = c.train_pool(&data.train, digits);
+    // Identification on the test images of the training digits: the classifier, or for
+    // the triplet embedding the nearest class mean of training embeddings.
+    let seen = embed(model, &data.test, &c.test_pool(&data.test, digits), ctx.device)?;
+    let predictions = match seen.predictions() {
+        Some(p) => p,
+        None => {
+            let sample = plot_sample(&train_pool, 5000, "leaderboard-means");
+            let t = embed(model, &data.train, &sample, ctx.device)?;
+            let (means, _) = crate::metrics::class_means(&t.embedding, t.dim, &t.labels, digits.len());
+            let means: Vec<f32> = means.iter().map(|&v| v as f32).collect();
+            crate::metrics::nearest_center(&seen.embedding, seen.dim, &means)
+        }
+    };
+    out.metrics.push(("identification_accuracy".into(), crate::metrics::accuracy(&predictions, &seen.labels).into()));
+    out.metrics.extend(compactness_metrics(&seen));
+    // Verification and retrieval compare directions (cosine), the usual score for
+    // softmax-trained face features and what FaceNet's unit embedding does by construction:
+    // raw L2 would penalise losses whose feature norms carry confidence, not identity
+    // (L-Softmax's). Raw L2 is kept under `held_out_l2_*`.
+    let keep = |metrics: Vec<(String, crate::results::Cell)>, part: &str| {
+        metrics.into_iter().filter(|(n, _)| n.contains(part)).collect::<Vec<_>>()
+    };
+    let balanced =
+        VerificationSet::balanced(&data.test, held_out, c.test_images, cfg.verification_pairs, cfg.verification_folds);
+    let b = embed(model, &data.test, &balanced.indices, ctx.device)?;
+    let b_unit = crate::metrics::unit_rows(&b.embedding, b.dim);
+    out.metrics.extend(keep(balanced.metrics(&b_unit, b.dim, "held_out_balanced"), "accuracy"));
+    out.metrics.extend(keep(balanced.metrics(&b.embedding, b.dim, "held_out_l2_balanced"), "accuracy"));
+    let every_pair = VerificationSet::all_pairs(&data.test, held_out, cfg.val_images, cfg.verification_folds);
+    let h = embed(model, &data.test, &every_pair.indices, ctx.device)?;
+    let h_unit = crate::metrics::unit_rows(&h.embedding, h.dim);
+    out.metrics.extend(keep(every_pair.metrics(&h_unit, h.dim, "held_out"), "val_at_far"));
+    out.metrics.extend(keep(every_pair.metrics(&h.embedding, h.dim, "held_out_l2"), "val_at_far"));
+    let r = crate::metrics::retrieval(&h_unit, h.dim, &h.labels);
+    out.metrics.push(("precision_at_1".into(), r.precision_at_1.into()));
+    out.metrics.push(("map_at_r".into(), r.map_at_r.into()));
+    Ok(())
 }
