@@ -403,7 +403,8 @@ impl Store {
             .with_context(|| format!("{} has no run {run_id}", self.path("runs").display()))?;
         let mut changes = Vec::new();
         for (name, value) in metrics {
-            let bits = |c: Option<&Cell>| c.and_then(Cell::as_f64).map(f64::to_bits);
+            // parquet stores a NaN measurement as null: both are "no number".
+            let bits = |c: Option<&Cell>| c.and_then(Cell::as_f64).filter(|x| !x.is_nan()).map(f64::to_bits);
             match row.iter_mut().find(|(n, _)| n == name) {
                 Some((_, cell)) if bits(Some(cell)) == bits(Some(value)) && cell.as_str() == value.as_str() => {}
                 Some((_, cell)) => {

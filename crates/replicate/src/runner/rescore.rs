@@ -54,7 +54,7 @@ pub struct RescoreReport {
     pub without_weights: Vec<String>,
 }
 
-/// Scores every recorded finished run of `exp`'s current plan again from its weights.
+/// Scores every recorded finished (or collapsed) run of `exp`'s current plan again from its weights.
 pub fn rescore(exp: &dyn Experiment, results_dir: &Path, data: &Datasets) -> Result<RescoreReport> {
     let store = Store::new(results_dir, exp.name());
     let runs = store.current_runs()?;
@@ -67,9 +67,11 @@ pub fn rescore(exp: &dyn Experiment, results_dir: &Path, data: &Datasets) -> Res
     let mut report = RescoreReport::default();
     let device = Device::Cpu;
     for run in planned.iter().filter(|r| r.done.is_some() && r.shared_from.is_none()) {
-        let finished =
-            runs.records().any(|r| r.run_id().ok() == Some(run.run_id.as_str()) && r.finished().unwrap_or(false));
-        if !finished {
+        // A collapsed run (FaceNet) trained to the end and is measured like a finished one.
+        let measured = |r: &crate::results::Record| {
+            r.status().is_ok_and(|s| s == crate::results::STATUS_FINISHED || s == crate::results::STATUS_COLLAPSED)
+        };
+        if !runs.records().any(|r| r.run_id().ok() == Some(run.run_id.as_str()) && measured(&r)) {
             continue;
         }
         if !store.weights_path(&run.run_id).exists() {

@@ -8,9 +8,11 @@
 pub mod claims;
 mod figures;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
@@ -19,7 +21,8 @@ use super::setup::{
     VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
-use crate::nn::HeadKind;
+use crate::data::Split;
+use crate::nn::{HeadKind, Model};
 use crate::objectives::VerificationSettings;
 use crate::results::Store;
 use crate::train::embed;
@@ -102,20 +105,7 @@ impl Experiment for DeepId2 {
         let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;
         let mut objective = cfg.verification.objective(cfg.lambda);
-        let held_out = VerificationSet::balanced(
-            &data.test,
-            &HELD_OUT_DIGITS,
-            c.test_images,
-            cfg.verification_pairs,
-            cfg.verification_folds,
-        );
-        let all = VerificationSet::balanced(
-            &data.test,
-            &ALL_DIGITS,
-            c.test_images,
-            cfg.verification_pairs,
-            cfg.verification_folds,
-        );
+        let (held_out, _) = verification_sets(&cfg, &data.test);
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &held_out.indices, ctx.device)?;
             let d = held_out.pairs.squared_distances(&e.features, e.dim);
@@ -123,24 +113,23 @@ impl Experiment for DeepId2 {
             Ok(vec![("held_out_verification_accuracy".into(), accuracy)])
         };
         let training = train_or_diverge(c, &model, &mut objective, &data.train, sampler.as_mut(), ctx, &mut hook)?;
-        let mut outcome = finish_run(&training, |out| {
-            let h = embed(&model, &data.test, &held_out.indices, ctx.device)?;
-            out.metrics.extend(held_out.metrics(&h.features, h.dim, "held_out"));
-            let a = embed(&model, &data.test, &all.indices, ctx.device)?;
-            out.metrics.extend(all.metrics(&a.features, a.dim, "all_digits"));
-            let seen = embed(&model, &data.test, &c.test_pool(&data.test, &TRAIN_DIGITS), ctx.device)?;
-            let ident = if cfg.lambda.is_infinite() { f64::NAN } else { classifier_accuracy(&seen)? };
-            out.metrics.push(("identification_accuracy".into(), ident.into()));
-            out.metrics.extend(compactness_metrics(&seen));
-            let held = crate::metrics::compactness(&h.features, h.dim, &h.labels);
-            out.metrics.push(("held_out_r_ratio".into(), held.ratio.into()));
-            let plot = plot_sample(&c.test_pool(&data.test, &PCA_DIGITS), c.plot_points, "plot-pca");
-            let p = embed(&model, &data.test, &plot, ctx.device)?;
-            out.tables.push(("features".into(), feature_rows("test", &p, &plot, c.plot_points)));
-            Ok(())
-        })?;
+        let mut outcome = finish_run(&training, |out| evaluate(&cfg, &model, ctx, out))?;
         outcome.metrics.push(("final_margin".into(), objective.margin.into()));
         Ok(outcome)
+    }
+
+    fn rescore(
+        &self,
+        ctx: &RunContext,
+        config: &Map<String, Value>,
+        weights: &HashMap<String, Tensor>,
+    ) -> Result<Option<RunOutcome>> {
+        let cfg: Config = parse(config)?;
+        let model = cfg.common.model(HeadKind::Linear { classes: TRAIN_DIGITS.len() }, ctx)?;
+        model.set_weights(weights)?;
+        let mut out = RunOutcome::unmeasured();
+        evaluate(&cfg, &model, ctx, &mut out)?;
+        Ok(Some(out))
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
@@ -150,4 +139,34 @@ impl Experiment for DeepId2 {
     fn report(&self, store: &Store) -> Result<Option<Section>> {
         claims::section(&store.current_runs()?)
     }
+}
+
+/// Balanced pairs of the held-out digits and of all ten, cut into folds as the config says.
+fn verification_sets(cfg: &Config, test: &Split) -> (VerificationSet, VerificationSet) {
+    let set = |digits: &[u8]| {
+        VerificationSet::balanced(test, digits, cfg.common.test_images, cfg.verification_pairs, cfg.verification_folds)
+    };
+    (set(&HELD_OUT_DIGITS), set(&ALL_DIGITS))
+}
+
+/// A trained model's measurements: verification on the held-out digits and on all ten,
+/// identification and compactness on the training digits' test images, and the PCA sample.
+fn evaluate(cfg: &Config, model: &Model, ctx: &RunContext, out: &mut RunOutcome) -> Result<()> {
+    let c = &cfg.common;
+    let data = ctx.data.mnist()?;
+    let (held_out, all) = verification_sets(cfg, &data.test);
+    let h = embed(model, &data.test, &held_out.indices, ctx.device)?;
+    out.metrics.extend(held_out.metrics(&h.features, h.dim, "held_out"));
+    let a = embed(model, &data.test, &all.indices, ctx.device)?;
+    out.metrics.extend(all.metrics(&a.features, a.dim, "all_digits"));
+    let seen = embed(model, &data.test, &c.test_pool(&data.test, &TRAIN_DIGITS), ctx.device)?;
+    let ident = if cfg.lambda.is_infinite() { f64::NAN } else { classifier_accuracy(&seen)? };
+    out.metrics.push(("identification_accuracy".into(), ident.into()));
+    out.metrics.extend(compactness_metrics(&seen));
+    let held = crate::metrics::compactness(&h.features, h.dim, &h.labels);
+    out.metrics.push(("held_out_r_ratio".into(), held.ratio.into()));
+    let plot = plot_sample(&c.test_pool(&data.test, &PCA_DIGITS), c.plot_points, "plot-pca");
+    let p = embed(model, &data.test, &plot, ctx.device)?;
+    out.tables.push(("features".into(), feature_rows("test", &p, &plot, c.plot_points)));
+    Ok(())
 }

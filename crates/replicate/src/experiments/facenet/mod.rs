@@ -8,9 +8,11 @@ pub mod claims;
 mod figures;
 mod table;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
@@ -18,8 +20,9 @@ use super::setup::{
     Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
+use crate::data::Split;
 use crate::losses::{Distance, Mining};
-use crate::nn::HeadKind;
+use crate::nn::{HeadKind, Model};
 use crate::objectives::TripletSettings;
 use crate::results::{Store, STATUS_COLLAPSED};
 use crate::train::embed;
@@ -105,15 +108,7 @@ impl Experiment for FaceNet {
         let train_pool = c.train_pool(&data.train, &TRAIN_DIGITS);
         let mut sampler = c.class_balanced(&data.train, &train_pool, cfg.classes_per_batch)?;
         let mut objective = cfg.triplet.objective();
-        let balanced = VerificationSet::balanced(
-            &data.test,
-            &HELD_OUT_DIGITS,
-            c.test_images,
-            cfg.verification_pairs,
-            cfg.verification_folds,
-        );
-        let every_pair =
-            VerificationSet::all_pairs(&data.test, &HELD_OUT_DIGITS, cfg.val_images, cfg.verification_folds);
+        let every_pair = every_held_out_pair(&cfg, &data.test);
         let mut hook = |model: &crate::nn::Model, _step: u64| -> Result<Vec<(String, f64)>> {
             let e = embed(model, &data.test, &every_pair.indices, ctx.device)?;
             let d = every_pair.pairs.squared_distances(&e.embedding, e.dim);
@@ -129,31 +124,7 @@ impl Experiment for FaceNet {
         let final_spread = spread.last().copied().unwrap_or(f64::NAN);
         let min_spread = spread.iter().copied().fold(f64::INFINITY, f64::min);
         let mut outcome = finish_run(&training, |out| {
-            let h = embed(&model, &data.test, &every_pair.indices, ctx.device)?;
-            out.metrics.extend(every_pair.metrics(&h.embedding, h.dim, "held_out"));
-            let b = embed(&model, &data.test, &balanced.indices, ctx.device)?;
-            let accuracy = balanced.metrics(&b.embedding, b.dim, "held_out_balanced");
-            out.metrics.extend(accuracy.into_iter().filter(|(n, _)| n.contains("accuracy")));
-            let all = VerificationSet::balanced(
-                &data.test,
-                &ALL_DIGITS,
-                c.test_images,
-                cfg.verification_pairs,
-                cfg.verification_folds,
-            );
-            let a = embed(&model, &data.test, &all.indices, ctx.device)?;
-            out.metrics.extend(all.metrics(&a.embedding, a.dim, "all_digits"));
-            let r = crate::metrics::retrieval(&h.embedding, h.dim, &h.labels);
-            out.metrics.push(("precision_at_1".into(), r.precision_at_1.into()));
-            out.metrics.push(("map_at_r".into(), r.map_at_r.into()));
-            let d = every_pair.pairs.squared_distances(&h.embedding, h.dim);
-            let roc = crate::metrics::roc(&d, &every_pair.pairs.same, 200)
-                .iter()
-                .map(|&(far, val, t)| {
-                    vec![("far".into(), far.into()), ("val".into(), val.into()), ("threshold".into(), t.into())]
-                })
-                .collect();
-            out.tables.push(("roc".into(), roc));
+            evaluate(&cfg, &model, ctx, out)?;
             if final_spread < cfg.collapse_below {
                 out.status = STATUS_COLLAPSED.into();
                 out.note = format!(
@@ -169,6 +140,20 @@ impl Experiment for FaceNet {
         Ok(outcome)
     }
 
+    fn rescore(
+        &self,
+        ctx: &RunContext,
+        config: &Map<String, Value>,
+        weights: &HashMap<String, Tensor>,
+    ) -> Result<Option<RunOutcome>> {
+        let cfg: Config = parse(config)?;
+        let model = cfg.common.model(HeadKind::Embedding, ctx)?;
+        model.set_weights(weights)?;
+        let mut out = RunOutcome::unmeasured();
+        evaluate(&cfg, &model, ctx, &mut out)?;
+        Ok(Some(out))
+    }
+
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
         figures::draw(store)
     }
@@ -176,4 +161,50 @@ impl Experiment for FaceNet {
     fn report(&self, store: &Store) -> Result<Option<Section>> {
         claims::section(&store.current_runs()?)
     }
+}
+
+/// Every pair of the held-out test images that VAL is measured on, cut into folds as the config says.
+fn every_held_out_pair(cfg: &Config, test: &Split) -> VerificationSet {
+    VerificationSet::all_pairs(test, &HELD_OUT_DIGITS, cfg.val_images, cfg.verification_folds)
+}
+
+/// A trained embedding's measurements: VAL and ROC on every held-out pair, 10-fold accuracy on
+/// balanced held-out pairs and on all ten digits, and retrieval.
+fn evaluate(cfg: &Config, model: &Model, ctx: &RunContext, out: &mut RunOutcome) -> Result<()> {
+    let c = &cfg.common;
+    let data = ctx.data.mnist()?;
+    let every_pair = every_held_out_pair(cfg, &data.test);
+    let balanced = VerificationSet::balanced(
+        &data.test,
+        &HELD_OUT_DIGITS,
+        c.test_images,
+        cfg.verification_pairs,
+        cfg.verification_folds,
+    );
+    let h = embed(model, &data.test, &every_pair.indices, ctx.device)?;
+    out.metrics.extend(every_pair.metrics(&h.embedding, h.dim, "held_out"));
+    let b = embed(model, &data.test, &balanced.indices, ctx.device)?;
+    let accuracy = balanced.metrics(&b.embedding, b.dim, "held_out_balanced");
+    out.metrics.extend(accuracy.into_iter().filter(|(n, _)| n.contains("accuracy")));
+    let all = VerificationSet::balanced(
+        &data.test,
+        &ALL_DIGITS,
+        c.test_images,
+        cfg.verification_pairs,
+        cfg.verification_folds,
+    );
+    let a = embed(model, &data.test, &all.indices, ctx.device)?;
+    out.metrics.extend(all.metrics(&a.embedding, a.dim, "all_digits"));
+    let r = crate::metrics::retrieval(&h.embedding, h.dim, &h.labels);
+    out.metrics.push(("precision_at_1".into(), r.precision_at_1.into()));
+    out.metrics.push(("map_at_r".into(), r.map_at_r.into()));
+    let d = every_pair.pairs.squared_distances(&h.embedding, h.dim);
+    let roc = crate::metrics::roc(&d, &every_pair.pairs.same, 200)
+        .iter()
+        .map(|&(far, val, t)| {
+            vec![("far".into(), far.into()), ("val".into(), val.into()), ("threshold".into(), t.into())]
+        })
+        .collect();
+    out.tables.push(("roc".into(), roc));
+    Ok(())
 }
