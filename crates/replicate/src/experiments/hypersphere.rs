@@ -137,11 +137,7 @@ impl MarginConfig {
         if let Some(margin) = self.angular_margin() {
             margin.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        anyhow::ensure!(
-            self.max_grad_norm >= 0.0,
-            "max_grad_norm must be ≥ 0 (0: no clipping), got {}",
-            self.max_grad_norm
-        );
+        crate::experiments::setup::check_max_grad_norm(self.max_grad_norm)?;
         self.annealing.check()
     }
 

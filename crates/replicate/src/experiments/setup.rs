@@ -198,6 +198,12 @@ pub fn parse<T: serde::de::DeserializeOwned>(config: &serde_json::Map<String, se
     Ok(serde_json::from_value(serde_json::Value::Object(config.clone()))?)
 }
 
+/// Gradient clipping's threshold: a norm, or 0 for none.
+pub fn check_max_grad_norm(max_grad_norm: f64) -> Result<()> {
+    anyhow::ensure!(max_grad_norm >= 0.0, "max_grad_norm must be ≥ 0 (0: no clipping), got {max_grad_norm}");
+    Ok(())
+}
+
 /// P × K batches need 2..=7 of the training digits.
 pub fn check_classes_per_batch(n: usize) -> Result<()> {
     anyhow::ensure!(

@@ -79,7 +79,7 @@ impl Experiment for Leaderboard {
             let margin = loss.angular_margin(c.scale, c.additive_margin, false, c.sphere_m, &c.sphere_annealing);
             margin.context("a successor has a margin")?.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        anyhow::ensure!(c.max_grad_norm >= 0.0, "max_grad_norm must be ≥ 0 (0: no clipping), got {}", c.max_grad_norm);
+        super::setup::check_max_grad_norm(c.max_grad_norm)?;
         let digits = c.split.train_digits().len();
         anyhow::ensure!(
             (2..=digits).contains(&c.classes_per_batch),

@@ -110,11 +110,7 @@ impl MarginFaceConfig {
             "margin_loss must be normface, sphereface, cosface or arcface (softmax is its own method)".to_string()
         })?;
         margin.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::ensure!(
-            self.max_grad_norm >= 0.0,
-            "max_grad_norm must be ≥ 0 (0: no clipping), got {}",
-            self.max_grad_norm
-        );
+        crate::experiments::setup::check_max_grad_norm(self.max_grad_norm)?;
         check_batches(&self.common, self.classes_per_batch)
     }
 }

@@ -209,6 +209,21 @@ impl Experiment for LeaderboardLfw {
     }
 }
 
+/// The values View 1 sweeps for a method's setting in [`CHOSEN`], as its sweep writes them.
+fn view1_values(method: Method) -> Vec<Value> {
+    fn json<T: serde::Serialize>(values: &[T]) -> Vec<Value> {
+        values.iter().map(|v| serde_json::to_value(v).expect("numbers serialise")).collect()
+    }
+    match method {
+        Method::Center => json(&CENTER_LAMBDAS),
+        Method::Lsoftmax => json(&LSOFTMAX_MARGINS),
+        Method::SphereFace => json(&SPHEREFACE_MARGINS),
+        Method::CosFace => json(&COSFACE_MARGINS),
+        Method::ArcFace => json(&ARCFACE_MARGINS),
+        _ => Vec::new(),
+    }
+}
+
 /// Each setting of [`CHOSEN`] that View 1 swept: the value with the best mean test accuracy
 /// over seeds (a diverged run counts at chance).
 fn choose_settings(results_dir: &Path) -> Result<Chosen> {
@@ -220,9 +235,10 @@ fn choose_settings(results_dir: &Path) -> Result<Chosen> {
         let Some((value, mean)) = view1.best_where(|_| true) else {
             anyhow::bail!("leaderboard-lfw has no View 1 run of {} to choose {key} from", method.name())
         };
-        let integer = key == "lsoftmax_m" || key == "sphere_m";
-        values.insert(chosen.into(), if integer { Value::from(value as u64) } else { Value::from(value) });
+        // The value as View 1's sweep wrote it (an integer stays one).
+        let value = view1_values(method).into_iter().find(|v| v.as_f64() == Some(value)).unwrap_or(Value::from(value));
         words.push(format!("{chosen} = {value} ({:.2} %)", 100.0 * mean));
+        values.insert(chosen.into(), value);
     }
     Ok((values, format!("leaderboard-lfw View 1, the best mean test accuracy over seeds: {}", words.join(", "))))
 }
