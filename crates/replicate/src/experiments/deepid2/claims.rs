@@ -159,7 +159,7 @@ pub fn section(all: &Table) -> Result<Option<Section>> {
              nets + Joint Bayesian). Batches hold {k} identities × {per} images and the verification loss covers all pairs of \
              the batch (the paper: one pair per SGD step). The margin form is ½·max(0, m − d)²; m is {rule}. The paper's exact \
              λ grid and accuracies were not retrieved, so only the shape is compared.\n",
-            folds = folds_in_words(first.str("verification_folds")?),
+            folds = folds_in_words(first.str("verification_folds").ok().flatten()),
             w = first.num("width")?,
             d = first.num("feature_dim")?,
             k = first.num("classes_per_batch")?,

@@ -233,7 +233,7 @@ pub fn section(current: &Table) -> Result<Option<Section>> {
              AdaGrad. Semi-hard is TF-Addons' batch rule (the closest negative farther than the positive, else the farthest \
              negative), used for every ordered positive pair. VAL is measured on all pairs of {n} held-out test images with \
              the threshold chosen on nine folds ({folds}; FaceNet: 5 splits of 100k×100k pairs).\n",
-            folds = folds_in_words(first.str("verification_folds")?),
+            folds = folds_in_words(first.str("verification_folds").ok().flatten()),
             w = first.num("width")?,
             k = first.num("classes_per_batch")?,
             per = first.num("batch_size")? / first.num("classes_per_batch")?,
