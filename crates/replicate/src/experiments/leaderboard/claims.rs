@@ -251,6 +251,22 @@ pub fn extra_terms_help(runs: &Table) -> Result<Vec<Claim>> {
     Ok(claims)
 }
 
+/// The board as it stood before the validation split and image-disjoint folds (its λ from
+/// DeepID2's and center loss's own sweeps, its folds pair blocks), from the whole runs table
+/// (the rows the current board replaced): its claims' numbers in words, or nothing if it has none.
+pub fn earlier_board(all_runs: &Table) -> Result<String> {
+    let earlier = all_runs.filter(|r| {
+        let folds = r.str("verification_folds").ok().flatten().unwrap_or("pair_blocks");
+        Ok(!on_validation(&r)? && folds == "pair_blocks")
+    })?;
+    if earlier.rows.is_empty() {
+        return Ok(String::new());
+    }
+    let claims = extra_terms_help(&earlier)?;
+    let words: Vec<String> = claims.iter().map(|c| c.ours.clone()).collect();
+    Ok(format!(" That earlier board ({} runs) gave: {}.", earlier.rows.len(), words.join("; ")))
+}
+
 /// The validation split's sweeps: each setting tried, its mean ± sample std of validation
 /// VAL@1e-3 over seeds, and which was chosen (the best mean, see `selection`).
 fn validation_table(runs: &Table) -> Result<String> {
@@ -277,7 +293,9 @@ fn validation_table(runs: &Table) -> Result<String> {
     Ok(table)
 }
 
-pub fn section(runs: &Table) -> Result<Option<Section>> {
+/// The board's section from its current runs; `all_runs` (the whole table) gives the earlier
+/// board's numbers.
+pub fn section(runs: &Table, all_runs: &Table) -> Result<Option<Section>> {
     let board = aggregate(runs)?;
     let on_board = board_runs(runs)?;
     let Some(first) = on_board.records().next() else { return Ok(None) };
@@ -343,7 +361,8 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
              as the selection the board reads, so digits 7-9 choose nothing. Before this split existed the board's λ \
              came from DeepID2's and center loss's own sweeps (DeepID2's chosen on digits 7-9, which favoured its row) \
              and its ten verification folds were blocks of one pair list, sharing images; those runs stay in \
-             runs.parquet, and this table shows them until the runs chosen here replace them.\n\n{validation}",
+             runs.parquet as history.{earlier}\n\n{validation}",
+            earlier = earlier_board(all_runs)?,
             sources = sources.join("; "),
             validation = validation_table(runs)?,
             w = first.num("width")?,

@@ -143,7 +143,7 @@ impl Experiment for Leaderboard {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        claims::section(&store.current_runs()?)
+        claims::section(&store.current_runs()?, &store.load("runs")?)
     }
 }
 
