@@ -337,13 +337,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Verify { experiment, sample } => {
             let (results_dir, data_dir) = (cli.results_dir()?, cli.data_dir()?);
             let lfw_dir = cli.lfw_dir().ok();
-            let chosen: Vec<&'static dyn experiments::Experiment> = match experiment {
-                Some(name) => vec![experiments::find(name)?],
-                None => experiments::registry()
-                    .into_iter()
-                    .filter(|e| replicate::results::Store::new(&results_dir, e.name()).path("runs").exists())
-                    .collect(),
-            };
+            let chosen = named_or_recorded(experiment.as_deref(), &results_dir)?;
             let mut all_identical = true;
             for exp in chosen {
                 let scratch = runner::verify::scratch_dir(exp.name());
@@ -360,13 +354,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Rescore { experiment } => {
             let results_dir = cli.results_dir()?;
             let data = replicate::data::Datasets::new(&cli.data_dir()?, cli.lfw_dir().ok().as_deref());
-            let chosen: Vec<&'static dyn experiments::Experiment> = match experiment {
-                Some(name) => vec![experiments::find(name)?],
-                None => experiments::registry()
-                    .into_iter()
-                    .filter(|e| replicate::results::Store::new(&results_dir, e.name()).path("runs").exists())
-                    .collect(),
-            };
+            let chosen = named_or_recorded(experiment.as_deref(), &results_dir)?;
             for exp in chosen {
                 let report = match runner::rescore::rescore(exp, &results_dir, &data) {
                     Ok(report) => report,
@@ -385,6 +373,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         "{}: {} finished runs have no kept weights (recorded before runs kept them): only retraining scores them again",
                         exp.name(),
                         report.without_weights.len()
+                    );
+                }
+                if !report.not_separate.is_empty() {
+                    say!(
+                        "{}: {} runs cannot be scored again without training (their evaluation is part of their run)",
+                        exp.name(),
+                        report.not_separate.len()
                     );
                 }
                 if report.rescored.iter().any(|r| !r.changes.is_empty()) {
@@ -496,4 +491,18 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The experiment named, or every experiment with recorded runs under `results_dir`.
+fn named_or_recorded(
+    experiment: Option<&str>,
+    results_dir: &std::path::Path,
+) -> Result<Vec<&'static dyn experiments::Experiment>> {
+    Ok(match experiment {
+        Some(name) => vec![experiments::find(name)?],
+        None => experiments::registry()
+            .into_iter()
+            .filter(|e| replicate::results::Store::new(results_dir, e.name()).path("runs").exists())
+            .collect(),
+    })
 }

@@ -198,6 +198,19 @@ pub fn parse<T: serde::de::DeserializeOwned>(config: &serde_json::Map<String, se
     Ok(serde_json::from_value(serde_json::Value::Object(config.clone()))?)
 }
 
+/// What an experiment's [`super::Experiment::rescore`] returns: `model` given the recorded
+/// `weights`, then measured by `evaluate` as a run of it is at its end.
+pub fn measure_weights(
+    model: &crate::nn::Model,
+    weights: &std::collections::HashMap<String, candle_core::Tensor>,
+    evaluate: impl FnOnce(&crate::nn::Model, &mut RunOutcome) -> Result<()>,
+) -> Result<Option<RunOutcome>> {
+    model.set_weights(weights)?;
+    let mut out = RunOutcome::unmeasured();
+    evaluate(model, &mut out)?;
+    Ok(Some(out))
+}
+
 /// Gradient clipping's threshold: a norm, or 0 for none.
 pub fn check_max_grad_norm(max_grad_norm: f64) -> Result<()> {
     anyhow::ensure!(max_grad_norm >= 0.0, "max_grad_norm must be ≥ 0 (0: no clipping), got {max_grad_norm}");

@@ -52,6 +52,9 @@ pub struct RescoreReport {
     /// Finished runs whose weights are not in the results directory (recorded before runs kept
     /// them, or copied from another experiment's store): only retraining scores them again.
     pub without_weights: Vec<String>,
+    /// Runs whose evaluation is not separate from their training (the budget study's runs of
+    /// papers that cannot score again): only retraining scores them again.
+    pub not_separate: Vec<String>,
 }
 
 /// Scores every recorded finished (or collapsed) run of `exp`'s current plan again from its weights.
@@ -89,15 +92,19 @@ pub fn rescore(exp: &dyn Experiment, results_dir: &Path, data: &Datasets) -> Res
             checkpoint: None,
         };
         let Some(outcome) = exp.rescore(&ctx, &run.config, &weights)? else {
-            bail!(
-                "{} cannot score its runs again without training (its evaluation is not separate from its \
-                 training yet); `replicate verify {}` retrains a sample of them",
-                exp.name(),
-                exp.name()
-            )
+            report.not_separate.push(run.run_id.clone());
+            continue;
         };
         let changes = store.rescore_run(&run.run_id, &outcome.metrics, &commit)?;
         report.rescored.push(Rescored { run_id: run.run_id.clone(), measured: outcome.metrics.len(), changes });
+    }
+    if report.rescored.is_empty() && !report.not_separate.is_empty() {
+        bail!(
+            "{} cannot score its runs again without training (its evaluation is not separate from its training \
+             yet); `replicate verify {}` retrains a sample of them",
+            exp.name(),
+            exp.name()
+        )
     }
     Ok(report)
 }

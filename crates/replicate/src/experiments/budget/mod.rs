@@ -126,6 +126,16 @@ impl Experiment for Budget {
         Ok(outcome)
     }
 
+    fn rescore(
+        &self,
+        ctx: &RunContext,
+        config: &Map<String, Value>,
+        weights: &std::collections::HashMap<String, candle_core::Tensor>,
+    ) -> Result<Option<RunOutcome>> {
+        let (paper, inner) = paper_config(config)?;
+        find(paper.experiment)?.rescore(ctx, &inner, weights)
+    }
+
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
         figures::draw(store)
     }

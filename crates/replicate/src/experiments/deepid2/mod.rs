@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use super::setup::{
     check_classes_per_batch, classifier_accuracy, compactness_metrics, feature_rows, finish_run, folds_before_the_key,
-    lambda_values, lenetspp_2d, maybe_infinite, parse, plot_sample, short_quick, train_or_diverge, Common,
-    VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    lambda_values, lenetspp_2d, maybe_infinite, measure_weights, parse, plot_sample, short_quick, train_or_diverge,
+    Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::data::Split;
@@ -126,10 +126,7 @@ impl Experiment for DeepId2 {
     ) -> Result<Option<RunOutcome>> {
         let cfg: Config = parse(config)?;
         let model = cfg.common.model(HeadKind::Linear { classes: TRAIN_DIGITS.len() }, ctx)?;
-        model.set_weights(weights)?;
-        let mut out = RunOutcome::unmeasured();
-        evaluate(&cfg, &model, ctx, &mut out)?;
-        Ok(Some(out))
+        measure_weights(&model, weights, |model, out| evaluate(&cfg, model, ctx, out))
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {

@@ -16,8 +16,8 @@ use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
-    check_classes_per_batch, finish_run, folds_before_the_key, lenetspp_2d, parse, short_quick, train_or_diverge,
-    Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    check_classes_per_batch, finish_run, folds_before_the_key, lenetspp_2d, measure_weights, parse, short_quick,
+    train_or_diverge, Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
 use crate::data::Split;
@@ -148,10 +148,7 @@ impl Experiment for FaceNet {
     ) -> Result<Option<RunOutcome>> {
         let cfg: Config = parse(config)?;
         let model = cfg.common.model(HeadKind::Embedding, ctx)?;
-        model.set_weights(weights)?;
-        let mut out = RunOutcome::unmeasured();
-        evaluate(&cfg, &model, ctx, &mut out)?;
-        Ok(Some(out))
+        measure_weights(&model, weights, |model, out| evaluate(&cfg, model, ctx, out))
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
@@ -174,25 +171,16 @@ fn evaluate(cfg: &Config, model: &Model, ctx: &RunContext, out: &mut RunOutcome)
     let c = &cfg.common;
     let data = ctx.data.mnist()?;
     let every_pair = every_held_out_pair(cfg, &data.test);
-    let balanced = VerificationSet::balanced(
-        &data.test,
-        &HELD_OUT_DIGITS,
-        c.test_images,
-        cfg.verification_pairs,
-        cfg.verification_folds,
-    );
+    let balanced_pairs = |digits: &[u8]| {
+        VerificationSet::balanced(&data.test, digits, c.test_images, cfg.verification_pairs, cfg.verification_folds)
+    };
+    let balanced = balanced_pairs(&HELD_OUT_DIGITS);
     let h = embed(model, &data.test, &every_pair.indices, ctx.device)?;
     out.metrics.extend(every_pair.metrics(&h.embedding, h.dim, "held_out"));
     let b = embed(model, &data.test, &balanced.indices, ctx.device)?;
     let accuracy = balanced.metrics(&b.embedding, b.dim, "held_out_balanced");
     out.metrics.extend(accuracy.into_iter().filter(|(n, _)| n.contains("accuracy")));
-    let all = VerificationSet::balanced(
-        &data.test,
-        &ALL_DIGITS,
-        c.test_images,
-        cfg.verification_pairs,
-        cfg.verification_folds,
-    );
+    let all = balanced_pairs(&ALL_DIGITS);
     let a = embed(model, &data.test, &all.indices, ctx.device)?;
     out.metrics.extend(all.metrics(&a.embedding, a.dim, "all_digits"));
     let r = crate::metrics::retrieval(&h.embedding, h.dim, &h.labels);

@@ -19,7 +19,7 @@ use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
-    compactness_metrics, finish_run, parse, plot_sample, seeds, train_or_diverge_with, VerificationSet,
+    compactness_metrics, finish_run, measure_weights, parse, plot_sample, seeds, train_or_diverge_with, VerificationSet,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
 use crate::nn::Model;
@@ -132,10 +132,7 @@ impl Experiment for Leaderboard {
     ) -> Result<Option<RunOutcome>> {
         let cfg: Config = parse(config)?;
         let model = config::model(&cfg, ctx)?;
-        model.set_weights(weights)?;
-        let mut out = RunOutcome::unmeasured();
-        evaluate(&cfg, &model, ctx, &mut out)?;
-        Ok(Some(out))
+        measure_weights(&model, weights, |model, out| evaluate(&cfg, model, ctx, out))
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {
