@@ -200,6 +200,11 @@ impl Store {
         &self.dir
     }
 
+    /// The results directory this experiment's folder lies in (its sibling experiments' too).
+    pub fn results_dir(&self) -> &Path {
+        self.dir.parent().unwrap_or(Path::new("."))
+    }
+
     pub fn path(&self, table: &str) -> PathBuf {
         self.dir.join(format!("{table}.parquet"))
     }

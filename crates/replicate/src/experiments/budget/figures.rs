@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::study::{compare, PAPERS};
 use crate::experiments::setup::series_of;
@@ -36,7 +36,7 @@ fn mean_curve(curves: &Table, run_ids: &[String], column: &str) -> Result<Curve>
 }
 
 pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
-    let results_dir = store.dir().parent().context("a results store lies inside a results directory")?;
+    let results_dir = store.results_dir();
     let budget_runs = store.current_runs()?;
     let budget_curves = store.load("curves")?;
     let mut charts = Vec::new();

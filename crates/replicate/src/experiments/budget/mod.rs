@@ -141,7 +141,7 @@ impl Experiment for Budget {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        let results_dir = store.dir().parent().context("a results store lies inside a results directory")?;
+        let results_dir = store.results_dir();
         study::section(&store.current_runs()?, |experiment| Store::new(results_dir, experiment).load("runs"))
     }
 }

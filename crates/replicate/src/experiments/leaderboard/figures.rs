@@ -1,7 +1,7 @@
 //! The leaderboard's figure (four metrics per method, mean and 95 % interval over seeds) and its table
 //! results/leaderboard.parquet.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -12,7 +12,7 @@ use crate::results::Store;
 
 pub fn draw(store: &Store) -> Result<Vec<PathBuf>> {
     let board = aggregate(&store.current_runs()?)?;
-    let results_dir = store.dir().parent().unwrap_or(Path::new("."));
+    let results_dir = store.results_dir();
     let path = results_dir.join("leaderboard.parquet");
     let metadata = vec![("replicate.table".into(), "leaderboard".into())];
     crate::results::write_parquet(&path, &mut board.to_frame()?, metadata)?;

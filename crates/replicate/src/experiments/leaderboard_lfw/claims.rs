@@ -62,7 +62,7 @@ pub fn view2_by_method(runs: &Table) -> Result<Seeded> {
 
 /// lfw-baselines' View 2 folds, numbered 1-10 as ours are (empty before it has run).
 pub fn baselines(store: &Store) -> Result<Baselines> {
-    let results_dir = store.dir().parent().unwrap_or(store.dir());
+    let results_dir = store.results_dir();
     let other = Store::new(results_dir, "lfw-baselines");
     if !other.path("runs").exists() {
         return Ok(Baselines::new());
