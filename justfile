@@ -41,6 +41,7 @@ test: data lint
     cargo test --release --locked
     just kernels-avx2
     just smoke-tables
+    python3 scripts/check_tables.py results
     REPLICATE_PROFILE=smoke just notebooks
 
 # The kernels' tests again on the AVX2 path, where the CPU has a wider one (AVX-512): one build

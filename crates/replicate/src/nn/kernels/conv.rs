@@ -264,14 +264,16 @@ impl CustomOp2 for WeightGrad {
             .par_iter()
             .map(|&(first, count)| {
                 let mut col = vec![0f32; BLOCK * kk];
-                // dW'[(kh, kw, c), m] and db[m] for this chunk.
+                // dW' and db[m] for this chunk. dW' is stored [m][(kh, kw, c)] so that the
+                // product's vectorised dimension is k·k·C, not M (a 32-channel layer would
+                // fill only half of an AVX-512 microkernel's rows).
                 let mut acc = vec![0f32; kk * m + m];
                 let (dw, db) = acc.split_at_mut(kk * m);
                 let mut started = false;
                 for (img, start, rows) in g.blocks(count) {
                     g.im2col(&x[(first + img) * g.image()..], start, rows, &mut col);
                     let dyb = &dy[((first + img) * n + start) * m..((first + img) * n + start + rows) * m];
-                    matmul(kk, m, rows, dw, m, 1, started, &col, 1, kk, dyb, m, 1);
+                    matmul(kk, m, rows, dw, 1, kk, started, &col, 1, kk, dyb, m, 1);
                     started = true;
                     for row in dyb.chunks(m) {
                         for (d, v) in db.iter_mut().zip(row) {
@@ -295,7 +297,7 @@ impl CustomOp2 for WeightGrad {
             for ci in 0..c {
                 for kh in 0..k {
                     for kw in 0..k {
-                        out[((mo * c + ci) * k + kh) * k + kw] = total[((kh * k + kw) * c + ci) * m + mo];
+                        out[((mo * c + ci) * k + kh) * k + kw] = total[mo * kk + (kh * k + kw) * c + ci];
                     }
                 }
             }
