@@ -569,13 +569,31 @@ pub enum VerificationFolds {
     ImageDisjoint,
 }
 
+impl VerificationFolds {
+    /// The config value (as serde writes it).
+    pub const fn name(self) -> &'static str {
+        match self {
+            VerificationFolds::PairBlocks => "pair_blocks",
+            VerificationFolds::ImageDisjoint => "image_disjoint",
+        }
+    }
+}
+
+/// How runs recorded before an experiment gained the `verification_folds` key cut their folds.
+pub const FOLDS_BEFORE_THE_KEY: VerificationFolds = VerificationFolds::PairBlocks;
+
+/// A run's `verification_folds` cell, or [`FOLDS_BEFORE_THE_KEY`]'s name where the run predates it.
+pub fn recorded_folds(cell: Option<&str>) -> &str {
+    cell.unwrap_or(FOLDS_BEFORE_THE_KEY.name())
+}
+
 /// Verification folds: LFW's ten.
 pub const FOLDS: usize = 10;
 
 /// How a run's `verification_folds` cell (absent before the key existed: pair blocks) cut its folds, in words.
 pub fn folds_in_words(cell: Option<&str>) -> &'static str {
-    match cell {
-        Some("image_disjoint") => "the folds are ten disjoint sets of images, so no threshold sees a test image",
+    match recorded_folds(cell) {
+        "image_disjoint" => "the folds are ten disjoint sets of images, so no threshold sees a test image",
         _ => "the folds are blocks of one pair list and share images, so their spread measures pair sampling only",
     }
 }
@@ -583,8 +601,8 @@ pub fn folds_in_words(cell: Option<&str>) -> &'static str {
 /// The recorded default of `verification_folds` for experiments that gained the key: their runs
 /// recorded before it cut pair blocks.
 pub fn folds_before_the_key() -> serde_json::Map<String, serde_json::Value> {
-    let pair_blocks = serde_json::to_value(VerificationFolds::PairBlocks).expect("a unit variant serialises");
-    serde_json::Map::from_iter([("verification_folds".to_string(), pair_blocks)])
+    let before = serde_json::Value::from(FOLDS_BEFORE_THE_KEY.name());
+    serde_json::Map::from_iter([("verification_folds".to_string(), before)])
 }
 
 /// Test images of some digits, a fixed, seeded list of same/different pairs among them, and

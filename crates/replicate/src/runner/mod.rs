@@ -159,6 +159,24 @@ pub fn plan(exp: &dyn Experiment, opts: &PlanOptions) -> Result<Vec<PlannedRun>>
     plan_among(exp, opts, &registry())
 }
 
+/// What `verify` and `rescore` start from: the experiment's store, its current runs table, the
+/// profile those runs were recorded on and the plan on that profile. `purpose` finishes the error
+/// when nothing is recorded ("to verify").
+pub(crate) fn recorded_plan(
+    exp: &dyn Experiment,
+    results_dir: &Path,
+    purpose: &str,
+) -> Result<(Store, crate::results::Table, Profile, Vec<PlannedRun>)> {
+    let store = Store::new(results_dir, exp.name());
+    let runs = store.current_runs()?;
+    let Some(first) = runs.records().next() else {
+        anyhow::bail!("{} has no recorded runs {purpose}", store.path("runs").display())
+    };
+    let profile = Profile::parse(first.text("profile")?)?;
+    let planned = plan(exp, &PlanOptions::new(profile, results_dir))?;
+    Ok((store, runs, profile, planned))
+}
+
 /// [`plan`], sharing runs with the experiments of `others` that have the same trainer.
 pub fn plan_among(
     exp: &dyn Experiment,

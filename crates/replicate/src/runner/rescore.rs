@@ -8,10 +8,10 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use candle_core::Device;
 
-use super::{plan, PlanOptions};
+use super::recorded_plan;
 use crate::data::Datasets;
-use crate::experiments::{Experiment, Profile, RunContext};
-use crate::results::{Change, Store};
+use crate::experiments::{Experiment, RunContext};
+use crate::results::Change;
 
 /// One run scored again.
 #[derive(Debug, Clone)]
@@ -59,13 +59,7 @@ pub struct RescoreReport {
 
 /// Scores every recorded finished (or collapsed) run of `exp`'s current plan again from its weights.
 pub fn rescore(exp: &dyn Experiment, results_dir: &Path, data: &Datasets) -> Result<RescoreReport> {
-    let store = Store::new(results_dir, exp.name());
-    let runs = store.current_runs()?;
-    let Some(first) = runs.records().next() else {
-        bail!("{} has no recorded runs to score again", store.path("runs").display())
-    };
-    let profile = Profile::parse(first.text("profile")?)?;
-    let planned = plan(exp, &PlanOptions::new(profile, results_dir))?;
+    let (store, runs, _, planned) = recorded_plan(exp, results_dir, "to score again")?;
     let commit = crate::results::git_state().0.clone();
     let mut report = RescoreReport::default();
     let device = Device::Cpu;

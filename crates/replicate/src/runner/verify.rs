@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::{plan, run_experiment_with, PlanOptions, RunOptions};
-use crate::experiments::{Experiment, Profile};
+use super::{recorded_plan, run_experiment_with, PlanOptions, RunOptions};
+use crate::experiments::Experiment;
 use crate::results::{Cell, Manifest, Record, Store, Table};
 
 /// runs.parquet columns besides the manifest's that describe how a run went, not what it measured
@@ -98,13 +98,7 @@ pub fn verify(
     k: usize,
     scratch: &Path,
 ) -> Result<Vec<Verified>> {
-    let store = Store::new(results_dir, exp.name());
-    let runs = store.current_runs()?;
-    let Some(first) = runs.records().next() else {
-        bail!("{} has no recorded runs to verify", store.path("runs").display())
-    };
-    let profile = Profile::parse(first.text("profile")?)?;
-    let planned = plan(exp, &PlanOptions::new(profile, results_dir))?;
+    let (store, runs, profile, planned) = recorded_plan(exp, results_dir, "to verify")?;
     let missing = planned.iter().filter(|r| r.done.is_none()).count();
     if missing > 0 {
         bail!(

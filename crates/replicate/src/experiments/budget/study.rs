@@ -7,6 +7,7 @@
 
 use anyhow::Result;
 
+use crate::experiments::setup;
 use crate::results::{Record, Table};
 use crate::stats::{self, Interval};
 use crate::verdict::{effect_text, fmt_pct, Scale, Section};
@@ -68,7 +69,7 @@ pub const PAPERS: [Studied; 5] = [
     },
     Studied {
         experiment: "deepid2",
-        measured_as: &[("verification_folds", Key::Text("pair_blocks"))],
+        measured_as: &[("verification_folds", Key::Text(setup::VerificationFolds::PairBlocks.name()))],
         setting: &[("lambda", Key::Number(0.05))],
         metric: "held_out_verification_accuracy",
         curve: "held_out_verification_accuracy",
@@ -76,7 +77,7 @@ pub const PAPERS: [Studied; 5] = [
     },
     Studied {
         experiment: "facenet",
-        measured_as: &[("verification_folds", Key::Text("pair_blocks"))],
+        measured_as: &[("verification_folds", Key::Text(setup::VerificationFolds::PairBlocks.name()))],
         setting: &[("mining", Key::Text("semi_hard")), ("feature_dim", Key::Number(64.0))],
         metric: "held_out_val_at_far_1e-3",
         curve: "held_out_val_at_far_1e-3",
@@ -210,7 +211,7 @@ fn budget_of(paper: &Studied, runs: &Table) -> Result<OneBudget> {
 /// Config keys that change what the metric measures, not how the model trains, with the value
 /// that runs recorded before the key existed were measured with: the two budgets pair only where
 /// these agree.
-pub const MEASURED_THE_SAME: [(&str, &str); 1] = [("verification_folds", "pair_blocks")];
+pub const MEASURED_THE_SAME: [(&str, &str); 1] = [("verification_folds", setup::FOLDS_BEFORE_THE_KEY.name())];
 
 fn measured(r: &Record) -> Vec<String> {
     MEASURED_THE_SAME.iter().map(|(k, before)| r.str(k).ok().flatten().unwrap_or(before).to_string()).collect()

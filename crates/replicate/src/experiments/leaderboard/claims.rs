@@ -256,8 +256,8 @@ pub fn extra_terms_help(runs: &Table) -> Result<Vec<Claim>> {
 /// (the rows the current board replaced): its claims' numbers in words, or nothing if it has none.
 pub fn earlier_board(all_runs: &Table) -> Result<String> {
     let earlier = all_runs.filter(|r| {
-        let folds = r.str("verification_folds").ok().flatten().unwrap_or("pair_blocks");
-        Ok(!on_validation(&r)? && folds == "pair_blocks")
+        let folds = crate::experiments::setup::recorded_folds(r.str("verification_folds").ok().flatten());
+        Ok(!on_validation(&r)? && folds == crate::experiments::setup::VerificationFolds::PairBlocks.name())
     })?;
     if earlier.rows.is_empty() {
         return Ok(String::new());

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::selection::DigitSplit;
 use super::Method;
 use crate::experiments::hypersphere::{MarginLoss, MAX_GRAD_NORM, TOY_SCALE};
-use crate::experiments::setup::{lenetspp_2d, short_quick, Common, VerificationFolds};
+use crate::experiments::setup::{lenetspp_2d, short_quick, Common, VerificationFolds, FOLDS_BEFORE_THE_KEY};
 use crate::experiments::{center_loss, deepid2, facenet, lsoftmax, Profile, RunContext, Sweep};
 use crate::losses::{Distance, Mining};
 use crate::nn::{BackboneConfig, Head, HeadKind, Model};
@@ -130,7 +130,7 @@ pub(super) fn recorded_defaults() -> Map<String, Value> {
         ("lsoftmax_annealing", value(serde_json::to_value(LambdaAnnealing::authors()))),
         ("lsoftmax_m", Value::from(4)),
         ("split", value(serde_json::to_value(DigitSplit::Test))),
-        ("verification_folds", value(serde_json::to_value(VerificationFolds::PairBlocks))),
+        ("verification_folds", Value::from(FOLDS_BEFORE_THE_KEY.name())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
