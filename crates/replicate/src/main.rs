@@ -370,7 +370,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
                 if !report.without_weights.is_empty() {
                     say!(
-                        "{}: {} finished runs have no kept weights (recorded before runs kept them): only retraining scores them again",
+                        "{}: {} finished runs have no kept weights (recorded before runs kept them, or copied from a store without them): only retraining scores them again",
                         exp.name(),
                         report.without_weights.len()
                     );

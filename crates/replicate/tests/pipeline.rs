@@ -144,11 +144,11 @@ fn every_experiment_writes_tables_and_figures_and_the_same_seed_repeats_exactly(
     std::fs::remove_dir_all(b).unwrap();
 }
 
-/// `replicate rescore` on the smoke leaderboard, deepid2 and facenet: scoring from the kept weights repeats every
+/// `replicate rescore` on the smoke leaderboard, deepid2 and facenet, on MNIST and on LFW: scoring from the kept weights repeats every
 /// recorded measurement bit for bit; a measurement changed in the table comes back, and the row
 /// names the build that scored it; an experiment that cannot score without training says so.
 fn rescoring_gives_the_recorded_measurements_back(results: &Path, data: &Datasets) {
-    for name in ["leaderboard", "deepid2", "facenet"] {
+    for name in ["leaderboard", "deepid2", "facenet", "leaderboard-lfw", "deepid2-lfw", "facenet-lfw"] {
         let report = runner::rescore::rescore(experiments::find(name).unwrap(), results, data).unwrap();
         assert!(report.without_weights.is_empty(), "{name}: {report:?}");
         assert!(!report.rescored.is_empty(), "{name}: nothing scored again");

@@ -335,14 +335,7 @@ pub fn train_on_faces_with<'a, O: Objective>(
     let lfw = ctx.data.lfw()?;
     let split = ProtocolSplit::new(lfw, face)?;
     let classes = split.training_people.len();
-    let head = match head {
-        FaceHead::Classifier => HeadKind::Linear { classes },
-        FaceHead::LSoftmax { m } => HeadKind::LSoftmax { classes, m },
-        FaceHead::Cosine => HeadKind::Cosine { classes },
-        FaceHead::Embedding => HeadKind::Embedding,
-    };
-    let backbone = BackboneConfig { feature_batch_norm: stabilisers.feature_batch_norm, ..face.backbone(common) };
-    let model = Model::new(backbone, head, common.seed, common.kernels, ctx.device)?;
+    let model = face_model(common, face, head, stabilisers, classes, ctx.device)?;
     let mut objective = objective(&model, classes)?;
     let faces = split.training_faces(lfw, face, common.seed);
     let labels: Vec<u32> = split.training_images.iter().map(|&i| faces.class(i)).collect();
@@ -363,6 +356,57 @@ pub fn train_on_faces_with<'a, O: Objective>(
     Ok((FaceTraining { lfw, split, model, training }, objective))
 }
 
+/// The model a face run trains: `face`'s backbone (batch-normalised features where the
+/// stabilisers say) and `head` over the `people` it trains on.
+fn face_model(
+    common: &Common,
+    face: &FaceSettings,
+    head: FaceHead,
+    stabilisers: Stabilisers,
+    people: usize,
+    device: &Device,
+) -> Result<Model> {
+    let head = match head {
+        FaceHead::Classifier => HeadKind::Linear { classes: people },
+        FaceHead::LSoftmax { m } => HeadKind::LSoftmax { classes: people, m },
+        FaceHead::Cosine => HeadKind::Cosine { classes: people },
+        FaceHead::Embedding => HeadKind::Embedding,
+    };
+    let backbone = BackboneConfig { feature_batch_norm: stabilisers.feature_batch_norm, ..face.backbone(common) };
+    Ok(Model::new(backbone, head, common.seed, common.kernels, device)?)
+}
+
+/// A face run's kept weights measured again as [`FaceTraining::outcome`] measures a run at its end
+/// (the scored pairs' metrics and the split's size), plus what `more` takes from the scores:
+/// what `replicate rescore` asks of an LFW experiment. Measurements taken during training (the
+/// last logged losses) are left as recorded.
+pub fn rescore_faces(
+    (common, face): (&Common, &FaceSettings),
+    head: FaceHead,
+    stabilisers: Stabilisers,
+    ctx: &RunContext,
+    weights: &super::Weights,
+    more: impl FnOnce(&mut RunOutcome, &PairScores, &ProtocolSplit),
+) -> Result<Option<RunOutcome>> {
+    let lfw = ctx.data.lfw()?;
+    let split = ProtocolSplit::new(lfw, face)?;
+    let model = face_model(common, face, head, stabilisers, split.training_people.len(), ctx.device)?;
+    super::setup::measure_weights(&model, weights, |model, out| {
+        let scores = PairScores::of(model, lfw, &split, face, ctx.device)?;
+        out.metrics.extend(measured_at_the_end(&scores, &split));
+        more(out, &scores, &split);
+        Ok(())
+    })
+}
+
+/// The scored pairs' metrics and the training split's size, as a face run records them.
+fn measured_at_the_end(scores: &PairScores, split: &ProtocolSplit) -> Vec<(String, Cell)> {
+    let mut metrics = scores.metrics(split);
+    metrics.push(("training_people".into(), split.training_people.len().into()));
+    metrics.push(("training_images".into(), split.training_images.len().into()));
+    metrics
+}
+
 impl FaceTraining<'_> {
     /// The run's outcome: timing and curves, and once training finished the scored pairs'
     /// metrics, ROC and per-pair distances, then what `more` adds.
@@ -374,9 +418,7 @@ impl FaceTraining<'_> {
     ) -> Result<RunOutcome> {
         finish_run(&self.training, |out| {
             let scores = PairScores::of(&self.model, self.lfw, &self.split, face, ctx.device)?;
-            out.metrics.extend(scores.metrics(&self.split));
-            out.metrics.push(("training_people".into(), self.split.training_people.len().into()));
-            out.metrics.push(("training_images".into(), self.split.training_images.len().into()));
+            out.metrics.extend(measured_at_the_end(&scores, &self.split));
             out.tables.push(("roc".into(), scores.roc_rows(&self.split)));
             out.tables.push(("pairs".into(), scores.pair_rows(&self.split)));
             more(out, &scores)

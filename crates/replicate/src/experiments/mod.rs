@@ -234,6 +234,9 @@ impl RunOutcome {
     }
 }
 
+/// A run's kept final weights by parameter name, as `Store::read_weights` gives them.
+pub type Weights = std::collections::HashMap<String, candle_core::Tensor>;
+
 /// A paper reproduction.
 pub trait Experiment: Sync {
     fn name(&self) -> &'static str;
@@ -259,7 +262,7 @@ pub trait Experiment: Sync {
         &self,
         _ctx: &RunContext,
         _config: &Map<String, Value>,
-        _weights: &std::collections::HashMap<String, candle_core::Tensor>,
+        _weights: &Weights,
     ) -> Result<Option<RunOutcome>> {
         Ok(None)
     }

@@ -202,7 +202,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(config: &serde_json::Map<String, se
 /// `weights`, then measured by `evaluate` as a run of it is at its end.
 pub fn measure_weights(
     model: &crate::nn::Model,
-    weights: &std::collections::HashMap<String, candle_core::Tensor>,
+    weights: &super::Weights,
     evaluate: impl FnOnce(&crate::nn::Model, &mut RunOutcome) -> Result<()>,
 ) -> Result<Option<RunOutcome>> {
     model.set_weights(weights)?;

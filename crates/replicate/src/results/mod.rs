@@ -510,7 +510,7 @@ impl Store {
         Ok(ids.len())
     }
 
-    /// Copies one recorded run, with its rows of every table and its manifest, from another store
+    /// Copies one recorded run, with its rows of every table, its manifest and its weights, from another store
     /// (a shard's, or another experiment's that trained the same config). `columns` are config
     /// values of this experiment that its row gains where the other store's row has no such
     /// column (a key that names the run here but does not change its training, as `method`).
@@ -548,6 +548,18 @@ impl Store {
             if !summary.iter().any(|(n, _)| n == name) {
                 summary.push((name.clone(), cell.clone()));
             }
+        }
+        // The weights first, so that a recorded copy has them wherever the original does
+        // (`replicate rescore` scores a copied run from them).
+        let weights = other.weights_path(run_id);
+        if weights.exists() {
+            let to = self.weights_path(run_id);
+            std::fs::create_dir_all(to.parent().expect("weights live in a folder"))
+                .with_context(|| format!("cannot create {}", self.dir.join(WEIGHTS_DIR).display()))?;
+            let bytes =
+                std::fs::read(&weights).with_context(|| format!("cannot read the weights {}", weights.display()))?;
+            crate::util::atomic_write(&to, &bytes)
+                .with_context(|| format!("cannot write the weights {}", to.display()))?;
         }
         self.record(&RunRecord { manifest, summary, tables })
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
-use super::{find, Experiment, Profile, RunContext, RunOutcome, Sweep};
+use super::{find, Experiment, Profile, RunContext, RunOutcome, Sweep, Weights};
 use crate::results::Store;
 use crate::verdict::Section;
 
@@ -126,12 +126,7 @@ impl Experiment for Budget {
         Ok(outcome)
     }
 
-    fn rescore(
-        &self,
-        ctx: &RunContext,
-        config: &Map<String, Value>,
-        weights: &std::collections::HashMap<String, candle_core::Tensor>,
-    ) -> Result<Option<RunOutcome>> {
+    fn rescore(&self, ctx: &RunContext, config: &Map<String, Value>, weights: &Weights) -> Result<Option<RunOutcome>> {
         let (paper, inner) = paper_config(config)?;
         find(paper.experiment)?.rescore(ctx, &inner, weights)
     }

@@ -8,11 +8,9 @@
 pub mod claims;
 mod figures;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
@@ -20,7 +18,7 @@ use super::setup::{
     lambda_values, lenetspp_2d, maybe_infinite, measure_weights, parse, plot_sample, short_quick, train_or_diverge,
     Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
-use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
+use super::{Experiment, Profile, RunContext, RunOutcome, Sweep, Weights};
 use crate::data::Split;
 use crate::nn::{HeadKind, Model};
 use crate::objectives::VerificationSettings;
@@ -118,12 +116,7 @@ impl Experiment for DeepId2 {
         Ok(outcome)
     }
 
-    fn rescore(
-        &self,
-        ctx: &RunContext,
-        config: &Map<String, Value>,
-        weights: &HashMap<String, Tensor>,
-    ) -> Result<Option<RunOutcome>> {
+    fn rescore(&self, ctx: &RunContext, config: &Map<String, Value>, weights: &Weights) -> Result<Option<RunOutcome>> {
         let cfg: Config = parse(config)?;
         let model = cfg.common.model(HeadKind::Linear { classes: TRAIN_DIGITS.len() }, ctx)?;
         measure_weights(&model, weights, |model, out| evaluate(&cfg, model, ctx, out))

@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-use super::faces::{check_batches, face_defaults, train_on_faces, view2_splits, FaceHead, FaceSettings, ProtocolSplit};
+use super::faces::{
+    check_batches, face_defaults, rescore_faces, train_on_faces, view2_splits, FaceHead, FaceSettings, ProtocolSplit,
+    Stabilisers,
+};
 use super::setup::{lambda_values, maybe_infinite, parse, Common};
-use super::{Chosen, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
+use super::{Chosen, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep, Weights};
 use crate::data::Dataset;
 use crate::objectives::VerificationSettings;
 use crate::results::{Row, Selections, Store};
@@ -109,6 +112,12 @@ impl Experiment for DeepId2Lfw {
         })?;
         outcome.metrics.push(("final_margin".into(), objective.margin.into()));
         Ok(outcome)
+    }
+
+    fn rescore(&self, ctx: &RunContext, config: &Map<String, Value>, weights: &Weights) -> Result<Option<RunOutcome>> {
+        let cfg: Config = parse(config)?;
+        let head = FaceHead::Classifier;
+        rescore_faces((&cfg.common, &cfg.face), head, Stabilisers::default(), ctx, weights, |_, _, _| {})
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {

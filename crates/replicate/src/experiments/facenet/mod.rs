@@ -8,18 +8,16 @@ pub mod claims;
 mod figures;
 mod table;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
     check_classes_per_batch, finish_run, folds_before_the_key, lenetspp_2d, measure_weights, parse, short_quick,
     train_or_diverge, Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
-use super::{Experiment, Profile, RunContext, RunOutcome, Sweep};
+use super::{Experiment, Profile, RunContext, RunOutcome, Sweep, Weights};
 use crate::data::Split;
 use crate::losses::{Distance, Mining};
 use crate::nn::{HeadKind, Model};
@@ -140,12 +138,7 @@ impl Experiment for FaceNet {
         Ok(outcome)
     }
 
-    fn rescore(
-        &self,
-        ctx: &RunContext,
-        config: &Map<String, Value>,
-        weights: &HashMap<String, Tensor>,
-    ) -> Result<Option<RunOutcome>> {
+    fn rescore(&self, ctx: &RunContext, config: &Map<String, Value>, weights: &Weights) -> Result<Option<RunOutcome>> {
         let cfg: Config = parse(config)?;
         let model = cfg.common.model(HeadKind::Embedding, ctx)?;
         measure_weights(&model, weights, |model, out| evaluate(&cfg, model, ctx, out))

@@ -11,17 +11,15 @@ mod config;
 mod figures;
 mod selection;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use candle_core::Tensor;
 use serde_json::{Map, Value};
 
 use super::setup::{
     compactness_metrics, finish_run, measure_weights, parse, plot_sample, seeds, train_or_diverge_with, VerificationSet,
 };
-use super::{Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
+use super::{Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep, Weights};
 use crate::nn::Model;
 use crate::results::{Selections, Store};
 use crate::train::embed;
@@ -124,12 +122,7 @@ impl Experiment for Leaderboard {
         finish_run(&training, |out| evaluate(&cfg, &model, ctx, out))
     }
 
-    fn rescore(
-        &self,
-        ctx: &RunContext,
-        config: &Map<String, Value>,
-        weights: &HashMap<String, Tensor>,
-    ) -> Result<Option<RunOutcome>> {
+    fn rescore(&self, ctx: &RunContext, config: &Map<String, Value>, weights: &Weights) -> Result<Option<RunOutcome>> {
         let cfg: Config = parse(config)?;
         let model = config::model(&cfg, ctx)?;
         measure_weights(&model, weights, |model, out| evaluate(&cfg, model, ctx, out))

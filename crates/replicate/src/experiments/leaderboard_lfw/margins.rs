@@ -115,17 +115,29 @@ impl MarginFaceConfig {
     }
 }
 
+impl MarginFaceConfig {
+    pub fn stabilisers(&self) -> Stabilisers {
+        Stabilisers { feature_batch_norm: self.feature_batch_norm, max_grad_norm: self.max_grad_norm }
+    }
+}
+
 pub fn run_margin(ctx: &RunContext, cfg: &MarginFaceConfig) -> Result<RunOutcome> {
     let c = &cfg.common;
     let margin = cfg.angular_margin().context("a successor's run needs a margin loss")?;
     let sphereface = cfg.margin_loss == MarginLoss::SphereFace;
     let schedule = cfg.annealing.schedule(c.iterations);
-    let stabilisers = Stabilisers { feature_batch_norm: cfg.feature_batch_norm, max_grad_norm: cfg.max_grad_norm };
-    let (trained, _) =
-        train_on_faces_with(c, &cfg.face, FaceHead::Cosine, stabilisers, cfg.classes_per_batch, ctx, |model, _| {
+    let (trained, _) = train_on_faces_with(
+        c,
+        &cfg.face,
+        FaceHead::Cosine,
+        cfg.stabilisers(),
+        cfg.classes_per_batch,
+        ctx,
+        |model, _| {
             let weight = model.head.weight().context("the cosine head has class weights")?.clone();
             Ok(AngularMarginLoss { weight, margin, lambda: sphereface.then_some(schedule) })
-        })?;
+        },
+    )?;
     let mut outcome = trained.outcome(&cfg.face, ctx, |_, _| Ok(()))?;
     for stat in ["loss", "target_angle", "feature_norm"] {
         outcome.metrics.push((format!("final_{stat}"), last_logged(&trained.training, stat).into()));

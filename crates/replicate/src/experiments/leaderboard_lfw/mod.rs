@@ -23,12 +23,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
-use super::faces::{view2_splits, TRAINER};
+use super::faces::{rescore_faces, view2_splits, FaceHead, FaceSettings, Stabilisers, TRAINER};
 use super::hypersphere::{ARCFACE_MARGINS, COSFACE_MARGINS, SPHEREFACE_MARGINS};
 use super::leaderboard::Method;
-use super::setup::parse;
+use super::setup::{parse, Common};
 use super::Waiting;
-use super::{deepid2_lfw, facenet_lfw, Chosen, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep};
+use super::{
+    deepid2_lfw, facenet_lfw, Chosen, Experiment, Profile, RunContext, RunOutcome, SelectionRule, Sweep, Weights,
+};
 use crate::data::Dataset;
 use crate::results::{Selections, Store};
 use crate::verdict::Section;
@@ -187,6 +189,29 @@ impl Experiment for LeaderboardLfw {
             Method::Lsoftmax => methods::run_lsoftmax(ctx, &parse(&training)?),
             Method::NormFace | Method::SphereFace | Method::CosFace | Method::ArcFace => {
                 margins::run_margin(ctx, &parse(&training)?)
+            }
+        }
+    }
+
+    fn rescore(&self, ctx: &RunContext, config: &Map<String, Value>, weights: &Weights) -> Result<Option<RunOutcome>> {
+        let training = without_method(config);
+        let rescore = |face: (&Common, &FaceSettings), head, stabilisers| {
+            rescore_faces(face, head, stabilisers, ctx, weights, |_, _, _| {})
+        };
+        match method_of(config)? {
+            Method::Softmax | Method::Contrastive => deepid2_lfw::DeepId2Lfw.rescore(ctx, &training, weights),
+            Method::Triplet => facenet_lfw::FaceNetLfw.rescore(ctx, &training, weights),
+            Method::Center => {
+                let c: CenterConfig = parse(&training)?;
+                rescore((&c.common, &c.face), FaceHead::Classifier, Stabilisers::default())
+            }
+            Method::Lsoftmax => {
+                let c: LsoftmaxConfig = parse(&training)?;
+                rescore((&c.common, &c.face), FaceHead::LSoftmax { m: c.lsoftmax_m }, Stabilisers::default())
+            }
+            Method::NormFace | Method::SphereFace | Method::CosFace | Method::ArcFace => {
+                let c: MarginFaceConfig = parse(&training)?;
+                rescore((&c.common, &c.face), FaceHead::Cosine, c.stabilisers())
             }
         }
     }
