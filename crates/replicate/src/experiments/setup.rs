@@ -598,6 +598,35 @@ pub fn folds_in_words(cell: Option<&str>) -> &'static str {
     }
 }
 
+/// The report section of an experiment that moved from pair-block to image-disjoint folds, with
+/// what its claims read on the earlier, pair-block runs (kept in `all_runs`, the whole runs table)
+/// once no current run uses them: the evidence rules ask for the earlier result when a setting
+/// changes after it.
+pub fn section_with_earlier_folds(
+    current: &Table,
+    all_runs: &Table,
+    section: impl Fn(&Table) -> Result<Option<crate::verdict::Section>>,
+) -> Result<Option<crate::verdict::Section>> {
+    let on_pair_blocks =
+        |r: &Record| recorded_folds(r.str("verification_folds").ok().flatten()) == VerificationFolds::PairBlocks.name();
+    let Some(mut now) = section(current)? else { return Ok(None) };
+    let earlier = all_runs.filter(|r| Ok(on_pair_blocks(&r)))?;
+    if earlier.rows.is_empty() || current.records().any(|r| on_pair_blocks(&r)) {
+        return Ok(Some(now));
+    }
+    let Some(before) = section(&earlier)? else { return Ok(Some(now)) };
+    let read: Vec<String> =
+        before.claims.iter().map(|c| format!("\"{}\": {} (**{}**)", c.claim, c.ours, c.verdict.text())).collect();
+    now.body.push_str(&format!(
+        "\n**Earlier folds.** These claims were first judged on {} runs whose ten verification folds were blocks of \
+         one pair list (sharing images); the folds were then made disjoint in images and every run trained again. \
+         On the earlier runs: {}.\n",
+        earlier.rows.len(),
+        read.join("; ")
+    ));
+    Ok(Some(now))
+}
+
 /// The recorded default of `verification_folds` for experiments that gained the key: their runs
 /// recorded before it cut pair blocks.
 pub fn folds_before_the_key() -> serde_json::Map<String, serde_json::Value> {
@@ -810,5 +839,57 @@ mod verification_fold_tests {
             }
         }
         folds.values().filter(|f| f.len() > 1).count()
+    }
+}
+
+#[cfg(test)]
+mod earlier_folds_tests {
+    use super::section_with_earlier_folds;
+    use crate::results::{Cell, Row, Table};
+    use crate::verdict::{Claim, Section, Verdict};
+
+    fn runs(folds: &[Option<&str>]) -> Table {
+        let rows: Vec<Row> = folds
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut row: Row = vec![("run_id".into(), Cell::Str(format!("run{i}")))];
+                if let Some(f) = f {
+                    row.push(("verification_folds".into(), Cell::Str(f.to_string())));
+                }
+                row
+            })
+            .collect();
+        Table::new("runs", rows)
+    }
+
+    /// A section whose one claim counts the runs it was given: reproduced from 3 runs up.
+    fn counted(runs: &Table) -> anyhow::Result<Option<Section>> {
+        let n = runs.rows.len();
+        let verdict = if n >= 3 { Verdict::Reproduced } else { Verdict::Inconclusive };
+        let claim = Claim::new("the effect", "paper", format!("{n} runs"), verdict);
+        Ok(Some(Section { title: "t".into(), claims: vec![claim], body: "body\n".into() }))
+    }
+
+    #[test]
+    fn the_earlier_pair_block_runs_are_judged_apart_once_no_current_run_uses_them() {
+        let current = runs(&[Some("image_disjoint"), Some("image_disjoint")]);
+        // Two rows from before the key (pair blocks by default), one written with it.
+        let all = runs(&[Some("image_disjoint"), Some("image_disjoint"), None, None, Some("pair_blocks")]);
+        let section = section_with_earlier_folds(&current, &all, counted).unwrap().unwrap();
+        assert_eq!(section.claims[0].ours, "2 runs", "the claims read the current runs");
+        assert!(section.body.starts_with("body\n"));
+        assert!(section.body.contains("first judged on 3 runs"), "{}", section.body);
+        assert!(section.body.contains("\"the effect\": 3 runs (**reproduced**)"), "{}", section.body);
+    }
+
+    #[test]
+    fn nothing_is_added_without_earlier_runs_or_while_current_runs_still_use_pair_blocks() {
+        let disjoint = runs(&[Some("image_disjoint")]);
+        let alone = section_with_earlier_folds(&disjoint, &disjoint, counted).unwrap().unwrap();
+        assert_eq!(alone.body, "body\n");
+        let mixed = runs(&[Some("image_disjoint"), None]);
+        let all = runs(&[Some("image_disjoint"), None, None]);
+        assert_eq!(section_with_earlier_folds(&mixed, &all, counted).unwrap().unwrap().body, "body\n");
     }
 }

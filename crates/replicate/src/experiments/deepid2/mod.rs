@@ -15,8 +15,9 @@ use serde_json::{Map, Value};
 
 use super::setup::{
     check_classes_per_batch, classifier_accuracy, compactness_metrics, feature_rows, finish_run, folds_before_the_key,
-    lambda_values, lenetspp_2d, maybe_infinite, measure_weights, parse, plot_sample, short_quick, train_or_diverge,
-    Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    lambda_values, lenetspp_2d, maybe_infinite, measure_weights, parse, plot_sample, section_with_earlier_folds,
+    short_quick, train_or_diverge, Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS,
+    TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep, Weights};
 use crate::data::Split;
@@ -127,7 +128,7 @@ impl Experiment for DeepId2 {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        claims::section(&store.current_runs()?)
+        section_with_earlier_folds(&store.current_runs()?, &store.load("runs")?, claims::section)
     }
 }
 

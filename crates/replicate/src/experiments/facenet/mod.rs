@@ -14,8 +14,9 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use super::setup::{
-    check_classes_per_batch, finish_run, folds_before_the_key, lenetspp_2d, measure_weights, parse, short_quick,
-    train_or_diverge, Common, VerificationFolds, VerificationSet, ALL_DIGITS, FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
+    check_classes_per_batch, finish_run, folds_before_the_key, lenetspp_2d, measure_weights, parse,
+    section_with_earlier_folds, short_quick, train_or_diverge, Common, VerificationFolds, VerificationSet, ALL_DIGITS,
+    FOLDS, HELD_OUT_DIGITS, TRAIN_DIGITS,
 };
 use super::{Experiment, Profile, RunContext, RunOutcome, Sweep, Weights};
 use crate::data::Split;
@@ -149,7 +150,7 @@ impl Experiment for FaceNet {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        claims::section(&store.current_runs()?)
+        section_with_earlier_folds(&store.current_runs()?, &store.load("runs")?, claims::section)
     }
 }
 
