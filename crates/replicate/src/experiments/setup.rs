@@ -587,6 +587,11 @@ pub fn recorded_folds(cell: Option<&str>) -> &str {
     cell.unwrap_or(FOLDS_BEFORE_THE_KEY.name())
 }
 
+/// Whether a run measured verification on pair-block folds (a run from before the key included).
+pub fn on_pair_blocks(r: &Record) -> bool {
+    recorded_folds(r.str("verification_folds").ok().flatten()) == VerificationFolds::PairBlocks.name()
+}
+
 /// Verification folds: LFW's ten.
 pub const FOLDS: usize = 10;
 
@@ -607,8 +612,6 @@ pub fn section_with_earlier_folds(
     all_runs: &Table,
     section: impl Fn(&Table) -> Result<Option<crate::verdict::Section>>,
 ) -> Result<Option<crate::verdict::Section>> {
-    let on_pair_blocks =
-        |r: &Record| recorded_folds(r.str("verification_folds").ok().flatten()) == VerificationFolds::PairBlocks.name();
     let Some(mut now) = section(current)? else { return Ok(None) };
     let earlier = all_runs.filter(|r| Ok(on_pair_blocks(&r)))?;
     if earlier.rows.is_empty() || current.records().any(|r| on_pair_blocks(&r)) {

@@ -116,8 +116,14 @@ impl Experiment for DeepId2Lfw {
 
     fn rescore(&self, ctx: &RunContext, config: &Map<String, Value>, weights: &Weights) -> Result<Option<RunOutcome>> {
         let cfg: Config = parse(config)?;
-        let head = FaceHead::Classifier;
-        rescore_faces((&cfg.common, &cfg.face), head, Stabilisers::default(), ctx, weights, |_, _, _| {})
+        rescore_faces(
+            (&cfg.common, &cfg.face),
+            FaceHead::Classifier,
+            Stabilisers::default(),
+            ctx,
+            weights,
+            |_, _, _| {},
+        )
     }
 
     fn figures(&self, store: &Store) -> Result<Vec<PathBuf>> {

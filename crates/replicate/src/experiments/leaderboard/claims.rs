@@ -255,10 +255,7 @@ pub fn extra_terms_help(runs: &Table) -> Result<Vec<Claim>> {
 /// DeepID2's and center loss's own sweeps, its folds pair blocks), from the whole runs table
 /// (the rows the current board replaced): its claims' numbers in words, or nothing if it has none.
 pub fn earlier_board(all_runs: &Table) -> Result<String> {
-    let earlier = all_runs.filter(|r| {
-        let folds = crate::experiments::setup::recorded_folds(r.str("verification_folds").ok().flatten());
-        Ok(!on_validation(&r)? && folds == crate::experiments::setup::VerificationFolds::PairBlocks.name())
-    })?;
+    let earlier = all_runs.filter(|r| Ok(!on_validation(&r)? && crate::experiments::setup::on_pair_blocks(&r)))?;
     if earlier.rows.is_empty() {
         return Ok(String::new());
     }
