@@ -51,6 +51,10 @@ fn convolution_matches_candle() {
         (4, 2, 6, 5, 3, 3, 0),
         (1, 4, 5, 5, 2, 5, 2),
         (2, 16, 14, 14, 24, 5, 2),
+        // 7×7 images in chunks of 20: im2col blocks of up to 128 rows run across images.
+        (40, 8, 7, 7, 16, 5, 2),
+        // Padding k − 1: the first and last output rows see one kernel row each.
+        (2, 3, 6, 5, 4, 3, 2),
     ] {
         let x = random(&mut rng, &[b, c, h, w]);
         let wt = random(&mut rng, &[m, c, k, k]);

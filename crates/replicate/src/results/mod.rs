@@ -56,6 +56,10 @@ pub struct Manifest {
     /// [`SCHEMA_VERSION`] of the build that recorded the run (0 in manifests from before it).
     #[serde(default)]
     pub schema_version: u64,
+    /// [`crate::nn::kernels::KERNEL_REVISION`] of the build that recorded the run (0 in
+    /// manifests from before it, which ran revision 1).
+    #[serde(default)]
+    pub kernel_revision: u64,
 }
 
 impl Manifest {
@@ -81,6 +85,7 @@ impl Manifest {
             cpu_features: crate::util::cpu_features(),
             isa: crate::nn::kernels::isa::isa().name().into(),
             schema_version: SCHEMA_VERSION,
+            kernel_revision: crate::nn::kernels::KERNEL_REVISION,
         }
     }
 
@@ -103,6 +108,7 @@ impl Manifest {
             ("cpu_features".into(), self.cpu_features.clone().into()),
             ("isa".into(), self.isa.clone().into()),
             ("schema_version".into(), self.schema_version.into()),
+            ("kernel_revision".into(), self.kernel_revision.into()),
         ]
     }
 }
@@ -312,7 +318,11 @@ impl Store {
     /// each run label the most recently recorded run, so a sweep re-run with changed settings
     /// replaces the old one in the figures (the old rows stay in the table as history).
     pub fn current_runs(&self) -> Result<Table> {
-        let runs = self.load("runs")?;
+        Ok(Self::current_of(&self.load("runs")?))
+    }
+
+    /// [`Store::current_runs`] of a runs table already loaded.
+    pub fn current_of(runs: &Table) -> Table {
         let rank = |r: &Row| match Table::get(r, "profile").and_then(Cell::as_str) {
             Some("paper") => 3,
             Some("quick") => 2,
@@ -328,7 +338,7 @@ impl Store {
             .filter(|r| !candidates.iter().any(|o| label(o) == label(r) && when(o) > when(r)))
             .map(|r| (*r).clone())
             .collect();
-        Ok(Table::new(runs.source.clone(), rows))
+        Table::new(runs.source.clone(), rows)
     }
 
     /// Every run in runs.parquet with its stored columns. The runner matches them to planned

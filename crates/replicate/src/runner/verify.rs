@@ -1,7 +1,7 @@
 //! `replicate verify`: retrains a sample of recorded runs from their stored configs, in a
 //! scratch results directory that holds every other recorded run (so the plan trains exactly
 //! the sample), and compares each retrained run's metrics and curves with the recorded ones.
-//! Same CPU and instruction set: identical (the thread count does not matter). Otherwise each
+//! Same CPU, instruction set and kernel revision: identical (the thread count does not matter). Otherwise each
 //! difference is set beside the seed spread of that metric.
 
 use std::path::{Path, PathBuf};
@@ -47,9 +47,9 @@ impl Verified {
 
     pub fn describe(&self) -> String {
         let machine = if self.same_machine {
-            "same CPU and instruction set"
+            "same CPU, instruction set and kernel revision"
         } else {
-            "recorded on another CPU or instruction set"
+            "recorded on another CPU, instruction set or kernel revision"
         };
         if self.identical() {
             return format!("{}: identical ({} metrics and the loss curve; {machine})", self.run_id, self.compared);
@@ -151,7 +151,9 @@ pub fn verify(
         let new_id = Record::new(&retrained.rows[b], &retrained.source).run_id()?.to_string();
         let (old, new) = (Record::new(&runs.rows[a], &runs.source), Record::new(&retrained.rows[b], &retrained.source));
         let same_machine = old.str("cpu").ok().flatten().unwrap_or_default() == crate::util::cpu_model()
-            && old.str("isa").ok().flatten().unwrap_or_default() == crate::nn::kernels::isa::isa().name();
+            && old.str("isa").ok().flatten().unwrap_or_default() == crate::nn::kernels::isa::isa().name()
+            && old.f64("kernel_revision").ok().flatten().unwrap_or(0.0).max(1.0)
+                == crate::nn::kernels::KERNEL_REVISION as f64;
         let mut differences = Vec::new();
         let mut compared = 0;
         for (column, cell) in &runs.rows[a] {

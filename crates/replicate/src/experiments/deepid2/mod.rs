@@ -128,7 +128,8 @@ impl Experiment for DeepId2 {
     }
 
     fn report(&self, store: &Store) -> Result<Option<Section>> {
-        section_with_earlier_folds(&store.current_runs()?, &store.load("runs")?, claims::section)
+        let runs = store.load("runs")?;
+        section_with_earlier_folds(&Store::current_of(&runs), &runs, claims::section)
     }
 }
 

@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{assume_written, chunking, matmul, par_written, slice};
+use super::{chunking, matmul, par_written, slice};
 
 /// Output pixels per im2col block (BLOCK × k·k·C floats: 512 KiB for the widest layer).
 const BLOCK: usize = 128;
@@ -51,8 +51,10 @@ impl Geometry {
         self.h * self.w * self.c_in
     }
 
+    /// Chunks of about 4,096 output pixels, so that an edge group's blocks (one output row per
+    /// image) are not cut to a single image's row.
     fn chunks(&self) -> Vec<(usize, usize)> {
-        chunking(self.batch, (1024 / self.n().max(1)).max(1))
+        chunking(self.batch, (4096 / self.n().max(1)).max(1))
     }
 
     /// The valid kw range for output column ox: input column ox + kw − pad inside the image.
@@ -62,16 +64,65 @@ impl Geometry {
         (lo, hi.max(lo))
     }
 
-    /// im2col rows for output pixels `start..start + rows` of the image at `x_img`: row r holds
-    /// x[oy + kh − pad, ox + kw − pad, c] at column (kh·k + kw)·C + c, zero outside the image.
-    fn im2col(&self, x_img: &[f32], start: usize, rows: usize, col: &mut [f32]) {
-        let (kk, c) = (self.kk(), self.c_in);
-        for r in 0..rows {
-            let (oy, ox) = ((start + r) / self.ow, (start + r) % self.ow);
+    /// The kernel rows kh that fall inside the image for output row oy: input row oy + kh − pad.
+    fn kh_range(&self, oy: usize) -> (usize, usize) {
+        let lo = self.pad.saturating_sub(oy);
+        let hi = (self.h + self.pad - oy).min(self.k);
+        (lo, hi.max(lo))
+    }
+
+    /// The output pixels of one image grouped by [`Geometry::kh_range`], in row order. Where a
+    /// kernel row is narrower than a vector (the images' one channel), the edge groups' small
+    /// products would cost more than the zeros they skip: one group then takes every kernel row.
+    fn row_groups(&self) -> Vec<Taps> {
+        if self.k * self.c_in < 16 {
+            return vec![Taps { kh: (0, self.k), pixels: (0..self.n()).collect() }];
+        }
+        let mut groups: Vec<Taps> = Vec::new();
+        for oy in 0..self.oh {
+            let kh = self.kh_range(oy);
+            let pixels = (oy * self.ow..(oy + 1) * self.ow).collect::<Vec<_>>();
+            match groups.iter_mut().find(|g| g.kh == kh) {
+                Some(g) => g.pixels.extend(pixels),
+                None => groups.push(Taps { kh, pixels }),
+            }
+        }
+        groups
+    }
+
+    /// The blocks of a chunk of `count` images: each group's pixels in every image of the chunk
+    /// (indices counted across the chunk), cut into runs of at most `BLOCK`, across image
+    /// boundaries so that a small layer's products are not cut at every image.
+    fn blocks(&self, count: usize) -> Vec<Taps> {
+        let n = self.n();
+        let mut blocks = Vec::new();
+        for group in self.row_groups() {
+            let all: Vec<usize> = (0..count).flat_map(|img| group.pixels.iter().map(move |p| img * n + p)).collect();
+            blocks.extend(all.chunks(BLOCK).map(|pixels| Taps { kh: group.kh, pixels: pixels.to_vec() }));
+        }
+        blocks
+    }
+
+    /// Columns of a block's im2col rows: the kernel rows `kh` only, each k·C wide.
+    fn cols(&self, kh: (usize, usize)) -> usize {
+        (kh.1 - kh.0) * self.k * self.c_in
+    }
+
+    /// The im2col rows of `block` (pixels of a chunk of images at `x_chunk`): row r, pixel
+    /// (oy, ox) of image i, holds x[oy + kh − pad, ox + kw − pad, c] of image i at column
+    /// ((kh − kh_lo)·k + kw)·C + c, zero where the input pixel falls outside the image.
+    fn im2col(&self, x_chunk: &[f32], block: &Taps, col: &mut [f32]) {
+        let (c, n, (kh_lo, kh_hi)) = (self.c_in, self.n(), block.kh);
+        let width = self.cols(block.kh);
+        let run = self.k * c;
+        for (r, &p) in block.pixels.iter().enumerate() {
+            let (img, pixel) = (p / n, p % n);
+            let x_img = &x_chunk[img * self.image()..(img + 1) * self.image()];
+            let (oy, ox) = (pixel / self.ow, pixel % self.ow);
             let (lo, hi) = self.kw_range(ox);
-            let row = &mut col[r * kk..(r + 1) * kk];
-            for kh in 0..self.k {
-                let out = &mut row[kh * self.k * c..(kh + 1) * self.k * c];
+            let row = &mut col[r * width..(r + 1) * width];
+            for kh in kh_lo..kh_hi {
+                let out = &mut row[(kh - kh_lo) * run..(kh - kh_lo + 1) * run];
                 let iy = oy + kh;
                 if iy < self.pad || iy - self.pad >= self.h {
                     out.fill(0.0);
@@ -79,40 +130,18 @@ impl Geometry {
                 }
                 out[..lo * c].fill(0.0);
                 out[hi * c..].fill(0.0);
-                let src = ((iy - self.pad) * self.w + ox + lo - self.pad) * c;
+                let src = ((oy + kh - self.pad) * self.w + ox + lo - self.pad) * c;
                 out[lo * c..hi * c].copy_from_slice(&x_img[src..src + (hi - lo) * c]);
             }
         }
     }
+}
 
-    /// The adjoint of `im2col`: dx_img += the block's columns.
-    fn col2im(&self, col: &[f32], start: usize, rows: usize, dx_img: &mut [f32]) {
-        let (kk, c) = (self.kk(), self.c_in);
-        for r in 0..rows {
-            let (oy, ox) = ((start + r) / self.ow, (start + r) % self.ow);
-            let (lo, hi) = self.kw_range(ox);
-            let row = &col[r * kk..(r + 1) * kk];
-            for kh in 0..self.k {
-                let iy = oy + kh;
-                if iy < self.pad || iy - self.pad >= self.h {
-                    continue;
-                }
-                let dst = ((iy - self.pad) * self.w + ox + lo - self.pad) * c;
-                for (d, s) in dx_img[dst..dst + (hi - lo) * c]
-                    .iter_mut()
-                    .zip(&row[kh * self.k * c + lo * c..kh * self.k * c + hi * c])
-                {
-                    *d += s;
-                }
-            }
-        }
-    }
-
-    /// Visits the chunk's output pixels in blocks: (image in chunk, first pixel, pixel count).
-    fn blocks(&self, count: usize) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
-        let n = self.n();
-        (0..count).flat_map(move |img| (0..n).step_by(BLOCK).map(move |s| (img, s, BLOCK.min(n - s))))
-    }
+/// Output pixels whose kernel rows `kh.0..kh.1` are all that fall inside the image (or every
+/// kernel row, for the one group of a narrow layer).
+struct Taps {
+    kh: (usize, usize),
+    pixels: Vec<usize>,
 }
 
 /// The kernel [M, C, k, k] as the gemm operand W'[(kh, kw, c), m].
@@ -131,15 +160,34 @@ fn reorder_kernel(w: &[f32], g: &Geometry) -> Vec<f32> {
     out
 }
 
-/// Splits `data` into consecutive mutable pieces of `sizes`.
-fn split_sizes(mut data: &mut [f32], sizes: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
-    let mut parts = Vec::new();
-    for size in sizes {
-        let (head, tail) = data.split_at_mut(size);
-        parts.push(head);
-        data = tail;
+/// y = conv(x, W') + b for the geometry `g`, with the kernel already in gemm order
+/// ([`reorder_kernel`]).
+fn forward(g: &Geometry, x: &[f32], wr: &[f32], b: &[f32]) -> Vec<f32> {
+    let (kk, n, m) = (g.kk(), g.n(), g.c_out);
+    let per_chunk = g.chunks().first().map_or(1, |c| c.1) * n * m;
+    // SAFETY: the blocks of a chunk cover each of its pixels once, and each pixel's outputs
+    // are written from the block's product.
+    unsafe {
+        par_written(g.batch * n * m, per_chunk, |offset, out| {
+            let (first, count) = (offset / (n * m), out.len() / (n * m));
+            let mut col = vec![0f32; BLOCK * kk];
+            let mut product = vec![0f32; BLOCK * m];
+            for block in g.blocks(count) {
+                let (rows, width) = (block.pixels.len(), g.cols(block.kh));
+                g.im2col(&x[first * g.image()..], &block, &mut col);
+                for row in product[..rows * m].chunks_mut(m) {
+                    row.copy_from_slice(b);
+                }
+                let taps = &wr[block.kh.0 * g.k * g.c_in * m..];
+                matmul(rows, m, width, &mut product, m, 1, true, &col, width, 1, taps, m, 1);
+                for (&p, row) in block.pixels.iter().zip(product.chunks(m)) {
+                    for (d, &v) in out[p * m..(p + 1) * m].iter_mut().zip(row) {
+                        d.write(v);
+                    }
+                }
+            }
+        })
     }
-    parts
 }
 
 /// y = conv(x, w) + b on NHWC tensors.
@@ -164,30 +212,11 @@ impl CustomOp3 for Conv2d {
         let g = Geometry::new(xl.dims(), wl.dims(), self.pad)?;
         let (x, w, b) =
             (slice(xs, xl, "conv2d input")?, slice(ws, wl, "conv2d kernel")?, slice(bs, bl, "conv2d bias")?);
-        let (kk, n, m) = (g.kk(), g.n(), g.c_out);
+        let m = g.c_out;
         if b.len() != m {
             candle_core::bail!("conv2d: {} biases for {m} output channels", b.len());
         }
-        let wr = reorder_kernel(w, &g);
-        let per_chunk = g.chunks().first().map_or(1, |c| c.1) * n * m;
-        // SAFETY: the blocks cover the chunk, and each block is set to the bias before use.
-        let y = unsafe {
-            par_written(g.batch * n * m, per_chunk, |offset, out| {
-                let (first, count) = (offset / (n * m), out.len() / (n * m));
-                let mut col = vec![0f32; BLOCK * kk];
-                for (img, start, rows) in g.blocks(count) {
-                    g.im2col(&x[(first + img) * g.image()..], start, rows, &mut col);
-                    let dst = &mut out[(img * n + start) * m..(img * n + start + rows) * m];
-                    for row in dst.chunks_mut(m) {
-                        for (d, &v) in row.iter_mut().zip(b) {
-                            d.write(v);
-                        }
-                    }
-                    let dst = assume_written(dst);
-                    matmul(rows, m, kk, dst, m, 1, true, &col, kk, 1, &wr, m, 1);
-                }
-            })
-        };
+        let y = forward(&g, x, &reorder_kernel(w, &g), b);
         Ok((CpuStorage::F32(y), Shape::from((g.batch, g.oh, g.ow, m))))
     }
 
@@ -213,7 +242,10 @@ impl CustomOp3 for Conv2d {
     }
 }
 
-/// dx = col2im(dy · W'ᵀ).
+/// dx = conv(dy, W flipped in space with its channels swapped), padded by k − 1 − pad: the
+/// adjoint of a stride-1 convolution is a convolution. As one product its depth is k·k·M
+/// (not M, as dy · W'ᵀ followed by a col2im scatter would be), which keeps the microkernels
+/// busy on the wide layers.
 struct InputGrad {
     pad: usize,
     x_dims: Vec<usize>,
@@ -227,19 +259,25 @@ impl CustomOp2 for InputGrad {
     fn cpu_fwd(&self, dys: &CpuStorage, dyl: &Layout, ws: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(&self.x_dims, wl.dims(), self.pad)?;
         let (dy, w) = (slice(dys, dyl, "conv2d output gradient")?, slice(ws, wl, "conv2d kernel")?);
-        let (kk, n, m) = (g.kk(), g.n(), g.c_out);
-        let wr = reorder_kernel(w, &g);
-        let mut dx = vec![0f32; g.batch * g.image()];
-        let chunks = g.chunks();
-        let parts = split_sizes(&mut dx, chunks.iter().map(|c| c.1 * g.image()));
-        chunks.par_iter().zip(parts).for_each(|(&(first, count), dx)| {
-            let mut col = vec![0f32; BLOCK * kk];
-            for (img, start, rows) in g.blocks(count) {
-                let dyb = &dy[((first + img) * n + start) * m..((first + img) * n + start + rows) * m];
-                matmul(rows, kk, m, &mut col, kk, 1, false, dyb, m, 1, &wr, 1, m);
-                g.col2im(&col, start, rows, &mut dx[img * g.image()..(img + 1) * g.image()]);
+        let (c, m, k) = (g.c_in, g.c_out, g.k);
+        if self.pad >= k {
+            candle_core::bail!("conv2d: padding {} is not below the kernel size {k}", self.pad);
+        }
+        // The flipped kernel [C, M, k, k]: w[m, c, k − 1 − kh, k − 1 − kw].
+        let mut flipped = vec![0f32; w.len()];
+        for mo in 0..m {
+            for ci in 0..c {
+                for kh in 0..k {
+                    for kw in 0..k {
+                        flipped[((ci * m + mo) * k + kh) * k + kw] =
+                            w[((mo * c + ci) * k + (k - 1 - kh)) * k + (k - 1 - kw)];
+                    }
+                }
             }
-        });
+        }
+        let adjoint = Geometry::new(&[g.batch, g.oh, g.ow, m], &[c, m, k, k], k - 1 - self.pad)?;
+        debug_assert_eq!((adjoint.oh, adjoint.ow), (g.h, g.w));
+        let dx = forward(&adjoint, dy, &reorder_kernel(&flipped, &adjoint), &vec![0f32; c]);
         Ok((CpuStorage::F32(dx), Shape::from(self.x_dims.clone())))
     }
 }
@@ -264,17 +302,22 @@ impl CustomOp2 for WeightGrad {
             .par_iter()
             .map(|&(first, count)| {
                 let mut col = vec![0f32; BLOCK * kk];
+                let mut dy_rows = vec![0f32; BLOCK * m];
                 // dW' and db[m] for this chunk. dW' is stored [m][(kh, kw, c)] so that the
                 // product's vectorised dimension is k·k·C, not M (a 32-channel layer would
                 // fill only half of an AVX-512 microkernel's rows).
                 let mut acc = vec![0f32; kk * m + m];
                 let (dw, db) = acc.split_at_mut(kk * m);
-                let mut started = false;
-                for (img, start, rows) in g.blocks(count) {
-                    g.im2col(&x[(first + img) * g.image()..], start, rows, &mut col);
-                    let dyb = &dy[((first + img) * n + start) * m..((first + img) * n + start + rows) * m];
-                    matmul(kk, m, rows, dw, 1, kk, started, &col, 1, kk, dyb, m, 1);
-                    started = true;
+                let dy_chunk = &dy[first * n * m..(first + count) * n * m];
+                for block in g.blocks(count) {
+                    let (rows, width) = (block.pixels.len(), g.cols(block.kh));
+                    g.im2col(&x[first * g.image()..], &block, &mut col);
+                    for (&p, row) in block.pixels.iter().zip(dy_rows.chunks_mut(m)) {
+                        row.copy_from_slice(&dy_chunk[p * m..(p + 1) * m]);
+                    }
+                    let dyb = &dy_rows[..rows * m];
+                    let taps = &mut dw[block.kh.0 * g.k * g.c_in..];
+                    matmul(width, m, rows, taps, 1, kk, true, &col, 1, width, dyb, m, 1);
                     for row in dyb.chunks(m) {
                         for (d, v) in db.iter_mut().zip(row) {
                             *d += v;

@@ -6,7 +6,8 @@
 //! k·C contiguous values and the gemm output is the NHWC output itself.
 //!
 //! * Convolution (stride 1, zero padding): im2col + gemm forward, in L2-sized blocks of output
-//!   pixels; weight gradient by gemm over the same columns; input gradient by gemm + col2im,
+//!   pixels grouped so that kernel rows on the padding are skipped; weight gradient by gemm over
+//!   the same columns; input gradient as the forward convolution of dy with the flipped kernel,
 //!   skipped when the input needs no gradient (the images). candle computes the input gradient
 //!   with a direct `conv_transpose2d` loop, the slowest piece of its backward.
 //! * PReLU and 2×2/2 max-pooling: one pass forward and one pass backward, no temporaries.
@@ -21,6 +22,14 @@ pub mod isa;
 mod pointwise;
 
 pub use conv::conv2d_nhwc;
+
+/// Which version of these kernels' arithmetic a run was trained with: a change that moves float
+/// rounding (the order of a sum) bumps it, so that `replicate verify` expects bit-identical
+/// tables only from runs of the same revision. 1: the input gradient as dy · W'ᵀ scattered by
+/// col2im, im2col blocks within one image (every run recorded before the manifest had the
+/// column). 2: the input gradient as a convolution of dy with the flipped kernel; blocks that
+/// run across images, grouped by the kernel rows inside the image; chunks of ~4,096 pixels.
+pub const KERNEL_REVISION: u64 = 2;
 pub use pointwise::{max_pool2_nhwc, prelu_channels_last};
 
 use std::mem::MaybeUninit;
@@ -70,15 +79,6 @@ pub(crate) unsafe fn par_written(
     // cover 0..len.
     unsafe { out.set_len(len) };
     out
-}
-
-/// The slice once every element has been written.
-///
-/// # Safety
-/// Every element of `s` must be initialised.
-pub(crate) unsafe fn assume_written(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    // SAFETY: MaybeUninit<f32> has f32's layout, and the caller vouches that all are initialised.
-    unsafe { &mut *(s as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// dst[m×n] (+)= lhs[m×k] · rhs[k×n], with element strides (row, column) for each matrix, on
