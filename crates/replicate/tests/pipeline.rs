@@ -361,7 +361,8 @@ fn the_report_withholds_verdicts_until_every_planned_run_is_recorded() {
 
 /// `replicate verify` retrains recorded runs and finds them identical on the machine that
 /// recorded them; a run whose recorded metric was altered is reported as differing, with the
-/// recorded and retrained values, and the command fails.
+/// recorded and retrained values, and the command fails; a run of another kernel revision is
+/// said to be one.
 #[test]
 fn verify_retrains_recorded_runs_and_finds_what_changed() {
     let results = temp_dir("verify");
@@ -369,7 +370,7 @@ fn verify_retrains_recorded_runs_and_finds_what_changed() {
     let out = succeed(replicate(&results, &["verify", "center-loss", "--sample", "2"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.matches(": identical (").count(), 2, "{text}");
-    assert!(text.contains("same CPU and instruction set"), "{text}");
+    assert!(text.contains("same CPU, instruction set and kernel revision"), "{text}");
 
     // Alter one recorded metric: verify must say which, from what to what, and fail.
     let store = Store::new(&results, "center-loss");
@@ -383,11 +384,26 @@ fn verify_retrains_recorded_runs_and_finds_what_changed() {
             }
         }
     }
-    replicate::results::write_parquet(&path, &mut table.to_frame().unwrap(), metadata).unwrap();
+    replicate::results::write_parquet(&path, &mut table.to_frame().unwrap(), metadata.clone()).unwrap();
     let out = replicate(&results, &["verify", "center-loss", "--sample", "1"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("1 of") && text.contains("test_accuracy"), "{text}");
+
+    // As if recorded by the kernels' first revision: bit-identity is no longer expected, so the
+    // difference is shown beside the seed spread and the command succeeds.
+    for row in &mut table.rows {
+        for (name, cell) in row.iter_mut() {
+            if name == "kernel_revision" {
+                *cell = 1u64.into();
+            }
+        }
+    }
+    replicate::results::write_parquet(&path, &mut table.to_frame().unwrap(), metadata).unwrap();
+    let out = succeed(replicate(&results, &["verify", "center-loss", "--sample", "1"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("recorded on another CPU, instruction set or kernel revision"), "{text}");
+    assert!(text.contains("test_accuracy"), "{text}");
     std::fs::remove_dir_all(results).unwrap();
 }
 
