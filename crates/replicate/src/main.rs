@@ -114,10 +114,11 @@ enum Command {
         /// Fewer repetitions.
         #[arg(long)]
         quick: bool,
-        /// Only time each convolution layer of the fast kernels.
+        /// Only time each convolution layer of the fast kernels (LeNets++ at --speed's width, else 1.0).
         #[arg(long)]
         layers: bool,
-        /// Only time the fast kernels at this width, printing `train img/s` and `inference img/s`.
+        /// Only time the fast kernels at this width, printing `train img/s` and `inference img/s`
+        /// (with --layers: the width whose layers are timed).
         #[arg(long, value_name = "WIDTH")]
         speed: Option<f64>,
         /// With --speed: the face backbone (32×32 faces, 128-D feature, 1,184 classes) instead of LeNets++.
@@ -431,7 +432,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Bench { quick, layers, speed, face } => {
             say!("{}", replicate::bench::machine());
             if *layers {
-                replicate::bench::layer_breakdown(1.0)?;
+                replicate::bench::layer_breakdown(speed.unwrap_or(1.0))?;
             } else if let Some(width) = speed {
                 let fast = replicate::nn::Kernels::Fast;
                 let r = if *face {

@@ -55,6 +55,9 @@ fn convolution_matches_candle() {
         (40, 8, 7, 7, 16, 5, 2),
         // Padding k − 1: the first and last output rows see one kernel row each.
         (2, 3, 6, 5, 4, 3, 2),
+        // Wider than one AVX-512 microkernel's 64 rows, in the output (72) and in the input
+        // gradient's product (64 input channels): the cases above are all narrower.
+        (2, 64, 7, 7, 72, 3, 1),
     ] {
         let x = random(&mut rng, &[b, c, h, w]);
         let wt = random(&mut rng, &[m, c, k, k]);
