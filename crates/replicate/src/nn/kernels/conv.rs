@@ -91,13 +91,14 @@ impl Geometry {
         groups
     }
 
-    /// The blocks of a chunk of `count` images: each group's pixels in every image of the chunk
-    /// (indices counted across the chunk), cut into runs of at most `BLOCK`, across image
-    /// boundaries so that a small layer's products are not cut at every image.
-    fn blocks(&self, count: usize) -> Vec<Taps> {
+    /// The blocks of a chunk of `count` images: each of `groups` ([`Geometry::row_groups`], built
+    /// once per operation) in every image of the chunk (indices counted across the chunk), cut
+    /// into runs of at most `BLOCK`, across image boundaries so that a small layer's products are
+    /// not cut at every image.
+    fn blocks(&self, groups: &[Taps], count: usize) -> Vec<Taps> {
         let n = self.n();
         let mut blocks = Vec::new();
-        for group in self.row_groups() {
+        for group in groups {
             let all: Vec<usize> = (0..count).flat_map(|img| group.pixels.iter().map(move |p| img * n + p)).collect();
             blocks.extend(all.chunks(BLOCK).map(|pixels| Taps { kh: group.kh, pixels: pixels.to_vec() }));
         }
@@ -107,6 +108,11 @@ impl Geometry {
     /// Columns of a block's im2col rows: the kernel rows `kh` only, each k·C wide.
     fn cols(&self, kh: (usize, usize)) -> usize {
         (kh.1 - kh.0) * self.k * self.c_in
+    }
+
+    /// Where kernel row `kh.0` starts along the (kh, kw, c) dimension of W' and dW'.
+    fn first_column(&self, kh: (usize, usize)) -> usize {
+        kh.0 * self.k * self.c_in
     }
 
     /// The im2col rows of `block` (pixels of a chunk of images at `x_chunk`): row r, pixel
@@ -166,6 +172,7 @@ fn reorder_kernel(w: &[f32], g: &Geometry) -> Vec<f32> {
 fn forward(g: &Geometry, x: &[f32], wr: &[f32], b: &[f32]) -> Vec<f32> {
     let (kk, n, m) = (g.kk(), g.n(), g.c_out);
     let per_chunk = g.chunks().first().map_or(1, |c| c.1) * n * m;
+    let groups = g.row_groups();
     // SAFETY: the blocks of a chunk cover each of its pixels once, and each pixel's outputs
     // are written from the block's product.
     unsafe {
@@ -173,13 +180,13 @@ fn forward(g: &Geometry, x: &[f32], wr: &[f32], b: &[f32]) -> Vec<f32> {
             let (first, count) = (offset / (n * m), out.len() / (n * m));
             let mut col = vec![0f32; BLOCK * kk];
             let mut product = vec![0f32; BLOCK * m];
-            for block in g.blocks(count) {
+            for block in g.blocks(&groups, count) {
                 let (rows, width) = (block.pixels.len(), g.cols(block.kh));
                 g.im2col(&x[first * g.image()..], &block, &mut col);
                 for row in product[..rows * m].chunks_mut(m) {
                     row.copy_from_slice(b);
                 }
-                let taps = &wr[block.kh.0 * g.k * g.c_in * m..];
+                let taps = &wr[g.first_column(block.kh) * m..];
                 matmul(rows, m, width, &mut product, m, 1, true, &col, width, 1, taps, m, 1);
                 for (&p, row) in block.pixels.iter().zip(product.chunks(m)) {
                     for (d, &v) in out[p * m..(p + 1) * m].iter_mut().zip(row) {
@@ -264,13 +271,14 @@ impl CustomOp2 for InputGrad {
         if self.pad >= k {
             candle_core::bail!("conv2d: padding {} is not below the kernel size {k}", self.pad);
         }
-        // The flipped kernel [C, M, k, k]: w[m, c, k − 1 − kh, k − 1 − kw].
+        // The flipped kernel in the adjoint's gemm order, W'[(kh, kw, m), c] = w[m, c, k − 1 − kh,
+        // k − 1 − kw] (what `reorder_kernel` would make of the flipped [C, M, k, k] kernel).
         let mut flipped = vec![0f32; w.len()];
         for mo in 0..m {
             for ci in 0..c {
                 for kh in 0..k {
                     for kw in 0..k {
-                        flipped[((ci * m + mo) * k + kh) * k + kw] =
+                        flipped[((kh * k + kw) * m + mo) * c + ci] =
                             w[((mo * c + ci) * k + (k - 1 - kh)) * k + (k - 1 - kw)];
                     }
                 }
@@ -278,7 +286,7 @@ impl CustomOp2 for InputGrad {
         }
         let adjoint = Geometry::new(&[g.batch, g.oh, g.ow, m], &[c, m, k, k], k - 1 - self.pad)?;
         debug_assert_eq!((adjoint.oh, adjoint.ow), (g.h, g.w));
-        let dx = forward(&adjoint, dy, &reorder_kernel(&flipped, &adjoint), &vec![0f32; c]);
+        let dx = forward(&adjoint, dy, &flipped, &vec![0f32; c]);
         Ok((CpuStorage::F32(dx), Shape::from(self.x_dims.clone())))
     }
 }
@@ -298,6 +306,7 @@ impl CustomOp2 for WeightGrad {
         let g = Geometry::new(xl.dims(), &self.w_dims, self.pad)?;
         let (dy, x) = (slice(dys, dyl, "conv2d output gradient")?, slice(xs, xl, "conv2d input")?);
         let (kk, n, m) = (g.kk(), g.n(), g.c_out);
+        let groups = g.row_groups();
         let partials: Vec<Vec<f32>> = g
             .chunks()
             .par_iter()
@@ -310,14 +319,14 @@ impl CustomOp2 for WeightGrad {
                 let mut acc = vec![0f32; kk * m + m];
                 let (dw, db) = acc.split_at_mut(kk * m);
                 let dy_chunk = &dy[first * n * m..(first + count) * n * m];
-                for block in g.blocks(count) {
+                for block in g.blocks(&groups, count) {
                     let (rows, width) = (block.pixels.len(), g.cols(block.kh));
                     g.im2col(&x[first * g.image()..], &block, &mut col);
                     for (&p, row) in block.pixels.iter().zip(dy_rows.chunks_mut(m)) {
                         row.copy_from_slice(&dy_chunk[p * m..(p + 1) * m]);
                     }
                     let dyb = &dy_rows[..rows * m];
-                    let taps = &mut dw[block.kh.0 * g.k * g.c_in..];
+                    let taps = &mut dw[g.first_column(block.kh)..];
                     matmul(width, m, rows, taps, 1, kk, true, &col, 1, width, dyb, m, 1);
                     for row in dyb.chunks(m) {
                         for (d, v) in db.iter_mut().zip(row) {
