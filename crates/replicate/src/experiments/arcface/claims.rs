@@ -92,8 +92,8 @@ pub fn section(runs: &Table) -> Result<Option<Section>> {
              re-implementations in its Table 2): softmax 99.08 %, Norm-Softmax 98.56 %, SphereFace (m = 1.35) \
              99.11 %, CosFace (m = 0.35) 99.51 %, ArcFace (m = 0.5) 99.53 %. The papers' own settings: the \
              SphereFace authors' SphereFace-20 (m = 4, CASIA-WebFace, 112×96 faces), 99.24, 99.20, 99.30, 99.27 and \
-             99.13 % over five trainings (their repository's README), 99.42 % for the paper's 64-layer net (recalled, \
-             not checked); CosFace's 64-layer net on CASIA-WebFace 99.33 % (recalled, not checked).\n\n**Deviations.** Digits 0-7 of MNIST \
+             99.13 % over five trainings (their repository's README), 99.42 % as the paper's result (paperswithcode's \
+             listing, not read in the paper); CosFace's 64-layer net on CASIA-WebFace 99.33 % (recalled, not checked).\n\n**Deviations.** Digits 0-7 of MNIST \
              for the paper's eight face identities; LeNets++ (width {width}) with a {feature}, {iterations} \
              iterations at learning rate {lr} (×{gamma} at {milestones}); s = {scale} instead of 64 (a 512-D \
              setting).\n",

@@ -93,7 +93,7 @@ fn extension(m: Method) -> (&'static str, &'static str) {
             "SphereFace's multiplicative angular margin",
             "CASIA-WebFace, ResNet50 (ArcFace's Table 2, its re-implementation): softmax 99.08 % → SphereFace (m = 1.35) \
              99.11 % on LFW; the authors' SphereFace-20 (m = 4, CASIA-WebFace, their repository's README): 99.13-99.30 % \
-             over five trainings, mean 99.23 %; the paper's 64-layer net: 99.42 % (recalled, not checked)",
+             over five trainings, mean 99.23 %; the paper's result: 99.42 % (as paperswithcode lists it, not read in the paper)",
         ),
         Method::CosFace => (
             "CosFace's cosine margin",
