@@ -25,6 +25,7 @@ pub mod leaderboard;
 pub mod leaderboard_lfw;
 pub mod lfw_baselines;
 pub mod lsoftmax;
+pub mod published;
 pub mod seeds;
 pub mod setup;
 pub mod softmax_baseline;

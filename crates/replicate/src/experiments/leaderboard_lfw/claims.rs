@@ -28,6 +28,7 @@ use super::board::{batches, board, view1_table};
 use crate::experiments::faces::{accuracy_or_chance, fold_number, on_view1, published_context};
 use crate::experiments::leaderboard::Method;
 use crate::experiments::lfw_baselines;
+use crate::experiments::published;
 use crate::experiments::seeds::Seeded;
 use crate::results::{Record, Store, Table};
 use crate::verdict::{fmt_pct, or_na, Claim, Direction, Scale, Section, Verdict};
@@ -75,36 +76,33 @@ pub fn baselines(store: &Store) -> Result<Baselines> {
 }
 
 /// What a method adds to softmax, for a claim row, and what its paper reports.
-fn extension(m: Method) -> (&'static str, &'static str) {
+fn extension(m: Method) -> (&'static str, String) {
     match m {
         Method::Contrastive => (
             "the contrastive verification term (DeepID2)",
-            "DeepID2: identification + verification beats identification alone (Fig. 3; values not retrieved)",
+            "DeepID2: identification + verification beats identification alone (Fig. 3; values not retrieved)".into(),
         ),
         Method::Center => (
             "the center loss",
-            "LFW with outside data: softmax 97.37 % → softmax + center loss 99.28 % (models A and C, Table 2)",
+            "LFW with outside data: softmax 97.37 % → softmax + center loss 99.28 % (models A and C, Table 2)".into(),
         ),
         Method::Lsoftmax => (
             "L-Softmax's angular margin",
-            "better than softmax on every benchmark it reports; LFW 98.71 % (WebFace; a survey's table, not checked)",
+            "better than softmax on every benchmark it reports; LFW 98.71 % (WebFace; a survey's table, not checked)"
+                .into(),
         ),
         Method::SphereFace => (
             "SphereFace's multiplicative angular margin",
-            "CASIA-WebFace, ResNet50 (ArcFace's Table 2, its re-implementation): softmax 99.08 % → SphereFace (m = 1.35) \
-             99.11 % on LFW; the authors' SphereFace-20 (m = 4, CASIA-WebFace, their repository's README): 99.13-99.30 % \
-             over five trainings, mean 99.23 %; the paper's result: 99.42 % (as paperswithcode lists it, not read in the paper)",
+            format!("{}; {}", published::table2_over_softmax(published::TABLE2_SPHEREFACE), published::SPHEREFACE_OWN),
         ),
         Method::CosFace => (
             "CosFace's cosine margin",
-            "CASIA-WebFace, ResNet50 (ArcFace's Table 2): softmax 99.08 % → CosFace (m = 0.35) 99.51 % on LFW; the \
-             CosFace paper's own CASIA-trained net: 99.33 % (recalled, not checked)",
+            format!("{}; {}", published::table2_over_softmax(published::TABLE2_COSFACE), published::COSFACE_OWN),
         ),
-        Method::ArcFace => (
-            "ArcFace's additive angular margin",
-            "CASIA-WebFace, ResNet50 (ArcFace's Table 2): softmax 99.08 % → ArcFace (m = 0.5) 99.53 % on LFW",
-        ),
-        Method::Softmax | Method::Triplet | Method::NormFace => ("", ""),
+        Method::ArcFace => {
+            ("ArcFace's additive angular margin", published::table2_over_softmax(published::TABLE2_ARCFACE))
+        }
+        Method::Softmax | Method::Triplet | Method::NormFace => ("", String::new()),
     }
 }
 
@@ -135,14 +133,18 @@ pub fn margin_beats_normface(acc: &Seeded, method: Method) -> Claim {
             "On View 2, {}'s margin verifies better than NormFace (the same loss and s, no margin)",
             method.loss_name()
         ),
-        "CASIA-WebFace, ResNet50 (ArcFace's Table 2): Norm-Softmax (s = 64) 98.56 % → CosFace 99.51 %, ArcFace 99.53 % on \
-         LFW",
+        published::table2_margins_over_norm_softmax(),
         format!(
             "NormFace {} vs {} {} (means over folds); {}",
             or_na(acc.mean(method_key(Method::NormFace)), fmt_pct),
             method.name(),
             or_na(acc.mean(method_key(method)), fmt_pct),
-            change.text_over(&format!("normface → {}", method.name()), Scale::Points, "paired by fold, t interval", "fold")
+            change.text_over(
+                &format!("normface → {}", method.name()),
+                Scale::Points,
+                "paired by fold, t interval",
+                "fold"
+            )
         ),
         Verdict::of_effect(change.interval.as_ref(), Direction::Up, 0.0),
     )
