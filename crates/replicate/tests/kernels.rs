@@ -58,6 +58,13 @@ fn convolution_matches_candle() {
         // Wider than one AVX-512 microkernel's 64 rows, in the output (72) and in the input
         // gradient's product (64 input channels): the cases above are all narrower.
         (2, 64, 7, 7, 72, 3, 1),
+        // 16 or 32 output channels: the direct convolution on AVX-512, in register blocks of 14
+        // (16 channels) or 7 (32) pixels and single pixels for the rest of a row (ow 11 and 17),
+        // in the forward pass and in input gradients with 16 or 32 input channels.
+        (2, 1, 28, 28, 16, 5, 2),
+        (3, 16, 9, 11, 32, 5, 2),
+        (2, 32, 6, 17, 16, 3, 1),
+        (1, 16, 5, 5, 16, 3, 2),
     ] {
         let x = random(&mut rng, &[b, c, h, w]);
         let wt = random(&mut rng, &[m, c, k, k]);

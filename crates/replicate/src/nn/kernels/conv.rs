@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{chunking, matmul, par_written, slice};
+use super::{chunking, direct, matmul, par_written, slice};
 
 /// Output pixels per im2col block (at most BLOCK × k·k·C floats: 1.6 MB for the 128-channel 5×5
 /// layer, more than the 1 MiB L2 of the machine these results come from; not re-tuned).
@@ -15,16 +15,16 @@ const BLOCK: usize = 128;
 
 /// Geometry of one convolution (input [B, H, W, C], kernel [M, C, k, k]).
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
-    batch: usize,
-    c_in: usize,
-    h: usize,
-    w: usize,
-    c_out: usize,
-    k: usize,
-    pad: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) c_in: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) c_out: usize,
+    pub(super) k: usize,
+    pub(super) pad: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
 }
 
 impl Geometry {
@@ -39,22 +39,22 @@ impl Geometry {
     }
 
     /// Columns of the im2col matrix: k·k·C, ordered (kh, kw, c).
-    fn kk(&self) -> usize {
+    pub(super) fn kk(&self) -> usize {
         self.c_in * self.k * self.k
     }
 
     /// Output pixels per image.
-    fn n(&self) -> usize {
+    pub(super) fn n(&self) -> usize {
         self.oh * self.ow
     }
 
-    fn image(&self) -> usize {
+    pub(super) fn image(&self) -> usize {
         self.h * self.w * self.c_in
     }
 
     /// Chunks of about 4,096 output pixels, so that an edge group's blocks (one output row per
     /// image) are not cut to a single image's row.
-    fn chunks(&self) -> Vec<(usize, usize)> {
+    pub(super) fn chunks(&self) -> Vec<(usize, usize)> {
         chunking(self.batch, (4096 / self.n().max(1)).max(1))
     }
 
@@ -66,7 +66,7 @@ impl Geometry {
     }
 
     /// The kernel rows kh that fall inside the image for output row oy: input row oy + kh − pad.
-    fn kh_range(&self, oy: usize) -> (usize, usize) {
+    pub(super) fn kh_range(&self, oy: usize) -> (usize, usize) {
         let lo = self.pad.saturating_sub(oy);
         let hi = (self.h + self.pad - oy).min(self.k);
         (lo, hi.max(lo))
@@ -75,7 +75,7 @@ impl Geometry {
     /// The output pixels of one image grouped by [`Geometry::kh_range`], in row order. Where a
     /// kernel row is narrower than a vector (the images' one channel), the edge groups' small
     /// products would cost more than the zeros they skip: one group then takes every kernel row.
-    fn row_groups(&self) -> Vec<Taps> {
+    pub(super) fn row_groups(&self) -> Vec<Taps> {
         if self.k * self.c_in < 16 {
             return vec![Taps { kh: (0, self.k), pixels: (0..self.n()).collect() }];
         }
@@ -95,7 +95,7 @@ impl Geometry {
     /// once per operation) in every image of the chunk (indices counted across the chunk), cut
     /// into runs of at most `BLOCK`, across image boundaries so that a small layer's products are
     /// not cut at every image.
-    fn blocks(&self, groups: &[Taps], count: usize) -> Vec<Taps> {
+    pub(super) fn blocks(&self, groups: &[Taps], count: usize) -> Vec<Taps> {
         let n = self.n();
         let mut blocks = Vec::new();
         for group in groups {
@@ -106,7 +106,7 @@ impl Geometry {
     }
 
     /// Columns of a block's im2col rows: the kernel rows `kh` only, each k·C wide.
-    fn cols(&self, kh: (usize, usize)) -> usize {
+    pub(super) fn cols(&self, kh: (usize, usize)) -> usize {
         (kh.1 - kh.0) * self.k * self.c_in
     }
 
@@ -146,9 +146,9 @@ impl Geometry {
 
 /// Output pixels whose kernel rows `kh.0..kh.1` are all that fall inside the image (or every
 /// kernel row, for the one group of a narrow layer).
-struct Taps {
-    kh: (usize, usize),
-    pixels: Vec<usize>,
+pub(super) struct Taps {
+    pub(super) kh: (usize, usize),
+    pub(super) pixels: Vec<usize>,
 }
 
 /// The kernel [M, C, k, k] as the gemm operand W'[(kh, kw, c), m].
@@ -169,7 +169,17 @@ fn reorder_kernel(w: &[f32], g: &Geometry) -> Vec<f32> {
 
 /// y = conv(x, W') + b for the geometry `g`, with the kernel already in gemm order
 /// ([`reorder_kernel`]).
+/// ([`direct`] where it applies: the same sums, faster for 16 or 32 output channels).
 fn forward(g: &Geometry, x: &[f32], wr: &[f32], b: &[f32]) -> Vec<f32> {
+    if direct::applies(g) {
+        direct::forward(g, x, wr, b)
+    } else {
+        forward_gemm(g, x, wr, b)
+    }
+}
+
+/// [`forward`] by im2col + gemm.
+fn forward_gemm(g: &Geometry, x: &[f32], wr: &[f32], b: &[f32]) -> Vec<f32> {
     let (kk, n, m) = (g.kk(), g.n(), g.c_out);
     let per_chunk = g.chunks().first().map_or(1, |c| c.1) * n * m;
     let groups = g.row_groups();
@@ -364,4 +374,48 @@ impl CustomOp2 for WeightGrad {
 /// kernel `[M, C, k, k]`; the output is NHWC `[B, H', W', M]`.
 pub fn conv2d_nhwc(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> Result<Tensor> {
     x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Conv2d { pad })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::kernels::isa;
+
+    /// The direct convolution gives gemm's sums bit for bit, so runs do not depend on which path
+    /// computed a layer: depths in one piece and in several (800, 1,600: gemm's depth blocks),
+    /// blocks of at most 64 rows and wider ones, a one-row block (a group of 129 pixels), the
+    /// 1-channel layer, 16 and 32 output channels.
+    #[test]
+    fn direct_convolution_is_gemms_arithmetic_bit_for_bit() {
+        if !direct::applies(&Geometry::new(&[1, 28, 28, 1], &[16, 1, 5, 5], 2).unwrap()) {
+            eprintln!("skipped: the direct convolution runs on AVX-512 only, not on the {} path", isa::isa().name());
+            return;
+        }
+        let mut state = 12345u64;
+        let mut random = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        };
+        for (batch, c, h, w, m, k, pad) in [
+            (2, 1, 28, 28, 16, 5, 2),
+            (3, 16, 28, 28, 16, 5, 2),
+            (3, 32, 14, 14, 32, 5, 2),
+            (5, 16, 14, 14, 32, 5, 2),
+            (40, 64, 7, 7, 32, 5, 2),
+            (1, 16, 5, 43, 16, 3, 1),
+            (2, 8, 9, 11, 32, 3, 2),
+        ] {
+            let g = Geometry::new(&[batch, h, w, c], &[m, c, k, k], pad).unwrap();
+            assert!(direct::applies(&g), "{g:?}");
+            let (x, kernel, b) = (random(batch * h * w * c), random(m * c * k * k), random(m));
+            let wr = reorder_kernel(&kernel, &g);
+            let (ours, gemm) = (direct::forward(&g, &x, &wr, &b), forward_gemm(&g, &x, &wr, &b));
+            let differ = ours.iter().zip(&gemm).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+            assert_eq!(differ, 0, "{g:?}: {differ} of {} outputs differ", ours.len());
+        }
+    }
 }
