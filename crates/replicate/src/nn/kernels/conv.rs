@@ -111,7 +111,7 @@ impl Geometry {
     }
 
     /// Where kernel row `kh.0` starts along the (kh, kw, c) dimension of W' and dW'.
-    fn first_column(&self, kh: (usize, usize)) -> usize {
+    pub(super) fn first_column(&self, kh: (usize, usize)) -> usize {
         kh.0 * self.k * self.c_in
     }
 
@@ -321,30 +321,9 @@ impl CustomOp2 for WeightGrad {
             .chunks()
             .par_iter()
             .map(|&(first, count)| {
-                let mut col = vec![0f32; BLOCK * kk];
-                let mut dy_rows = vec![0f32; BLOCK * m];
-                // dW' and db[m] for this chunk. dW' is stored [m][(kh, kw, c)] so that the
-                // product's vectorised dimension is k·k·C, not M (a 32-channel layer would
-                // fill only half of an AVX-512 microkernel's rows).
-                let mut acc = vec![0f32; kk * m + m];
-                let (dw, db) = acc.split_at_mut(kk * m);
-                let dy_chunk = &dy[first * n * m..(first + count) * n * m];
-                for block in g.blocks(&groups, count) {
-                    let (rows, width) = (block.pixels.len(), g.cols(block.kh));
-                    g.im2col(&x[first * g.image()..], &block, &mut col);
-                    for (&p, row) in block.pixels.iter().zip(dy_rows.chunks_mut(m)) {
-                        row.copy_from_slice(&dy_chunk[p * m..(p + 1) * m]);
-                    }
-                    let dyb = &dy_rows[..rows * m];
-                    let taps = &mut dw[g.first_column(block.kh)..];
-                    matmul(width, m, rows, taps, 1, kk, true, &col, 1, width, dyb, m, 1);
-                    for row in dyb.chunks(m) {
-                        for (d, v) in db.iter_mut().zip(row) {
-                            *d += v;
-                        }
-                    }
-                }
-                acc
+                let (x_chunk, dy_chunk) = (&x[first * g.image()..], &dy[first * n * m..(first + count) * n * m]);
+                direct::weight_grad_chunk(&g, &groups, x_chunk, dy_chunk, count)
+                    .unwrap_or_else(|| weight_grad_chunk_gemm(&g, &groups, x_chunk, dy_chunk, count))
             })
             .collect();
         let mut total = vec![0f32; kk * m + m];
@@ -370,6 +349,34 @@ impl CustomOp2 for WeightGrad {
     }
 }
 
+/// [dW' ([m][(kh, kw, c)]) | db (M)] of one chunk of `count` images (`x_chunk` and `dy_chunk`
+/// start at its first image), by im2col + gemm, block by block in a fixed order.
+fn weight_grad_chunk_gemm(g: &Geometry, groups: &[Taps], x_chunk: &[f32], dy_chunk: &[f32], count: usize) -> Vec<f32> {
+    let (kk, m) = (g.kk(), g.c_out);
+    let mut col = vec![0f32; BLOCK * kk];
+    let mut dy_rows = vec![0f32; BLOCK * m];
+    // dW' is stored [m][(kh, kw, c)] so that the product's vectorised dimension is k·k·C, not M
+    // (a 32-channel layer would fill only half of an AVX-512 microkernel's rows).
+    let mut acc = vec![0f32; kk * m + m];
+    let (dw, db) = acc.split_at_mut(kk * m);
+    for block in g.blocks(groups, count) {
+        let (rows, width) = (block.pixels.len(), g.cols(block.kh));
+        g.im2col(x_chunk, &block, &mut col);
+        for (&p, row) in block.pixels.iter().zip(dy_rows.chunks_mut(m)) {
+            row.copy_from_slice(&dy_chunk[p * m..(p + 1) * m]);
+        }
+        let dyb = &dy_rows[..rows * m];
+        let taps = &mut dw[g.first_column(block.kh)..];
+        matmul(width, m, rows, taps, 1, kk, true, &col, 1, width, dyb, m, 1);
+        for row in dyb.chunks(m) {
+            for (d, v) in db.iter_mut().zip(row) {
+                *d += v;
+            }
+        }
+    }
+    acc
+}
+
 /// Convolution (stride 1, zero padding `pad`) plus bias of an NHWC input `[B, H, W, C]` with a
 /// kernel `[M, C, k, k]`; the output is NHWC `[B, H', W', M]`.
 pub fn conv2d_nhwc(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> Result<Tensor> {
@@ -384,7 +391,7 @@ mod tests {
     /// The direct convolution gives gemm's sums bit for bit, so runs do not depend on which path
     /// computed a layer: depths in one piece and in several (800, 1,600: gemm's depth blocks),
     /// blocks of at most 64 rows and wider ones, a one-row block (a group of 129 pixels), the
-    /// 1-channel layer, 16 and 32 output channels.
+    /// 1-channel layer, 16 and 32 output channels; the weight gradient likewise.
     #[test]
     fn direct_convolution_is_gemms_arithmetic_bit_for_bit() {
         if !direct::applies(&Geometry::new(&[1, 28, 28, 1], &[16, 1, 5, 5], 2).unwrap()) {
@@ -416,6 +423,26 @@ mod tests {
             let (ours, gemm) = (direct::forward(&g, &x, &wr, &b), forward_gemm(&g, &x, &wr, &b));
             let differ = ours.iter().zip(&gemm).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
             assert_eq!(differ, 0, "{g:?}: {differ} of {} outputs differ", ours.len());
+            // The weight gradient, chunk by chunk, where no block is left to gemm's `gevv`.
+            let (dy, groups) = (random(batch * g.n() * m), g.row_groups());
+            let mut direct_chunks = 0;
+            for (first, count) in g.chunks() {
+                let (xc, dyc) = (&x[first * g.image()..], &dy[first * g.n() * m..(first + count) * g.n() * m]);
+                let gemm = weight_grad_chunk_gemm(&g, &groups, xc, dyc, count);
+                let Some(ours) = direct::weight_grad_chunk(&g, &groups, xc, dyc, count) else { continue };
+                direct_chunks += 1;
+                let differ = ours.iter().zip(&gemm).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+                assert_eq!(
+                    differ,
+                    0,
+                    "{g:?} weight gradient, images {first}+{count}: {differ} of {} differ",
+                    ours.len()
+                );
+            }
+            // Only chunks with a block of one or two rows (here the 129-pixel group's) go to gemm.
+            let short = |count: usize| g.blocks(&groups, count).iter().any(|b| b.pixels.len() <= 2);
+            let expected = g.chunks().iter().filter(|c| !short(c.1)).count();
+            assert_eq!(direct_chunks, expected, "{g:?}: chunks whose weight gradient was computed directly");
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Direct convolution for layers with 16 or 32 output channels, on AVX-512, with the same
-//! arithmetic as the im2col + gemm path bit for bit.
+//! Direct convolution and weight gradient for layers with 16 or 32 output channels, on AVX-512,
+//! with the same arithmetic as the im2col + gemm path bit for bit (the input gradient is a
+//! convolution too, `conv.rs`).
 //!
 //!   y[b, oy, ox, m] = bias[m] + Σ_{kh, kw, c} x[b, oy + kh − pad, ox + kw − pad, c] · W'[(kh, kw, c), m]
 //!
@@ -216,6 +217,137 @@ unsafe fn block<const V: usize, const P: usize>(
                     };
                     _mm512_storeu_ps(y(j, v), total);
                 }
+            }
+        }
+    }
+}
+
+/// [dW' ([m][(kh, kw, c)]) | db (M)] of one chunk of `count` images (`x_chunk` and `dy_chunk`
+/// start at its first image) computed directly, with the sums of the gemm path
+/// (`weight_grad_chunk_gemm`) bit for bit; None where this process leaves it to gemm.
+///
+/// gemm multiplies each block's im2col columns by its dy rows: every dW' entry is summed over
+/// the block's pixels in order, from zero (depth ≤ 128, one piece), and added to the chunk's
+/// sum; blocks of one or two rows go to gemm's `gevv`, so a chunk with one is left to gemm. Here
+/// a tile of R taps (consecutive (kw, c) of one kernel row, contiguous in a padded image) × the
+/// 16·V channels stays in registers while the block's pixels stream past: per pixel, V vector
+/// loads of dy and R broadcast input values, R·V FMAs.
+pub(super) fn weight_grad_chunk(
+    g: &Geometry,
+    groups: &[super::conv::Taps],
+    x_chunk: &[f32],
+    dy_chunk: &[f32],
+    count: usize,
+) -> Option<Vec<f32>> {
+    if !applies(g) {
+        return None;
+    }
+    let blocks = g.blocks(groups, count);
+    if blocks.iter().any(|b| b.pixels.len() <= 2) {
+        return None;
+    }
+    let (kk, m, n, c) = (g.kk(), g.c_out, g.n(), g.c_in);
+    let (ph, pw) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+    let mut padded = vec![0f32; count * ph * pw * c];
+    for img in 0..count {
+        for iy in 0..g.h {
+            let src = &x_chunk[img * g.image() + iy * g.w * c..][..g.w * c];
+            padded[((img * ph + iy + g.pad) * pw + g.pad) * c..][..g.w * c].copy_from_slice(src);
+        }
+    }
+    // dW' as [(kh, kw, c)][m] while summing, so that its rows are vectors of channels.
+    let mut sums = vec![0f32; kk * m];
+    let mut db = vec![0f32; m];
+    let (mut x_at, mut dy_at) = (Vec::new(), Vec::new());
+    let row = g.k * c;
+    let (v, tile) = (m / 16, [24, 20, 16, 12, 10, 8, 6, 5, 4, 3, 2, 1].into_iter());
+    let r = tile.filter(|r| row.is_multiple_of(*r) && r * v <= 24).max().unwrap_or(1);
+    for block in &blocks {
+        x_at.clear();
+        dy_at.clear();
+        for &p in &block.pixels {
+            let (img, pixel) = (p / n, p % n);
+            let (oy, ox) = (pixel / g.ow, pixel % g.ow);
+            x_at.push(((img * ph + oy) * pw + ox) * c);
+            dy_at.push(p * m);
+        }
+        for kh in block.kh.0..block.kh.1 {
+            for t0 in (0..row).step_by(r) {
+                let at = (kh * pw * c + t0, kh * row + t0);
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `applies` checked AVX-512; the pixels' padded rows oy + kh < h + 2·pad
+                // and columns ox + kw < w + 2·pad lie in `padded`, taps kh·k·C + t0 + R ≤ k·k·C.
+                unsafe {
+                    macro_rules! tiles {
+                        ($($v:literal, $r:literal);*) => {
+                            match (v, r) {
+                                $(($v, $r) => wgrad_tile::<$v, $r>(&padded, dy_chunk, &x_at, &dy_at, at, &mut sums, m),)*
+                                _ => unreachable!("no tile of {r} taps × {v} vectors"),
+                            }
+                        };
+                    }
+                    tiles!(1, 24; 1, 20; 1, 16; 1, 12; 1, 10; 1, 8; 1, 6; 1, 5; 1, 4; 1, 3; 1, 2; 1, 1;
+                           2, 12; 2, 10; 2, 8; 2, 6; 2, 5; 2, 4; 2, 3; 2, 2; 2, 1)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                unreachable!("no AVX-512 off x86_64: {at:?}");
+            }
+        }
+        for &p in &block.pixels {
+            for (d, y) in db.iter_mut().zip(&dy_chunk[p * m..(p + 1) * m]) {
+                *d += y;
+            }
+        }
+    }
+    let mut out = vec![0f32; kk * m + m];
+    for (t, sum) in sums.chunks(m).enumerate() {
+        for (mo, s) in sum.iter().enumerate() {
+            out[mo * kk + t] = *s;
+        }
+    }
+    out[kk * m..].copy_from_slice(&db);
+    Some(out)
+}
+
+/// One tile of R taps × 16·V channels over a block's pixels (`x_at`, `dy_at`: where each
+/// pixel's padded input window and dy row start), added to `sums` ([tap][m]).
+///
+/// # Safety
+/// AVX-512F; `padded[x_at[i] + at.0 + R]` and `dy[dy_at[i] + 16·V]` in bounds for every pixel,
+/// `sums[(at.1 + R)·m]` too.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn wgrad_tile<const V: usize, const R: usize>(
+    padded: &[f32],
+    dy: &[f32],
+    x_at: &[usize],
+    dy_at: &[usize],
+    at: (usize, usize),
+    sums: &mut [f32],
+    m: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract.
+    unsafe {
+        let (xp, dp, sp) = (padded.as_ptr().add(at.0), dy.as_ptr(), sums.as_mut_ptr().add(at.1 * m));
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        for (&xa, &da) in x_at.iter().zip(dy_at) {
+            let mut d = [_mm512_setzero_ps(); V];
+            for (v, dv) in d.iter_mut().enumerate() {
+                *dv = _mm512_loadu_ps(dp.add(da + 16 * v));
+            }
+            let x = xp.add(xa);
+            for (r, row) in acc.iter_mut().enumerate() {
+                let xv = _mm512_set1_ps(*x.add(r));
+                for (a, dv) in row.iter_mut().zip(&d) {
+                    *a = _mm512_fmadd_ps(xv, *dv, *a);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, a) in row.iter().enumerate() {
+                let s = sp.add(r * m + 16 * v);
+                _mm512_storeu_ps(s, _mm512_add_ps(*a, _mm512_loadu_ps(s)));
             }
         }
     }

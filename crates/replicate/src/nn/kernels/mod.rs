@@ -6,12 +6,12 @@
 //! k·C contiguous values and the gemm output is the NHWC output itself.
 //!
 //! * Convolution (stride 1, zero padding): im2col + gemm forward, in L2-sized blocks of output
-//!   pixels grouped so that kernel rows on the padding are skipped, or, for 16 or 32 output
-//!   channels on AVX-512, a direct convolution with the same sums bit for bit (`direct.rs`);
-//!   weight gradient by gemm over
-//!   the same columns; input gradient as the forward convolution of dy with the flipped kernel,
-//!   skipped when the input needs no gradient (the images). candle computes the input gradient
-//!   with a direct `conv_transpose2d` loop, the slowest piece of its backward.
+//!   pixels grouped so that kernel rows on the padding are skipped; weight gradient by gemm over
+//!   the same columns; for 16 or 32 output channels on AVX-512, a direct convolution and weight
+//!   gradient with the same sums bit for bit (`direct.rs`); input gradient as the forward
+//!   convolution of dy with the flipped kernel, skipped when the input needs no gradient (the
+//!   images). candle computes the input gradient with a direct `conv_transpose2d` loop, the
+//!   slowest piece of its backward.
 //! * PReLU and 2×2/2 max-pooling: one pass forward and one pass backward, no temporaries.
 //!
 //! Work is split over the batch in fixed chunks (rayon). Reductions over the batch (weight,
