@@ -247,7 +247,7 @@ fn training_curves_match_candle_step_for_step() {
     // path as ours the two curves agree to ~1e-7 over all 20 steps; on a narrower one (just
     // kernels-avx2 on an AVX-512 CPU) they round differently from step 2 (~1e-6), and this
     // untrained run amplifies that to 1.05e-4 by step 18 (an Intel Xeon, 2026-12-07; the scalar
-    // path drifts the same way), so there the first 12 steps are compared (~3e-5 at most).
+    // path drifts the same way), so there the first 12 steps are compared (3.7e-5 at most).
     use replicate::nn::kernels::isa::{isa, Isa};
     let steps = if isa() == Isa::detected() { 20 } else { 12 };
     for (step, (a, b)) in fast.iter().zip(&candle).take(steps).enumerate() {
