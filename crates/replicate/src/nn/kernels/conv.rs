@@ -385,6 +385,8 @@ pub fn conv2d_nhwc(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> Result<Ten
 
 #[cfg(test)]
 mod tests {
+    use rand::Rng;
+
     use super::*;
     use crate::nn::kernels::isa;
 
@@ -398,15 +400,8 @@ mod tests {
             eprintln!("skipped: the direct convolution runs on AVX-512 only, not on the {} path", isa::isa().name());
             return;
         }
-        let mut state = 12345u64;
-        let mut random = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect()
-        };
+        let mut rng = crate::util::rng_for(1, "direct-convolution-test");
+        let mut random = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
         for (batch, c, h, w, m, k, pad) in [
             (2, 1, 28, 28, 16, 5, 2),
             (3, 16, 28, 28, 16, 5, 2),
