@@ -6,9 +6,9 @@
 //!
 //! im2col + gemm vectorises along the output channels, and 16 or 32 of them fill a third or two
 //! thirds of an AVX-512 microkernel's 48 rows; the 1-channel first layer gives gemm products of
-//! depth k·k = 25. Here one output pixel's channels are one or two vector registers, a run of
-//! pixels along an output row is held in 14 accumulators, and each weight vector loaded from W'
-//! serves every pixel of the run (a broadcast input value and one FMA per pixel), with no im2col
+//! depth k·k = 25. Here one output pixel's channels are one or two vector registers, 14 pixels
+//! along an output row are held in registers (14 or 28 accumulators), and each weight vector
+//! loaded from W' serves all 14 (a broadcast input value and one FMA per pixel), with no im2col
 //! copy and no packing.
 //!
 //! The sums are gemm's, in gemm's order, so that runs do not depend on which path computed a
