@@ -51,6 +51,7 @@ kernels-avx2:
     set -euo pipefail
     if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx2 /proc/cpuinfo; then
         REPLICATE_ISA=avx2 cargo test --release --locked --test kernels
+        REPLICATE_ISA=avx2 cargo test --release --locked --lib nn::kernels
     else
         echo "kernels-avx2: this CPU's widest path is AVX2 or narrower, which the tests above ran on"
     fi

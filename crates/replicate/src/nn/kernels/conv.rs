@@ -397,7 +397,10 @@ mod tests {
     #[test]
     fn direct_convolution_is_gemms_arithmetic_bit_for_bit() {
         if !direct::applies(&Geometry::new(&[1, 28, 28, 1], &[16, 1, 5, 5], 2).unwrap()) {
-            eprintln!("skipped: the direct convolution runs on AVX-512 only, not on the {} path", isa::isa().name());
+            eprintln!(
+                "skipped: the direct convolution runs on AVX-512 and AVX2, not on the {} path",
+                isa::isa().name()
+            );
             return;
         }
         let mut rng = crate::util::rng_for(1, "direct-convolution-test");
@@ -412,12 +415,15 @@ mod tests {
             (2, 8, 9, 11, 32, 3, 2),
         ] {
             let g = Geometry::new(&[batch, h, w, c], &[m, c, k, k], pad).unwrap();
-            assert!(direct::applies(&g), "{g:?}");
             let (x, kernel, b) = (random(batch * h * w * c), random(m * c * k * k), random(m));
             let wr = reorder_kernel(&kernel, &g);
-            let (ours, gemm) = (direct::forward(&g, &x, &wr, &b), forward_gemm(&g, &x, &wr, &b));
-            let differ = ours.iter().zip(&gemm).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-            assert_eq!(differ, 0, "{g:?}: {differ} of {} outputs differ", ours.len());
+            // AVX2 leaves the forward of 32 channels to gemm.
+            assert_eq!(direct::applies(&g), m == 16 || isa::isa() == isa::Isa::Avx512, "{g:?}");
+            if direct::applies(&g) {
+                let (ours, gemm) = (direct::forward(&g, &x, &wr, &b), forward_gemm(&g, &x, &wr, &b));
+                let differ = ours.iter().zip(&gemm).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+                assert_eq!(differ, 0, "{g:?}: {differ} of {} outputs differ", ours.len());
+            }
             // The weight gradient, chunk by chunk, where no block is left to gemm's `gevv`.
             let (dy, groups) = (random(batch * g.n() * m), g.row_groups());
             let mut direct_chunks = 0;
