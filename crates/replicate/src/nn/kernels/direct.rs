@@ -217,41 +217,31 @@ lanes!(
     _mm256_add_ps
 );
 
-/// [`image`] compiled for AVX-512.
-///
-/// # Safety
-/// As [`image`], on a CPU with AVX-512F.
+/// A kernel generic over [`Lanes`], compiled for one path's instructions: `$name::<..>` calls
+/// `$kernel::<$lanes, ..>` inside a function with `#[target_feature]`, where it is inlined.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn image_avx512<const V: usize, const P: usize>(
-    g: &Geometry,
-    padded: &[f32],
-    wr: &[f32],
-    bias: &[f32],
-    out: &mut [MaybeUninit<f32>],
-    pieces: &[usize],
-) {
-    // SAFETY: the caller's contract.
-    unsafe { image::<Avx512, V, P>(g, padded, wr, bias, out, pieces) }
+macro_rules! compiled_for {
+    ($name:ident = $kernel:ident::<$lanes:ty, $($c:ident),*> on $features:literal ($($arg:ident: $ty:ty),*)) => {
+        #[doc = concat!("[`", stringify!($kernel), "`] compiled for ", $features, ".")]
+        ///
+        /// # Safety
+        #[doc = concat!("As [`", stringify!($kernel), "`]'s, on a CPU with ", $features, ".")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<$(const $c: usize),*>($($arg: $ty),*) {
+            // SAFETY: the caller's contract.
+            unsafe { $kernel::<$lanes, $($c),*>($($arg),*) }
+        }
+    };
 }
 
-/// [`image`] compiled for AVX2 with FMA.
-///
-/// # Safety
-/// As [`image`], on a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn image_avx2<const V: usize, const P: usize>(
-    g: &Geometry,
-    padded: &[f32],
-    wr: &[f32],
-    bias: &[f32],
-    out: &mut [MaybeUninit<f32>],
-    pieces: &[usize],
-) {
-    // SAFETY: the caller's contract.
-    unsafe { image::<Avx2, V, P>(g, padded, wr, bias, out, pieces) }
-}
+compiled_for!(image_avx512 = image::<Avx512, V, P> on "avx512f" (g: &Geometry, padded: &[f32], wr: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], pieces: &[usize]));
+#[cfg(target_arch = "x86_64")]
+compiled_for!(image_avx2 = image::<Avx2, V, P> on "avx2,fma" (g: &Geometry, padded: &[f32], wr: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>], pieces: &[usize]));
+#[cfg(target_arch = "x86_64")]
+compiled_for!(wgrad_tile_avx512 = wgrad_tile::<Avx512, V, R> on "avx512f" (padded: &[f32], dy: &[f32], x_at: &[usize], dy_at: &[usize], at: (usize, usize), sums: &mut [f32], m: usize));
+#[cfg(target_arch = "x86_64")]
+compiled_for!(wgrad_tile_avx2 = wgrad_tile::<Avx2, V, R> on "avx2,fma" (padded: &[f32], dy: &[f32], x_at: &[usize], dy_at: &[usize], at: (usize, usize), sums: &mut [f32], m: usize));
 
 /// One image: `V` vectors of output channels per pixel, `P` pixels per register block where gemm
 /// would have summed them alike (`pieces`, per pixel: [`depth_piece`]), else one by one.
@@ -466,44 +456,6 @@ pub(super) fn weight_grad_chunk(
     }
     out[kk * m..].copy_from_slice(&db);
     Some(out)
-}
-
-/// [`wgrad_tile`] compiled for AVX-512.
-///
-/// # Safety
-/// As [`wgrad_tile`], on a CPU with AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn wgrad_tile_avx512<const V: usize, const R: usize>(
-    padded: &[f32],
-    dy: &[f32],
-    x_at: &[usize],
-    dy_at: &[usize],
-    at: (usize, usize),
-    sums: &mut [f32],
-    m: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { wgrad_tile::<Avx512, V, R>(padded, dy, x_at, dy_at, at, sums, m) }
-}
-
-/// [`wgrad_tile`] compiled for AVX2 with FMA.
-///
-/// # Safety
-/// As [`wgrad_tile`], on a CPU with AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn wgrad_tile_avx2<const V: usize, const R: usize>(
-    padded: &[f32],
-    dy: &[f32],
-    x_at: &[usize],
-    dy_at: &[usize],
-    at: (usize, usize),
-    sums: &mut [f32],
-    m: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { wgrad_tile::<Avx2, V, R>(padded, dy, x_at, dy_at, at, sums, m) }
 }
 
 /// One tile of R taps × V vectors of channels over a block's pixels (`x_at`, `dy_at`: where each
