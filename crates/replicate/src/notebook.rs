@@ -200,9 +200,9 @@ pub fn digit_counts(mnist: &crate::data::Mnist) -> PolarsResult<DataFrame> {
 /// The claim table of `experiment` from its recorded results, as REPORT.md words it (the verdict
 /// cell of a paper notebook).
 pub fn claims(experiment: &str) -> anyhow::Result<Html> {
-    let store = crate::results::Store::new(&crate::util::default_results_dir()?, experiment);
-    let section = crate::experiments::find(experiment)?
-        .report(&store)?
+    let results_dir = crate::util::default_results_dir()?;
+    let store = crate::results::Store::new(&results_dir, experiment);
+    let section = crate::runner::report::judged_section(crate::experiments::find(experiment)?, &store, &results_dir)?
         .ok_or_else(|| anyhow::anyhow!("{experiment} has no finished runs to judge its claims by"))?;
     Ok(Html(markdown_claims(&section)))
 }
@@ -220,9 +220,9 @@ impl Markdown {
 /// `experiment`'s section of REPORT.md, from its recorded results, without the figures it links
 /// (their paths are relative to results/; a notebook shows them with [`image`]).
 pub fn report_section(experiment: &str) -> anyhow::Result<Markdown> {
-    let store = crate::results::Store::new(&crate::util::default_results_dir()?, experiment);
-    let section = crate::experiments::find(experiment)?
-        .report(&store)?
+    let results_dir = crate::util::default_results_dir()?;
+    let store = crate::results::Store::new(&results_dir, experiment);
+    let section = crate::runner::report::judged_section(crate::experiments::find(experiment)?, &store, &results_dir)?
         .ok_or_else(|| anyhow::anyhow!("{experiment} has no recorded runs to report"))?;
     let markdown = section.markdown();
     let text: Vec<&str> = markdown.lines().filter(|l| !l.starts_with("![")).collect();

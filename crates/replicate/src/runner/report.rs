@@ -130,16 +130,23 @@ fn provenance(store: &Store) -> Result<String> {
     ))
 }
 
+/// `exp`'s section from its tables with the verdicts REPORT.md prints: those that read part of an
+/// unfinished plan are marked incomplete ([`wait_for_runs`]). The notebooks show the same.
+pub fn judged_section(exp: &dyn Experiment, store: &Store, results_dir: &Path) -> Result<Option<Section>> {
+    let Some(mut section) = exp.report(store)? else { return Ok(None) };
+    if let Some(why) = incomplete(exp, store, results_dir)? {
+        wait_for_runs(&mut section, &why);
+    }
+    Ok(Some(section))
+}
+
 /// Writes results/REPORT.md from every experiment's tables; returns its path.
 pub fn write(results_dir: &Path) -> Result<PathBuf> {
     let mut sections = Vec::new();
     for exp in registry() {
         let store = Store::new(results_dir, exp.name());
         if store.path("runs").exists() {
-            if let Some(mut section) = exp.report(&store)? {
-                if let Some(why) = incomplete(exp, &store, results_dir)? {
-                    wait_for_runs(&mut section, &why);
-                }
+            if let Some(mut section) = judged_section(exp, &store, results_dir)? {
                 section.body.push_str(&convergence(&store)?);
                 section.body.push_str(&provenance(&store)?);
                 sections.push(section);
