@@ -7,10 +7,10 @@
 //! im2col + gemm vectorises along the output channels, and 16 or 32 of them fill a third or two
 //! thirds of an AVX-512 microkernel's 48 rows (AVX2's: 24 rows, two thirds or 1⅓ of them); the
 //! 1-channel first layer gives gemm products of depth k·k = 25. Here one output pixel's channels
-//! are V vector registers (V = 16 or 32 over the lanes), P pixels along an output row are held
-//! in registers (14 on AVX-512's 32 registers, 12 / V on AVX2's 16), and each weight vector
-//! loaded from W' serves all P (a broadcast input value and one FMA per pixel), with no im2col
-//! copy and no packing.
+//! are V vector registers (the channels over the lanes), P pixels along an output row are held
+//! in registers (14 pixels × 1 or 2 vectors in AVX-512's 32 registers; 6 pixels × 2 vectors in
+//! AVX2's 16, which takes 16-channel layers only), and each weight vector loaded from W' serves
+//! all P (a broadcast input value and one FMA per pixel), with no im2col copy and no packing.
 //!
 //! The sums are gemm's, in gemm's order, so that runs do not depend on which path computed a
 //! layer (the kernel revision stays). gemm's microkernel sums a product's depth from zero, one
@@ -66,16 +66,7 @@ fn depth_piece(g: &Geometry, rows: usize, depth: usize) -> usize {
     if m <= 64 && n <= 64 {
         return depth.min(512);
     }
-    let (mr, nr) = match isa() {
-        Isa::Avx512 => {
-            use gemm_f32::microkernel::avx512f::f32 as ukr;
-            (ukr::MR_DIV_N * 16, ukr::NR)
-        }
-        _ => {
-            use gemm_f32::microkernel::fma::f32 as ukr;
-            (ukr::MR_DIV_N * 8, ukr::NR)
-        }
-    };
+    let (mr, nr) = super::isa::microkernel_shape(isa());
     gemm_common::cache::kernel_params(m, n, depth, mr, nr, std::mem::size_of::<f32>()).kc
 }
 
@@ -417,29 +408,31 @@ pub(super) fn weight_grad_chunk(
             x_at.push(((img * ph + oy) * pw + ox) * c);
             dy_at.push(p * m);
         }
-        for (kh, c0) in (block.kh.0..block.kh.1).flat_map(|kh| (0..m).step_by(v * lanes).map(move |c0| (kh, c0))) {
-            let (dy_chunk, sums) = (&dy_chunk[c0..], &mut sums[c0..]);
-            for t0 in (0..row).step_by(r) {
-                let (at, width) = ((kh * pw * c + t0, kh * row + t0), r.min(row - t0));
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `applies_to_weight_grad` checked the path; the pixels' padded rows oy + kh < h + 2·pad
-                // and columns ox + kw < w + 2·pad lie in `padded`, taps kh·k·C + t0 + width ≤
-                // k·k·C.
-                unsafe {
-                    macro_rules! tiles {
+        for kh in block.kh.0..block.kh.1 {
+            for c0 in (0..m).step_by(v * lanes) {
+                let (dy_from, sums_from) = (&dy_chunk[c0..], &mut sums[c0..]);
+                for t0 in (0..row).step_by(r) {
+                    let (at, width) = ((kh * pw * c + t0, kh * row + t0), r.min(row - t0));
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `applies_to_weight_grad` checked the path; the pixels' padded rows
+                    // oy + kh < h + 2·pad and columns ox + kw < w + 2·pad lie in `padded`, taps
+                    // kh·k·C + t0 + width ≤ k·k·C, channels c0 + V·lanes ≤ M.
+                    unsafe {
+                        macro_rules! tiles {
                         ($($path:ident => $tile:ident, $v:literal: $($r:literal)*);*) => {
                             match (path, v, width) {
-                                $($((Isa::$path, $v, $r) => $tile::<$v, $r>(&padded, dy_chunk, &x_at, &dy_at, at, sums, m),)*)*
+                                $($((Isa::$path, $v, $r) => $tile::<$v, $r>(&padded, dy_from, &x_at, &dy_at, at, sums_from, m),)*)*
                                 _ => unreachable!("no {path:?} tile of {width} taps × {v} vectors"),
                             }
                         };
                     }
-                    tiles!(Avx512 => wgrad_tile_avx512, 1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24;
+                        tiles!(Avx512 => wgrad_tile_avx512, 1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24;
                            Avx512 => wgrad_tile_avx512, 2: 1 2 3 4 5 6 7 8 9 10 11 12;
                            Avx2 => wgrad_tile_avx2, 2: 1 2 3 4 5 6)
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    unreachable!("no {path:?} off x86_64: {at:?} {width} {dy_from:?} {sums_from:?}");
                 }
-                #[cfg(not(target_arch = "x86_64"))]
-                unreachable!("no {path:?} off x86_64: {at:?} {width}");
             }
         }
         for &p in &block.pixels {

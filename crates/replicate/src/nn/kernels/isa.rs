@@ -83,6 +83,27 @@ pub fn isa() -> Isa {
     *CHOSEN.get_or_init(|| Isa::from_env().unwrap_or_else(|_| Isa::detected()))
 }
 
+/// The rows and columns (MR, NR) of gemm's microkernel on the `isa` path, the one [`gemm_f32`]
+/// calls: they set its depth block for large products.
+pub(crate) fn microkernel_shape(isa: Isa) -> (usize, usize) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            use gemm_f32::microkernel::avx512f::f32 as ukr;
+            (ukr::MR_DIV_N * 16, ukr::NR)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            use gemm_f32::microkernel::fma::f32 as ukr;
+            (ukr::MR_DIV_N * 8, ukr::NR)
+        }
+        _ => {
+            use gemm_f32::microkernel::scalar::f32 as ukr;
+            (ukr::MR_DIV_N, ukr::NR)
+        }
+    }
+}
+
 /// dst[m×n] (+)= lhs[m×k] · rhs[k×n] on the `isa` path; strides are in elements and positive,
 /// `cs` along a row and `rs` down a column, as gemm takes them.
 ///
